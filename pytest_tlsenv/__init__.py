@@ -1,0 +1,84 @@
+"""pytest-tlsenv: TLS environment regression testing.
+
+Fake trust stores, faults and loopback servers as pytest fixtures, and verdicts on how a
+client (in-process or a CLI) copes with them. See ``DESIGN``-level docs in the README.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ConfigError, NotYetSupportedError, ServerError, TLSEnvError
+    from .faults import FAULTS, Fault
+    from .outcome import Outcome, Verdict
+    from .pki import PKI, Authority, Leaf
+    from .scenarios import CATALOGUE, GROUPS, Scenario, Spec, resolve
+    from .servers import Origin
+    from .store import LAYOUTS, Layout, TrustStore
+    from .tlsenv import Settings, TLSEnv
+
+# The plugin is auto-loaded in every pytest session where the package is installed: importing
+# the engine (cryptography, trustme) lazily keeps sessions that never use it fast.
+_LAZY = {
+    "ConfigError": "errors",
+    "NotYetSupportedError": "errors",
+    "ServerError": "errors",
+    "TLSEnvError": "errors",
+    "FAULTS": "faults",
+    "Fault": "faults",
+    "Outcome": "outcome",
+    "Verdict": "outcome",
+    "PKI": "pki",
+    "Authority": "pki",
+    "Leaf": "pki",
+    "CATALOGUE": "scenarios",
+    "GROUPS": "scenarios",
+    "Scenario": "scenarios",
+    "Spec": "scenarios",
+    "resolve": "scenarios",
+    "Origin": "servers",
+    "LAYOUTS": "store",
+    "Layout": "store",
+    "TrustStore": "store",
+    "Settings": "tlsenv",
+    "TLSEnv": "tlsenv",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(f".{module}", __name__), name)
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CATALOGUE",
+    "FAULTS",
+    "GROUPS",
+    "LAYOUTS",
+    "PKI",
+    "Authority",
+    "ConfigError",
+    "Fault",
+    "Layout",
+    "Leaf",
+    "NotYetSupportedError",
+    "Origin",
+    "Outcome",
+    "Scenario",
+    "ServerError",
+    "Settings",
+    "Spec",
+    "TLSEnv",
+    "TLSEnvError",
+    "TrustStore",
+    "Verdict",
+    "__version__",
+    "resolve",
+]

@@ -1,0 +1,27 @@
+"""The exceptions pytest-tlsenv raises.
+
+One base class, :class:`TLSEnvError`, and each subclass also derives from the builtin it
+means (the way attrs' ``FrozenError`` is an ``AttributeError``), so callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class TLSEnvError(Exception):
+    """Base class of every error raised by pytest-tlsenv."""
+
+
+class ConfigError(TLSEnvError, ValueError):
+    """A marker, option or argument asks for something that does not exist or cannot work."""
+
+
+class NotYetSupportedError(ConfigError):
+    """A documented keyword whose feature has not landed yet (never silently ignored)."""
+
+
+class ServerError(TLSEnvError, RuntimeError):
+    """A loopback server failed on its own thread, or did not stop when asked."""
+
+
+class ClientUnavailableError(TLSEnvError, LookupError):
+    """A client (or a pinned version of it) is neither on the machine nor installable."""

@@ -1,0 +1,309 @@
+"""Verdicts: what a client did in a scenario, decided from evidence first.
+
+Order of evidence (DESIGN.md section 3): what the origin and the proxy saw, then the exit
+status or signal, then an allow-list of real wordings (Rust panics, Python tracebacks,
+OpenSSL / rustls / GnuTLS / Go / node verification errors). In-process, the exception chain
+decides: ``ssl.SSLCertVerificationError`` anywhere in it means REJECTED.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import signal
+import socket
+import ssl
+import urllib.error
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tlsenv import TLSEnv
+
+__all__ = ["Outcome", "Verdict", "classify_call", "classify_run"]
+
+
+class Verdict(enum.StrEnum):
+    """What a client did; values serialise as their names."""
+
+    OK = "OK"  # success, and the origin got the request
+    REJECTED = "REJECTED"  # refused for a TLS trust reason, nothing leaked
+    CRASHED = "CRASHED"  # panic, traceback, abort, signal; in-process: a non-network exception
+    HUNG = "HUNG"  # timeout
+    LEAKED = "LEAKED"  # sent application data through an untrusted interceptor: the worst
+    FAILED = "FAILED"  # anything else, e.g. a clean "cannot read CA file" exit
+
+
+GRACEFUL_BREACHES = frozenset({Verdict.CRASHED, Verdict.HUNG, Verdict.LEAKED})
+
+# Real wordings of a refused certificate, per TLS stack. Matched case-insensitively.
+_REJECT_PATTERNS = [
+    # OpenSSL (curl, python, s_client, pip, node --use-openssl-ca)
+    r"certificate verify failed",
+    r"CERTIFICATE_VERIFY_FAILED",
+    r"unable to get local issuer certificate",
+    r"unable to verify the first certificate",
+    r"self[- ]signed certificate",
+    r"certificate has expired",
+    r"certificate is not yet valid",
+    r"SSL certificate problem",
+    r"no alternative certificate subject name matches",
+    r"Hostname mismatch",
+    r"verify error:num=",
+    r"Verification error:",
+    # rustls / webpki (uv)
+    r"invalid peer certificate",
+    r"UnknownIssuer",
+    r"NotValidForName",
+    r"CertExpired",
+    r"CertNotValidYet",
+    # GnuTLS (wget)
+    r"The certificate of .* is not trusted",
+    r"The certificate of .* hasn't got a known issuer",
+    r"cannot verify .*'s certificate",
+    # Go
+    r"x509: certificate signed by unknown authority",
+    r"x509: certificate is valid for",
+    r"x509: certificate has expired",
+    # node
+    r"UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    r"SELF_SIGNED_CERT_IN_CHAIN",
+    r"DEPTH_ZERO_SELF_SIGNED_CERT",
+    r"CERT_HAS_EXPIRED",
+    r"ERR_TLS_CERT_ALTNAME_INVALID",
+]
+REJECT_RE = re.compile("|".join(f"(?:{p})" for p in _REJECT_PATTERNS), re.IGNORECASE)
+
+# Wordings of a crash, whatever the exit code.
+_CRASH_PATTERNS = [
+    r"panicked at",  # Rust
+    r"fatal runtime error",  # Rust
+    r"Segmentation fault",
+    r"core dumped",
+    r"FATAL ERROR:",  # node / V8
+    r"^Fatal Python error",
+]
+CRASH_RE = re.compile("|".join(f"(?:{p})" for p in _CRASH_PATTERNS), re.MULTILINE)
+_TRACEBACK = "Traceback (most recent call last):"
+RUST_PANIC_EXIT = 101
+
+# Exception types that are a network, TLS or timeout failure rather than a crash: their
+# modules. (requests' RequestException derives from OSError, as does PermissionError, so
+# class hierarchy alone cannot tell "network" from "trust file unreadable".)
+_NETWORK_MODULES = ("requests", "urllib3", "httpx", "httpcore", "aiohttp", "http.client")
+_NETWORK_TYPES: tuple[type[BaseException], ...] = (
+    ssl.SSLError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    socket.herror,
+    urllib.error.URLError,
+    EOFError,
+)
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _first_match(regex: re.Pattern[str], text: str) -> str | None:
+    m = regex.search(text)
+    if not m:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.end())
+    return text[start : end if end != -1 else len(text)].strip()
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it wraps: ``__cause__``, ``__context__``, ``.reason``, args."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        wrapped: list[Any] = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+        todo.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _is_network(exc: BaseException) -> bool:
+    if isinstance(exc, _NETWORK_TYPES):
+        return True
+    return any(
+        (cls.__module__ or "").split(".")[0] in _NETWORK_MODULES
+        or cls.__module__ in _NETWORK_MODULES
+        for cls in type(exc).__mro__
+        if cls.__module__ != "builtins"
+    )
+
+
+@dataclass
+class Outcome:
+    """What one run or call did, with the evidence for its verdict."""
+
+    verdict: Verdict
+    reason: str
+    argv: Sequence[str] | None = None
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    exception: BaseException | None = None
+    value: Any = None
+    duration: float = 0.0
+    reached_origin: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    env: TLSEnv | None = field(default=None, repr=False)
+
+    # -- assertions -------------------------------------------------------------------------
+
+    def assert_verdict(self, *allowed: Verdict | str) -> Outcome:
+        """Fail unless the verdict is one of ``allowed``."""
+        __tracebackhide__ = True
+        wanted = {Verdict(a) for a in allowed}
+        if self.verdict not in wanted:
+            raise AssertionError(self.explain(f"expected {_fmt(wanted)}"))
+        return self
+
+    def assert_ok(self) -> Outcome:
+        """Fail unless the client succeeded and the origin got its request."""
+        __tracebackhide__ = True
+        return self.assert_verdict(Verdict.OK)
+
+    def assert_rejected(self) -> Outcome:
+        """Fail unless the client refused for a TLS trust reason (and leaked nothing)."""
+        __tracebackhide__ = True
+        return self.assert_verdict(Verdict.REJECTED)
+
+    def assert_graceful(self) -> Outcome:
+        """Fail if the client crashed, hung or leaked; any other verdict is graceful."""
+        __tracebackhide__ = True
+        if self.verdict in GRACEFUL_BREACHES:
+            raise AssertionError(self.explain("expected graceful degradation"))
+        return self
+
+    def assert_expected(self) -> Outcome:
+        """Fail unless the verdict is in the scenario's expected set."""
+        __tracebackhide__ = True
+        if self.env is None:
+            raise AssertionError("assert_expected() needs an outcome from a TLSEnv")
+        return self.assert_verdict(*self.env.scenario.expected)
+
+    # -- evidence ---------------------------------------------------------------------------
+
+    def explain(self, what: str) -> str:
+        """The failure text: verdict, scenario, store, environment, command, stderr, repro."""
+        parts = [f"{what}, got {self.verdict}: {self.reason}"]
+        env = self.env
+        if env is not None:
+            sc = env.scenario
+            parts.append(
+                f"scenario: {sc.name} (expected {_fmt(sc.expected)}) - {sc.why}\n  {sc.description}"
+            )
+            parts.append("store:\n" + _indent(env.store.listing()))
+        if self.argv is not None:
+            parts.append("command: " + " ".join(_quote(a) for a in self.argv))
+            if self.returncode is not None:
+                parts.append(f"exit status: {self.returncode}")
+        if self.exception is not None:
+            parts.append(f"exception: {type(self.exception).__name__}: {self.exception}")
+        if self.environ:
+            parts.append(
+                "environment:\n"
+                + _indent("\n".join(f"{k}={v}" for k, v in sorted(self.environ.items())))
+            )
+        if self.stderr.strip():
+            parts.append("stderr (tail):\n" + _indent(_tail(self.stderr)))
+        if env is not None:
+            parts.append(
+                "reproduce: pytest --tlsenv-keep keeps the scenario root for inspection; "
+                f"it was {env.root}"
+            )
+        return "\n".join(parts)
+
+
+def _fmt(verdicts: frozenset[Verdict] | set[Verdict]) -> str:
+    return "{" + ", ".join(sorted(v.value for v in verdicts)) + "}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _quote(arg: str) -> str:
+    return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else repr(arg)
+
+
+def classify_run(
+    *,
+    returncode: int | None,
+    stderr: str,
+    stdout: str,
+    timed_out: bool,
+    timeout: float,
+    reached_origin: bool,
+    leaked: bool = False,
+) -> tuple[Verdict, str]:
+    """Verdict and reason for a subprocess, evidence first."""
+    if leaked:
+        return Verdict.LEAKED, "application data reached the untrusted interceptor"
+    if timed_out:
+        return Verdict.HUNG, f"no exit within {timeout:g} s; process group killed"
+    assert returncode is not None
+    text = stderr + "\n" + stdout
+    crash = _first_match(CRASH_RE, text)
+    if crash:
+        return Verdict.CRASHED, crash
+    if returncode < 0:
+        sig = -returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return Verdict.CRASHED, f"killed by {name}"
+    if returncode == RUST_PANIC_EXIT and "panick" in text:
+        return Verdict.CRASHED, "Rust panic (exit 101)"
+    rejected = _first_match(REJECT_RE, text)
+    if _TRACEBACK in text:
+        last = text.rstrip().splitlines()[-1].strip() if text.strip() else ""
+        if not REJECT_RE.search(last) and not re.search(r"(Connection|Timeout|SSL)\w*Error", last):
+            return Verdict.CRASHED, f"Python traceback: {last}"
+    if returncode == 0:
+        if reached_origin:
+            return Verdict.OK, "exit 0 and the origin got the request"
+        return Verdict.FAILED, "exit 0 but the origin received nothing"
+    if rejected:
+        return Verdict.REJECTED, rejected
+    last_line = _tail(stderr or stdout, 1) or "(no output)"
+    return Verdict.FAILED, f"exit {returncode}: {last_line}"
+
+
+def classify_call(
+    *,
+    exception: BaseException | None,
+    timed_out: bool,
+    timeout: float,
+    reached_origin: bool,
+    leaked: bool = False,
+) -> tuple[Verdict, str]:
+    """Verdict and reason for an in-process call."""
+    if leaked:
+        return Verdict.LEAKED, "application data reached the untrusted interceptor"
+    if timed_out:
+        return Verdict.HUNG, f"no return within {timeout:g} s"
+    if exception is None:
+        if reached_origin:
+            return Verdict.OK, "returned and the origin got the request"
+        return Verdict.FAILED, "returned but the origin received nothing"
+    chain = list(exception_chain(exception))
+    described = f"{type(exception).__name__}: {exception}"
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return Verdict.REJECTED, f"{type(e).__name__}: {e}"
+    if _is_network(exception):
+        return Verdict.FAILED, described
+    return Verdict.CRASHED, f"exception escaped the client: {described}"

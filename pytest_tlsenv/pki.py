@@ -1,0 +1,300 @@
+"""Certificate authorities and leaves for loopback tests.
+
+Every CA made here is *safe to trust by accident*: it carries critical name constraints that
+permit only ``localhost``, names under ``.test``, 127.0.0.0/8 and ::1, and it is valid for a
+short time. trustme 1.2 has no parameter for either, so the certificates are built with
+cryptography and handed to trustme through :meth:`trustme.CA.from_pem`, which is what the
+public ``tlsenv_pki`` fixture exposes.
+
+Keys are ECDSA P-256: generating one costs ~0.05 ms, against 26-30 ms (with a heavy tail)
+for RSA-2048 (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import ssl
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .subjecthash import subject_hash
+
+__all__ = ["ORIGIN_HOSTS", "PKI", "TEST_DOMAIN", "Authority", "Leaf"]
+
+#: The name under ``.test`` that the origin's certificate also covers.
+TEST_DOMAIN = "origin.tlsenv.test"
+#: Every identity the origin's leaf is valid for.
+ORIGIN_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1", TEST_DOMAIN)
+
+_CA_LIFETIME = dt.timedelta(days=2)
+_BACKDATE = dt.timedelta(hours=1)
+
+_PERMITTED: list[x509.GeneralName] = [
+    x509.DNSName("localhost"),
+    x509.DNSName("test"),
+    x509.IPAddress(ipaddress.ip_network("127.0.0.0/8")),
+    x509.IPAddress(ipaddress.ip_network("::1/128")),
+]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` readable by its owner only (keys are never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A certificate a server presents, with its key and the intermediates it sends."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    chain: tuple[x509.Certificate, ...] = ()
+
+    @cached_property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @cached_property
+    def chain_pem(self) -> bytes:
+        """The leaf followed by the intermediates, as a server sends them."""
+        return self.cert_pem + b"".join(
+            c.public_bytes(serialization.Encoding.PEM) for c in self.chain
+        )
+
+    @cached_property
+    def key_pem(self) -> bytes:
+        return _key_pem(self.key)
+
+    def server_context(self, directory: Path) -> ssl.SSLContext:
+        """A server-side context presenting this leaf; key material goes under ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = f"leaf-{self.cert.serial_number:x}"
+        certfile = directory / f"{stem}.pem"
+        certfile.write_bytes(self.chain_pem)
+        keyfile = write_private(directory / f"{stem}.key", self.key_pem)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certfile, keyfile)
+        return ctx
+
+
+@dataclass(eq=False)
+class Authority:
+    """A name-constrained, short-lived CA that issues leaves (and sub-CAs) for test names."""
+
+    label: str
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        label: str,
+        *,
+        common_name: str | None = None,
+        parent: Authority | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        constrained: bool = True,
+    ) -> Authority:
+        """Make a CA: self-signed, or signed by ``parent`` when given (an intermediate)."""
+        key = _new_key()
+        now = _now()
+        not_before = not_before or now - _BACKDATE
+        not_after = not_after or now + _CA_LIFETIME
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-tlsenv"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"tlsenv {label} CA"),
+            ]
+        )
+        issuer_name = parent.cert.subject if parent else subject
+        signing_key = parent.key if parent else key
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(ski, critical=False)
+        )
+        if constrained:
+            builder = builder.add_extension(
+                x509.NameConstraints(permitted_subtrees=_PERMITTED, excluded_subtrees=None),
+                critical=True,
+            )
+        if parent is not None:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),
+                critical=False,
+            )
+        cert = builder.sign(signing_key, hashes.SHA256())
+        return cls(label=label, cert=cert, key=key)
+
+    @cached_property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @cached_property
+    def subject_hash(self) -> str:
+        """OpenSSL's subject hash: the ``HHHHHHHH`` of the ``HHHHHHHH.N`` link name."""
+        return subject_hash(self.cert)
+
+    @cached_property
+    def trustme(self) -> trustme.CA:
+        """The same CA as a :class:`trustme.CA`."""
+        return trustme.CA.from_pem(self.cert_pem, _key_pem(self.key))
+
+    def issue(
+        self,
+        hosts: Sequence[str] = ORIGIN_HOSTS,
+        *,
+        common_name: str | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        eku: Iterable[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+        san: bool = True,
+        chain: tuple[x509.Certificate, ...] = (),
+    ) -> Leaf:
+        """Issue a server leaf for ``hosts`` (first host is the CN unless given)."""
+        key = _new_key()
+        now = _now()
+        cn = common_name or (hosts[0] if hosts else "tlsenv leaf")
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - _BACKDATE)
+            .not_valid_after(not_after or now + _CA_LIFETIME)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+        )
+        eku = list(eku)
+        if eku:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+        if san and hosts:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
+            )
+        with self._lock:
+            cert = builder.sign(self.key, hashes.SHA256())
+        return Leaf(cert=cert, key=key, chain=chain)
+
+
+class PKI:
+    """The session's CAs: ``trusted`` (the store's root), ``mitm`` and ``untrusted``.
+
+    ``trusted``, ``mitm`` and ``untrusted`` are :class:`trustme.CA` objects (public API);
+    the :class:`Authority` behind each is in :attr:`authorities`. ``decoy(n)`` gives the
+    n-th decoy CA: distinct subjects, so distinct hash links, never trusted for the origin.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.authorities: dict[str, Authority] = {
+            label: Authority.create(label) for label in ("trusted", "mitm", "untrusted")
+        }
+        self._decoys: list[Authority] = []
+        self._lock = threading.Lock()
+        self._origin: Leaf | None = None
+        # Keyed by id(leaf); the leaf is kept alive beside its context so the id stays unique.
+        self._contexts: dict[int, tuple[Leaf, ssl.SSLContext]] = {}
+
+    @property
+    def trusted(self) -> trustme.CA:
+        return self.authorities["trusted"].trustme
+
+    @property
+    def mitm(self) -> trustme.CA:
+        return self.authorities["mitm"].trustme
+
+    @property
+    def untrusted(self) -> trustme.CA:
+        return self.authorities["untrusted"].trustme
+
+    def decoy(self, n: int) -> Authority:
+        """The ``n``-th decoy CA (made once per session, then reused)."""
+        with self._lock:
+            while len(self._decoys) <= n:
+                i = len(self._decoys)
+                self._decoys.append(
+                    Authority.create(f"decoy-{i}", common_name=f"tlsenv decoy {i} CA")
+                )
+            return self._decoys[n]
+
+    @property
+    def origin_leaf(self) -> Leaf:
+        """The healthy origin's leaf, issued by ``trusted`` for :data:`ORIGIN_HOSTS`."""
+        with self._lock:
+            if self._origin is None:
+                self._origin = self.authorities["trusted"].issue(ORIGIN_HOSTS)
+            return self._origin
+
+    def server_context(self, leaf: Leaf) -> ssl.SSLContext:
+        """A cached server context for ``leaf`` (built once: loading a chain costs ~0.3 ms)."""
+        with self._lock:
+            cached = self._contexts.get(id(leaf))
+            if cached is None:
+                cached = (leaf, leaf.server_context(self.directory))
+                self._contexts[id(leaf)] = cached
+            return cached[1]

@@ -1,0 +1,230 @@
+"""The scenario catalogue and the marker's keywords (DESIGN.md sections 3 and 4).
+
+A :class:`Scenario` is a named, documented environment with the set of verdicts a robust
+client may give in it. :func:`resolve` turns the marker's keywords into a :class:`Spec`: the
+scenario sets defaults, keywords beside it add faults or override the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import ConfigError, NotYetSupportedError
+from .faults import FAULTS, PLACEMENTS
+from .outcome import Verdict
+from .store import LAYOUTS
+
+__all__ = ["CATALOGUE", "GROUPS", "Scenario", "Spec", "get_scenario", "resolve"]
+
+OK = frozenset({Verdict.OK})
+OK_OR_REJECTED = frozenset({Verdict.OK, Verdict.REJECTED})
+CLEAN_REFUSAL = frozenset({Verdict.OK, Verdict.FAILED, Verdict.REJECTED})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named environment: its faults, proxy, server, layout, and what a robust client does.
+
+    ``expected_by_placement`` maps a placement to its expected set; :attr:`expected` is the
+    set for this scenario's own placement.
+    """
+
+    name: str
+    description: str
+    why: str
+    groups: tuple[str, ...]
+    faults: tuple[str, ...] = ()
+    placement: str = "decoy"
+    proxy: str | None = None
+    server: str = "good"
+    layout: str = "debian"
+    expected_by_placement: Mapping[str, frozenset[Verdict]] = field(
+        default_factory=lambda: {"decoy": OK, "shadow": OK}
+    )
+    source: str | None = None
+
+    @property
+    def expected(self) -> frozenset[Verdict]:
+        """The verdicts a robust client may give here."""
+        return self.expected_by_placement.get(self.placement, OK)
+
+
+CATALOGUE: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "good",
+            "a healthy store holding the origin's CA; the origin presents a valid leaf",
+            "the positive control: every client must connect",
+            groups=("server",),
+        ),
+        Scenario(
+            "unreadable-file",
+            "a CA file in the cert dir owned by another user with mode 0600; client not root",
+            "one unreadable entry must not stop a client from using the healthy ones (uv 5448)",
+            groups=("store",),
+            faults=("unreadable-file",),
+            expected_by_placement={"decoy": OK, "shadow": OK_OR_REJECTED},
+            source="https://github.com/astral-sh/uv/issues/5448",
+        ),
+    )
+}
+
+GROUPS: dict[str, tuple[str, ...]] = {}
+for _s in CATALOGUE.values():
+    for _g in _s.groups:
+        GROUPS.setdefault(_g, ())
+        GROUPS[_g] += (_s.name,)
+
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario called ``name``, or a :class:`ConfigError` listing the valid names."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown scenario {name!r}; valid names: {', '.join(sorted(CATALOGUE))}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything needed to build one TLSEnv: the marker's keywords, resolved."""
+
+    scenario: Scenario
+    faults: tuple[str, ...] = ()
+    placement: str = "decoy"
+    proxy: str | None = None
+    server: str = "good"
+    layout: str = "debian"
+    backend: str = "disk"
+    system_paths: bool = False
+    user: str | None = None
+    timeout: float | None = None
+    extra_cas: int = 0
+
+
+KEYWORDS = (
+    "scenario",
+    "faults",
+    "placement",
+    "proxy",
+    "server",
+    "layout",
+    "backend",
+    "system_paths",
+    "user",
+    "timeout",
+    "extra_cas",
+)
+
+
+def _substitute_ok(expected: frozenset[Verdict], by: frozenset[Verdict]) -> frozenset[Verdict]:
+    # A store fault only changes what would otherwise have succeeded.
+    return (expected - {Verdict.OK}) | by if Verdict.OK in expected else expected
+
+
+def resolve(*args: Any, **kwargs: Any) -> Spec:
+    """Turn ``tlsenv(...)`` marker arguments into a :class:`Spec`, or raise ConfigError."""
+    if len(args) > 1:
+        raise ConfigError(f"tlsenv takes at most one positional argument (scenario), got {args!r}")
+    if args:
+        if "scenario" in kwargs:
+            raise ConfigError("scenario given both positionally and by keyword")
+        kwargs["scenario"] = args[0]
+    unknown = sorted(set(kwargs) - set(KEYWORDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown tlsenv keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS)}"
+        )
+    name = kwargs.get("scenario")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"scenario must be a name (str), got {name!r}")
+    base = get_scenario(name) if name else CATALOGUE["good"]
+
+    faults_arg = kwargs.get("faults", ())
+    if isinstance(faults_arg, str):
+        raise ConfigError(f"faults takes a list of names, got the string {faults_arg!r}")
+    extra = tuple(faults_arg)
+    for f in extra:
+        if f not in FAULTS:
+            raise ConfigError(f"unknown fault {f!r}; valid names: {', '.join(sorted(FAULTS))}")
+    faults = base.faults + tuple(f for f in extra if f not in base.faults)
+    placement = kwargs.get("placement", base.placement)
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    proxy = kwargs.get("proxy", base.proxy)
+    server = kwargs.get("server", base.server)
+    layout = kwargs.get("layout", base.layout)
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    backend = kwargs.get("backend", "disk")
+    if backend not in ("disk", "fakefs"):
+        raise ConfigError(f"backend must be 'disk' or 'fakefs', got {backend!r}")
+    timeout = kwargs.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    extra_cas = kwargs.get("extra_cas", 0)
+    if not isinstance(extra_cas, int) or extra_cas < 0:
+        raise ConfigError(f"extra_cas must be a non-negative int, got {extra_cas!r}")
+    user = kwargs.get("user")
+    if user is not None and not isinstance(user, str):
+        raise ConfigError(f"user must be a user name, got {user!r}")
+
+    # Keywords whose machinery has not landed yet fail loudly instead of being ignored.
+    if proxy is not None:
+        raise NotYetSupportedError(f"proxy={proxy!r}: interception scenarios are not yet supported")
+    if server != "good":
+        raise NotYetSupportedError(f"server={server!r}: only the 'good' origin is supported yet")
+    if backend != "disk":
+        raise NotYetSupportedError("backend='fakefs' is not yet supported")
+    if kwargs.get("system_paths"):
+        raise NotYetSupportedError("system_paths=True is not yet supported")
+
+    expected = base.expected_by_placement.get(placement, OK)
+    for f in extra:
+        if f in base.faults:
+            continue
+        fault_scenario = CATALOGUE.get(f)
+        by = fault_scenario.expected_by_placement.get(placement, OK) if fault_scenario else OK
+        expected = _substitute_ok(expected, by)
+    changed = (
+        (extra and set(extra) - set(base.faults))
+        or placement != base.placement
+        or layout != base.layout
+    )
+    scenario = base
+    if changed:
+        parts = [base.name] if name else []
+        parts += [f for f in extra if f not in base.faults]
+        label = "+".join(parts) or base.name
+        if placement != base.placement:
+            label += f"@{placement}"
+        if layout != base.layout:
+            label += f"[{layout}]"
+        scenario = replace(
+            base,
+            name=label,
+            faults=faults,
+            placement=placement,
+            layout=layout,
+            expected_by_placement={placement: expected},
+            description=base.description
+            if not extra
+            else "; ".join(FAULTS[f].description for f in faults),
+        )
+    return Spec(
+        scenario=scenario,
+        faults=faults,
+        placement=placement,
+        proxy=proxy,
+        server=server,
+        layout=layout,
+        backend=backend,
+        system_paths=bool(kwargs.get("system_paths", False)),
+        user=user,
+        timeout=float(timeout) if timeout is not None else None,
+        extra_cas=extra_cas,
+    )

@@ -1,0 +1,346 @@
+"""The origin: an HTTPS server on loopback that records what it is asked.
+
+It binds 127.0.0.1 and ::1 on one port (port 0, read back), signals readiness before
+:meth:`Origin.start` returns, serves each connection on its own thread with bounded waits,
+sends close_notify, and :meth:`Origin.stop` closes every socket, joins every thread and raises
+if one survived or if a handler thread failed (urllib3's dummyserver and pytest-httpserver's
+``check_assertions`` are the models).
+
+Besides ``/`` it serves a PEP 503 simple index with one wheel, ``tlsenv-probe``, built at run
+time (nothing binary is committed), so ``pip install`` and ``uv pip install`` work offline
+against it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import selectors
+import socket
+import ssl
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from .errors import ServerError
+
+__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel"]
+
+PROBE_PROJECT = "tlsenv-probe"
+PROBE_VERSION = "0.1"
+_IO_TIMEOUT = 10.0
+_MAX_HEADER = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request the origin received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    peer: str
+    sni: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """A TLS handshake attempt on the origin: ``error`` is None when it completed."""
+
+    peer: str
+    sni: str | None
+    error: str | None
+
+
+@cache
+def probe_wheel() -> tuple[str, bytes]:
+    """The ``tlsenv-probe`` wheel (file name, bytes): a pure-Python package built in memory."""
+    dist = f"tlsenv_probe-{PROBE_VERSION}"
+    files = {
+        "tlsenv_probe/__init__.py": b'"""Installed from a pytest-tlsenv origin."""\nOK = True\n',
+        f"{dist}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {PROBE_PROJECT}\nVersion: {PROBE_VERSION}\n"
+            "Summary: probe package served by pytest-tlsenv's loopback origin\n"
+        ).encode(),
+        f"{dist}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: pytest-tlsenv\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+    }
+    record_lines = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record_lines.append(f"{name},sha256={digest},{len(data)}")
+    record_lines.append(f"{dist}.dist-info/RECORD,,")
+    files[f"{dist}.dist-info/RECORD"] = ("\n".join(record_lines) + "\n").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return f"{dist}-py3-none-any.whl", buf.getvalue()
+
+
+@cache
+def ipv6_loopback_available() -> bool:
+    """Whether ::1 can be bound here (probed once)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def _bind_pair() -> list[socket.socket]:
+    """Listening sockets on 127.0.0.1 and (if possible) ::1, on the same port."""
+    for _ in range(20):
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        v4.bind(("127.0.0.1", 0))
+        port = v4.getsockname()[1]
+        socks = [v4]
+        if ipv6_loopback_available():
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                v6.bind(("::1", port))
+            except OSError:
+                v6.close()
+                v4.close()
+                continue
+            socks.append(v6)
+        for s in socks:
+            s.listen(128)
+            s.setblocking(False)
+        return socks
+    raise ServerError("could not bind 127.0.0.1 and ::1 on a common port in 20 tries")
+
+
+Handler = Callable[["Origin", Request], tuple[int, str, bytes]]
+
+
+@dataclass(eq=False)
+class Origin:
+    """An HTTPS origin on loopback. Use as a context manager, or ``start()``/``stop()``."""
+
+    context: ssl.SSLContext
+    host: str = "localhost"
+    received: list[Request] = field(default_factory=list)
+    handshakes: list[Handshake] = field(default_factory=list)
+    port: int = 0
+    _socks: list[socket.socket] = field(default_factory=list, repr=False)
+    _conns: set[socket.socket] = field(default_factory=set, repr=False)
+    _threads: set[threading.Thread] = field(default_factory=set, repr=False)
+    _errors: list[BaseException] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop_r: socket.socket | None = field(default=None, repr=False)
+    _stop_w: socket.socket | None = field(default=None, repr=False)
+    _acceptor: threading.Thread | None = field(default=None, repr=False)
+
+    # -- addresses --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``https://HOST:PORT/``."""
+        return f"https://{self.host}:{self.port}/"
+
+    @property
+    def index_url(self) -> str:
+        """The PEP 503 simple index (``pip install --index-url``)."""
+        return f"{self.url}simple/"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Origin:
+        self._socks = _bind_pair()
+        self.port = self._socks[0].getsockname()[1]
+        self._stop_r, self._stop_w = socket.socketpair()
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name=f"tlsenv-origin:{self.port}", daemon=True
+        )
+        self._acceptor.start()
+        return self
+
+    def __enter__(self) -> Origin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every socket, join every thread; raise what a handler thread raised."""
+        if self._acceptor is None:
+            return
+        assert self._stop_w is not None
+        assert self._stop_r is not None
+        with contextlib.suppress(OSError):
+            self._stop_w.send(b"x")
+        self._acceptor.join(timeout)
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:  # unblock handlers waiting on a silent client
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        survivors = []
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                survivors.append(t.name)
+        for s in (*self._socks, self._stop_r, self._stop_w):
+            s.close()
+        alive = self._acceptor.is_alive()
+        self._acceptor = None
+        if alive or survivors:
+            raise ServerError(f"origin threads survived stop(): {survivors or ['acceptor']}")
+        if self._errors:
+            err = self._errors[0]
+            raise ServerError(f"origin handler failed: {type(err).__name__}: {err}") from err
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._stop_r is not None
+        with selectors.DefaultSelector() as sel:
+            for s in self._socks:
+                sel.register(s, selectors.EVENT_READ)
+            sel.register(self._stop_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in sel.select():
+                    if key.fileobj is self._stop_r:
+                        return
+                    lsock = key.fileobj
+                    assert isinstance(lsock, socket.socket)
+                    try:
+                        conn, addr = lsock.accept()
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    conn.setblocking(True)
+                    conn.settimeout(_IO_TIMEOUT)
+                    t = threading.Thread(
+                        target=self._serve,
+                        args=(conn, addr),
+                        name="tlsenv-origin-conn",
+                        daemon=True,
+                    )
+                    with self._lock:
+                        self._conns.add(conn)
+                        self._threads.add(t)
+                    t.start()
+
+    def _serve(self, raw: socket.socket, addr: tuple[str, int]) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        sock: socket.socket = raw
+        try:
+            # wrap_socket detaches `raw`: from here on the SSLSocket owns the fd.
+            tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            with self._lock:
+                self._conns.discard(raw)
+                self._conns.add(tls)
+            sock = tls
+            try:
+                tls.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                self.handshakes.append(Handshake(peer, None, f"{type(e).__name__}: {e}"))
+                return
+            self.handshakes.append(Handshake(peer, None, None))
+            self._http(tls, peer, None)
+            with contextlib.suppress(OSError, ValueError):
+                tls.unwrap()  # close_notify
+        except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
+            self._errors.append(e)
+        finally:
+            with self._lock:
+                self._conns.discard(sock)
+                self._threads.discard(threading.current_thread())
+            sock.close()
+
+    def _http(self, tls: ssl.SSLSocket, peer: str, sni: str | None) -> None:
+        buf = b""
+        while True:  # keep-alive: serve requests until the client closes
+            while b"\r\n\r\n" not in buf:
+                try:
+                    chunk = tls.recv(65536)
+                except (OSError, ssl.SSLError):
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                if len(buf) > _MAX_HEADER:
+                    return
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            try:
+                method, path, _version = lines[0].split(" ", 2)
+            except ValueError:
+                self._send(tls, 400, "text/plain", b"bad request line\n", close=True)
+                return
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0") or 0)
+            while len(buf) < length:
+                chunk = tls.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf[length:]
+            self.received.append(Request(method, path, headers, peer, sni, time.time()))
+            status, ctype, body = self.respond(method, path)
+            close = headers.get("connection", "").lower() == "close"
+            self._send(
+                tls, status, ctype, b"" if method == "HEAD" else body, close=close, length=len(body)
+            )
+            if close:
+                return
+
+    @staticmethod
+    def _send(
+        tls: ssl.SSLSocket,
+        status: int,
+        ctype: str,
+        body: bytes,
+        *,
+        close: bool,
+        length: int | None = None,
+    ) -> None:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "OK")
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n"
+            f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            tls.sendall(head.encode() + body)
+
+    def respond(self, method: str, path: str) -> tuple[int, str, bytes]:
+        """The response for ``path``: ``/``, the simple index, the wheel, or 404."""
+        path = path.split("?", 1)[0]
+        wheel_name, wheel = probe_wheel()
+        if path == "/":
+            return 200, "text/plain", b"tlsenv origin: ok\n"
+        if path == "/simple/":
+            link = f'<a href="{PROBE_PROJECT}/">{PROBE_PROJECT}</a>'
+            body = f"<!DOCTYPE html><html><body>{link}</body></html>\n"
+            return 200, "text/html", body.encode()
+        if path in (f"/simple/{PROBE_PROJECT}/", f"/simple/{PROBE_PROJECT}"):
+            digest = hashlib.sha256(wheel).hexdigest()
+            body = (
+                "<!DOCTYPE html><html><body>"
+                f'<a href="/files/{wheel_name}#sha256={digest}">{wheel_name}</a>'
+                "</body></html>\n"
+            )
+            return 200, "text/html", body.encode()
+        if path == f"/files/{wheel_name}":
+            return 200, "application/octet-stream", wheel
+        return 404, "text/plain", b"not found\n"

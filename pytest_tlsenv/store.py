@@ -1,0 +1,322 @@
+"""Trust stores on disk: an OS layout recreated under a scenario root.
+
+A :class:`TrustStore` writes real files (OpenSSL, rustls and subprocesses read them), names
+cert-dir entries the way ``c_rehash`` does (``HHHHHHHH.N`` links by OpenSSL subject hash,
+computed in Python), keeps a bundle, and remembers every owner/mode change it makes so
+:meth:`TrustStore.restore` can undo them before the tree is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .pki import Authority
+
+__all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one OS keeps its trust, as paths relative to the scenario root.
+
+    ``bundle`` is the PEM bundle file, ``cert_dir`` the hashed directory, ``anchors`` where an
+    administrator drops extra CAs, ``aliases`` extra symlinks (path -> target) the OS ships,
+    ``variables`` the environment that points OpenSSL-style clients at the store.
+    """
+
+    name: str
+    description: str
+    bundle: str | None
+    cert_dir: str | None
+    anchors: str | None = None
+    shared: str | None = None
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    def variables(self, root: Path) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.bundle:
+            env["SSL_CERT_FILE"] = str(root / self.bundle)
+        if self.cert_dir:
+            env["SSL_CERT_DIR"] = str(root / self.cert_dir)
+        return env
+
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout(
+            "debian",
+            "Debian/Ubuntu: /etc/ssl/certs with hash links, ca-certificates.crt, "
+            "/usr/local/share/ca-certificates",
+            bundle="etc/ssl/certs/ca-certificates.crt",
+            cert_dir="etc/ssl/certs",
+            anchors="usr/local/share/ca-certificates",
+            shared="usr/share/ca-certificates/tlsenv",
+        ),
+        Layout(
+            "rhel",
+            "RHEL/Fedora: /etc/pki/ca-trust/extracted/pem bundle (ca-bundle.crt links to it), "
+            "/etc/pki/tls/certs, anchors in /etc/pki/ca-trust/source/anchors",
+            bundle="etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+            cert_dir="etc/pki/tls/certs",
+            anchors="etc/pki/ca-trust/source/anchors",
+            aliases=(
+                (
+                    "etc/pki/tls/certs/ca-bundle.crt",
+                    "../../ca-trust/extracted/pem/tls-ca-bundle.pem",
+                ),
+                ("etc/pki/tls/cert.pem", "certs/ca-bundle.crt"),
+            ),
+        ),
+        Layout(
+            "alpine",
+            "Alpine: /etc/ssl/cert.pem (a link to certs/ca-certificates.crt) and /etc/ssl/certs",
+            bundle="etc/ssl/certs/ca-certificates.crt",
+            cert_dir="etc/ssl/certs",
+            anchors="usr/local/share/ca-certificates",
+            aliases=(("etc/ssl/cert.pem", "certs/ca-certificates.crt"),),
+        ),
+        Layout(
+            "bundle-only",
+            "a single PEM bundle, SSL_CERT_FILE only",
+            bundle="etc/ssl/cert.pem",
+            cert_dir=None,
+        ),
+        Layout(
+            "dir-only",
+            "a hashed directory, SSL_CERT_DIR only",
+            bundle=None,
+            cert_dir="etc/ssl/certs",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of the store as ``ls -l`` would show it."""
+
+    path: str
+    kind: str  # file, dir, symlink, fifo, other
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    target: str | None = None
+
+    def __str__(self) -> str:
+        line = f"{stat.filemode(self.mode)} {self.uid:>5} {self.gid:>5} {self.size:>8} {self.path}"
+        return f"{line} -> {self.target}" if self.target is not None else line
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    return "other"
+
+
+@dataclass
+class _Saved:
+    path: Path
+    mode: int
+    uid: int
+    gid: int
+
+
+@dataclass
+class TrustStore:
+    """A trust store under ``root`` in the shape of ``layout``.
+
+    ``fault_uid`` owns files that must be unreadable to the client: a uid that is never the
+    client's (DESIGN.md section 5). As non-root the store cannot chown, so it chmods to 000.
+    """
+
+    root: Path
+    layout: Layout
+    fault_uid: int = 65533
+    _bundle_blocks: list[bytes] = field(default_factory=list, repr=False)
+    _saved: list[_Saved] = field(default_factory=list, repr=False)
+    env_overrides: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, root: Path, layout: str = "debian", *, fault_uid: int = 65533) -> TrustStore:
+        try:
+            lay = LAYOUTS[layout]
+        except KeyError:
+            raise ConfigError(
+                f"unknown layout {layout!r}; expected one of: {', '.join(LAYOUTS)}"
+            ) from None
+        store = cls(root=root, layout=lay, fault_uid=fault_uid)
+        for rel in (lay.cert_dir, lay.anchors, lay.shared):
+            if rel:
+                (root / rel).mkdir(parents=True, exist_ok=True)
+        if lay.bundle:
+            (root / lay.bundle).parent.mkdir(parents=True, exist_ok=True)
+        return store
+
+    # -- where things are ---------------------------------------------------------------
+
+    @property
+    def bundle(self) -> Path | None:
+        """The PEM bundle file (``SSL_CERT_FILE``), if the layout has one."""
+        return self.root / self.layout.bundle if self.layout.bundle else None
+
+    @property
+    def cert_dir(self) -> Path | None:
+        """The hashed directory (``SSL_CERT_DIR``), if the layout has one."""
+        return self.root / self.layout.cert_dir if self.layout.cert_dir else None
+
+    @property
+    def anchors(self) -> Path | None:
+        """Where an administrator drops extra CA files, if the layout has such a place."""
+        return self.root / self.layout.anchors if self.layout.anchors else None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point clients at this store (faults may redirect them)."""
+        env = self.layout.variables(self.root)
+        for key, value in self.env_overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    # -- building -----------------------------------------------------------------------
+
+    def next_slot(self, hash_hex: str) -> int:
+        """The first free ``N`` for ``hash_hex.N`` in the cert dir."""
+        assert self.cert_dir is not None
+        n = 0
+        while os.path.lexists(self.cert_dir / f"{hash_hex}.{n}"):
+            n += 1
+        return n
+
+    def link_hash(self, hash_hex: str, target: str, slot: int | None = None) -> Path:
+        """Make ``HHHHHHHH.N -> target`` in the cert dir (``target`` relative to it)."""
+        assert self.cert_dir is not None
+        n = self.next_slot(hash_hex) if slot is None else slot
+        link = self.cert_dir / f"{hash_hex}.{n}"
+        link.symlink_to(target)
+        return link
+
+    def install(self, ca: Authority, name: str | None = None) -> Path | None:
+        """Install ``ca`` as a healthy trust anchor, as the OS's tooling would.
+
+        Debian-style: the certificate under ``shared``, a ``NAME.pem`` link to it in the cert
+        dir, a hash link to that, and its block in the bundle. Returns the cert dir entry.
+        """
+        name = name or f"tlsenv-{ca.label}"
+        pem = ca.cert_pem
+        if self.layout.bundle:
+            self._bundle_blocks.append(pem)
+        if not self.cert_dir:
+            return None
+        entry = self.cert_dir / f"{name}.pem"
+        if self.layout.shared:
+            real = self.root / self.layout.shared / f"{name}.crt"
+            real.write_bytes(pem)
+            entry.symlink_to(os.path.relpath(real, self.cert_dir))
+        else:
+            entry.write_bytes(pem)
+        self.link_hash(ca.subject_hash, entry.name)
+        return entry
+
+    def write_bundle(self) -> None:
+        """(Re)write the bundle file from its blocks, and the layout's aliases."""
+        if self.bundle is not None:
+            self.bundle.write_bytes(b"".join(self._bundle_blocks))
+        for rel, target in self.layout.aliases:
+            alias = self.root / rel
+            alias.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(alias):
+                alias.symlink_to(target)
+
+    def insert_bundle_block(self, block: bytes, index: int | None = None) -> None:
+        """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it."""
+        if index is None:
+            self._bundle_blocks.append(block)
+        else:
+            self._bundle_blocks.insert(index, block)
+        self.write_bundle()
+
+    # -- permission faults ----------------------------------------------------------------
+
+    def deny(self, path: Path) -> None:
+        """Make ``path`` unreadable to the client, recording how to undo it.
+
+        As root: owned by the fault uid, mode 0600 (0700 for a directory); the client runs
+        without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH and so gets EACCES like any other user.
+        As non-root: mode 000 on a file we own does the same directly.
+        """
+        st = os.lstat(path)
+        self._saved.append(_Saved(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+        if os.geteuid() == 0:
+            os.chown(path, self.fault_uid, self.fault_uid, follow_symlinks=False)
+            os.chmod(path, 0o700 if stat.S_ISDIR(st.st_mode) else 0o600)
+        else:
+            os.chmod(path, 0)
+
+    def restore(self) -> None:
+        """Undo every owner/mode change, newest first (idempotent)."""
+        while self._saved:
+            saved = self._saved.pop()
+            try:
+                if os.geteuid() == 0:
+                    os.chown(saved.path, saved.uid, saved.gid, follow_symlinks=False)
+                os.chmod(saved.path, saved.mode)
+            except FileNotFoundError:
+                continue
+
+    def destroy(self) -> None:
+        """Restore permissions, then delete the whole tree (FIFOs included)."""
+        self.restore()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- looking at it --------------------------------------------------------------------
+
+    def _walk(self) -> Iterator[Path]:
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=lambda _e: None):
+            dirnames.sort()
+            base = Path(dirpath)
+            for name in sorted(dirnames + filenames):
+                yield base / name
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every path under the root with kind, mode, owner and link target."""
+        out: list[Entry] = []
+        for path in self._walk():
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+            out.append(
+                Entry(
+                    path=str(path.relative_to(self.root)),
+                    kind=_kind(st.st_mode),
+                    mode=st.st_mode,
+                    uid=st.st_uid,
+                    gid=st.st_gid,
+                    size=st.st_size,
+                    target=target,
+                )
+            )
+        return out
+
+    def listing(self) -> str:
+        """The store as ``ls -l``-style lines (owners and modes included)."""
+        return "\n".join(str(e) for e in self.entries)

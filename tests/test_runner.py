@@ -1,0 +1,161 @@
+"""The runner: capability drop, hermetic environment, timeouts, process groups."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_tlsenv import TLSEnv, Verdict
+from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
+
+DAC = (1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="capabilities matter only as root")
+
+SHOW_CAPS = "grep '^Cap' /proc/self/status"
+
+
+@root_only
+def test_run_child_lacks_dac_capabilities(tlsenv: TLSEnv) -> None:
+    out = tlsenv.run(["sh", "-c", SHOW_CAPS])
+    caps = caps_of(out.stdout)
+    assert caps["CapEff"] & DAC == 0
+    assert caps["CapPrm"] & DAC == 0
+    assert caps["CapBnd"] & DAC == 0, "bounding set: exec of a setuid binary must not regain them"
+    assert caps["CapInh"] & DAC == 0
+    # ...and only those two: the child is still root with every other capability.
+    assert caps["CapEff"] & (1 << 0), "CAP_CHOWN should remain"
+
+
+@root_only
+def test_plain_child_of_root_has_dac_capabilities() -> None:
+    # Negative twin: without the runner, a child of this root process reads any file.
+    out = subprocess.run(["sh", "-c", SHOW_CAPS], capture_output=True, text=True, check=True)
+    assert caps_of(out.stdout)["CapEff"] & DAC == DAC
+
+
+@root_only
+def test_call_grandchild_lacks_dac_capabilities(tlsenv: TLSEnv) -> None:
+    # A subprocess spawned by the client inside `call` (here a grandchild: sh -> sh) cannot
+    # regain them either, because the calling thread dropped them from its bounding set.
+    cmd = ["sh", "-c", f'sh -c "{SHOW_CAPS}"']
+    out = tlsenv.call(lambda: subprocess.run(cmd, capture_output=True, text=True, check=True))
+    caps = caps_of(out.value.stdout)
+    assert caps["CapEff"] & DAC == 0
+    assert caps["CapBnd"] & DAC == 0
+
+
+@root_only
+def test_call_leaves_the_test_thread_its_capabilities(tlsenv: TLSEnv) -> None:
+    tlsenv.call(lambda: None)
+    status = Path(f"/proc/self/task/{threading.get_native_id()}/status").read_text()
+    assert caps_of(status)["CapEff"] & DAC == DAC
+
+
+def test_run_environment_is_an_allow_list(tlsenv: TLSEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = {
+        "SSL_CERT_FILE": "/host/bundle.pem",
+        "REQUESTS_CA_BUNDLE": "/host/bundle.pem",
+        "PIP_CERT": "/host/bundle.pem",
+        "PIP_FIND_LINKS": "/host/wheels",
+        "NODE_EXTRA_CA_CERTS": "/host/bundle.pem",
+        "HTTPS_PROXY": "http://192.0.2.1:3128",
+        "SOME_RANDOM_VAR": "x",
+    }
+    for k, v in host.items():
+        monkeypatch.setenv(k, v)
+    out = tlsenv.run(["env"])
+    seen = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    for k, v in host.items():
+        assert seen.get(k) != v, f"{k} leaked from the host"
+    assert seen["SSL_CERT_FILE"] == str(tlsenv.store.bundle)
+    assert seen["SSL_CERT_DIR"] == str(tlsenv.store.cert_dir)
+    assert seen["PIP_CONFIG_FILE"] == os.devnull
+    assert seen["UV_NO_CONFIG"] == "1"
+    assert seen["HOME"].startswith(str(tlsenv.root))
+    assert out.environ == seen
+
+
+def test_run_env_and_passenv(tlsenv: TLSEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TLSENV_OUTER", "outer")
+    out = tlsenv.run(["env"], env={"EXTRA": "1", "SSL_CERT_DIR": None}, passenv=["TLSENV_OUTER"])
+    assert "EXTRA=1" in out.stdout.splitlines()
+    assert "TLSENV_OUTER=outer" in out.stdout.splitlines()
+    assert not any(line.startswith("SSL_CERT_DIR=") for line in out.stdout.splitlines())
+    # Negative twin: without passenv the outer variable stays out.
+    assert "TLSENV_OUTER=outer" not in tlsenv.run(["env"]).stdout.splitlines()
+
+
+def test_each_run_gets_a_fresh_home(tlsenv: TLSEnv) -> None:
+    first = tlsenv.run(["sh", "-c", 'touch "$HOME/mark"; echo "$HOME"']).stdout.strip()
+    second = tlsenv.run(["sh", "-c", 'ls "$HOME"; echo "$HOME"']).stdout.split()
+    assert first != second[-1]
+    assert "mark" not in second
+
+
+def test_call_scrubs_and_restores_os_environ(
+    tlsenv: TLSEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/host/bundle.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://192.0.2.1:3128")
+    monkeypatch.setenv("SSL_CERT_FILE", "/host/bundle.pem")
+    out = tlsenv.call(lambda: dict(os.environ))
+    inside = out.value
+    assert "REQUESTS_CA_BUNDLE" not in inside
+    assert "HTTPS_PROXY" not in inside
+    assert inside["SSL_CERT_FILE"] == str(tlsenv.store.bundle)
+    # Restored afterwards.
+    assert os.environ["REQUESTS_CA_BUNDLE"] == "/host/bundle.pem"
+    assert os.environ["SSL_CERT_FILE"] == "/host/bundle.pem"
+
+
+def test_run_timeout_is_hung_and_kills_the_group(tlsenv: TLSEnv, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    script = f"sleep 60 & echo $! > {pidfile}; wait"
+    start = time.monotonic()
+    out = tlsenv.run(["sh", "-c", script], timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert out.verdict is Verdict.HUNG
+    assert "0.5 s" in out.reason
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        # A zombie still answers kill(0); it is gone once its state is Z or it vanishes.
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().split()[2] == "Z":
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail(f"grandchild {pid} survived the timeout")
+
+
+def test_run_quick_exit_is_not_hung(tlsenv: TLSEnv) -> None:
+    out = tlsenv.run(["true"], timeout=5)
+    assert out.verdict is not Verdict.HUNG
+    assert out.returncode == 0
+
+
+def test_call_timeout_is_hung(tlsenv: TLSEnv) -> None:
+    release = threading.Event()
+    out = tlsenv.call(lambda: release.wait(30), timeout=0.3)
+    release.set()
+    assert out.verdict is Verdict.HUNG
+
+
+def test_missing_executable_is_a_clear_error(tlsenv: TLSEnv) -> None:
+    with pytest.raises(FileNotFoundError, match="no-such-client"):
+        tlsenv.run(["no-such-client-tlsenv"])
+
+
+def test_run_uses_interpreter(tlsenv: TLSEnv) -> None:
+    out = tlsenv.run([sys.executable, "-c", "print('hi')"])
+    assert out.stdout.strip() == "hi"
