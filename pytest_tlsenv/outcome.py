@@ -302,7 +302,11 @@ def classify_call(
     chain = list(exception_chain(exception))
     described = f"{type(exception).__name__}: {exception}"
     for e in chain:
-        if isinstance(e, ssl.SSLCertVerificationError):
+        # Some builds (Debian's python 3.11.2 with OpenSSL 3.0, when a cert-dir lookup hit an
+        # unreadable file) raise a plain SSLError whose reason is CERTIFICATE_VERIFY_FAILED.
+        if isinstance(e, ssl.SSLCertVerificationError) or (
+            isinstance(e, ssl.SSLError) and e.reason == "CERTIFICATE_VERIFY_FAILED"
+        ):
             return Verdict.REJECTED, f"{type(e).__name__}: {e}"
     if _is_network(exception):
         return Verdict.FAILED, described

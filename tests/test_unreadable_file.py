@@ -112,7 +112,9 @@ def test_shadow_placement_bites_openssl(tlsenv: TLSEnv) -> None:
     # Only the cert dir: the unreadable file holds the trusted CA's .0 slot, OpenSSL stops there.
     out = tlsenv.call(lambda: _urlopen_capath(tlsenv))
     assert out.verdict is Verdict.REJECTED
-    assert "unable to get local issuer certificate" in out.reason
+    # pyenv's 3.11.7 says "unable to get local issuer certificate"; Debian's 3.11.2 raises a
+    # plain SSLError "certificate verify failed". Both are the verification failing.
+    assert "certificate verify failed" in out.reason
     out.assert_expected()  # {OK, REJECTED}: a clean refusal is graceful
 
 
