@@ -77,6 +77,8 @@ class TLSEnv:
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
+        # Every Outcome of run/call, in order: the plugin reports and baselines them per test.
+        self.outcomes: list[Outcome] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -186,7 +188,7 @@ class TLSEnv:
             timeout=timeout,
             reached_origin=reached,
         )
-        return Outcome(
+        outcome = Outcome(
             verdict=verdict,
             reason=reason,
             argv=list(argv),
@@ -198,6 +200,8 @@ class TLSEnv:
             environ=environ,
             env=self,
         )
+        self.outcomes.append(outcome)
+        return outcome
 
     def call(
         self,
@@ -228,7 +232,7 @@ class TLSEnv:
             timeout=timeout,
             reached_origin=reached,
         )
-        return Outcome(
+        outcome = Outcome(
             verdict=verdict,
             reason=reason,
             exception=result.exception,
@@ -238,6 +242,8 @@ class TLSEnv:
             environ=environ,
             env=self,
         )
+        self.outcomes.append(outcome)
+        return outcome
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
