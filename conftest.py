@@ -7,6 +7,7 @@ the test venv), exactly as users get it.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -14,6 +15,10 @@ import pytest
 # cryptography Rust bindings cannot be imported twice in one process (isinstance checks then
 # fail across the two copies), so the engine is imported here, outside any inner run.
 import pytest_tlsenv.tlsenv  # noqa: F401
+
+# Around every test of this suite: the leak checker and the loopback-only guard.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "tests"))
+pytest_plugins = ["leakcheck", "netguard"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -25,12 +25,12 @@ from pathlib import Path
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .subjecthash import subject_hash
 
-__all__ = ["ORIGIN_HOSTS", "PKI", "TEST_DOMAIN", "Authority", "Leaf"]
+__all__ = ["ORIGIN_HOSTS", "PKI", "SERVER_VARIANTS", "TEST_DOMAIN", "Authority", "Leaf"]
 
 #: The name under ``.test`` that the origin's certificate also covers.
 TEST_DOMAIN = "origin.tlsenv.test"
@@ -56,7 +56,11 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+#: A key a leaf may carry: ECDSA by default, RSA only for the ``weak-key`` variant.
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -84,7 +88,7 @@ class Leaf:
     """A certificate a server presents, with its key and the intermediates it sends."""
 
     cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    key: PrivateKey
     chain: tuple[x509.Certificate, ...] = ()
 
     @cached_property
@@ -210,11 +214,16 @@ class Authority:
         eku: Iterable[x509.ObjectIdentifier] = (ExtendedKeyUsageOID.SERVER_AUTH,),
         san: bool = True,
         chain: tuple[x509.Certificate, ...] = (),
+        key: PrivateKey | None = None,
     ) -> Leaf:
         """Issue a server leaf for ``hosts`` (first host is the CN unless given)."""
-        key = _new_key()
+        key = key or _new_key()
         now = _now()
-        cn = common_name or (hosts[0] if hosts else "tlsenv leaf")
+        # The CN is a DNS host when there is one. Never an IP: with no DNS SAN, OpenSSL checks
+        # a hostname-like CN against the DNS name constraints, and "127.0.0.1" violates them
+        # (X509_V_ERR_PERMITTED_VIOLATION), found by tests/test_security.py.
+        dns_hosts = [h for h in hosts if not isinstance(_general_name(h), x509.IPAddress)]
+        cn = common_name or (dns_hosts[0] if dns_hosts else "tlsenv leaf")
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
@@ -241,6 +250,47 @@ class Authority:
         return Leaf(cert=cert, key=key, chain=chain)
 
 
+def self_signed_leaf(hosts: Sequence[str] = ORIGIN_HOSTS) -> Leaf:
+    """A self-signed end-entity certificate for ``hosts`` (badssl's ``self-signed``)."""
+    key = _new_key()
+    now = _now()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + _CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return Leaf(cert=cert, key=key)
+
+
+#: The origin's certificate variants (the ``server`` group, badssl-style): name -> what.
+SERVER_VARIANTS: dict[str, str] = {
+    "good": "a valid leaf from the trusted CA for localhost, 127.0.0.1, ::1 and the .test name",
+    "expired": "the leaf expired yesterday (issued by the trusted CA)",
+    "not-yet-valid": "the leaf becomes valid tomorrow (issued by the trusted CA)",
+    "wrong-host": "a valid leaf for wrong.tlsenv.test only",
+    "self-signed": "a self-signed end-entity certificate for the origin's names",
+    "untrusted-root": "a valid leaf from a CA that is not in the store",
+    "incomplete-chain": "a leaf from an intermediate of the trusted CA; the intermediate is "
+    "not sent",
+    "cn-only": "the origin's name in the subject CN only, no subjectAltName",
+    "wrong-eku": "extendedKeyUsage clientAuth only (no serverAuth)",
+    "weak-key": "an RSA-1024 leaf (below OpenSSL's security level 2 and webpki's minimum)",
+}
+
+_DAY = dt.timedelta(days=1)
+
+
 class PKI:
     """The session's CAs: ``trusted`` (the store's root), ``mitm`` and ``untrusted``.
 
@@ -259,6 +309,9 @@ class PKI:
         self._origin: Leaf | None = None
         # Keyed by id(leaf); the leaf is kept alive beside its context so the id stays unique.
         self._contexts: dict[int, tuple[Leaf, ssl.SSLContext]] = {}
+        self._variants: dict[str, Leaf] = {}
+        self._intermediate: Authority | None = None
+        self._forged: dict[tuple[str, str], ssl.SSLContext] = {}
 
     @property
     def trusted(self) -> trustme.CA:
@@ -298,3 +351,72 @@ class PKI:
                 cached = (leaf, leaf.server_context(self.directory))
                 self._contexts[id(leaf)] = cached
             return cached[1]
+
+    @property
+    def intermediate(self) -> Authority:
+        """An intermediate CA under ``trusted`` (made once): issues ``incomplete-chain``."""
+        with self._lock:
+            if self._intermediate is None:
+                self._intermediate = Authority.create(
+                    "intermediate",
+                    common_name="tlsenv intermediate CA",
+                    parent=self.authorities["trusted"],
+                )
+            return self._intermediate
+
+    def server_leaf(self, variant: str = "good") -> Leaf:
+        """The origin's leaf for a :data:`SERVER_VARIANTS` name (made once per session).
+
+        The RSA key of ``weak-key`` is generated here, once, never in a test's hot path.
+        """
+        if variant == "good":
+            return self.origin_leaf
+        if variant not in SERVER_VARIANTS:
+            raise KeyError(variant)
+        intermediate = self.intermediate if variant == "incomplete-chain" else None
+        with self._lock:
+            leaf = self._variants.get(variant)
+            if leaf is None:
+                leaf = self._make_variant(variant, intermediate)
+                self._variants[variant] = leaf
+            return leaf
+
+    def _make_variant(self, variant: str, intermediate: Authority | None) -> Leaf:
+        trusted = self.authorities["trusted"]
+        now = _now()
+        if variant == "expired":
+            return trusted.issue(not_before=now - 3 * _DAY, not_after=now - _DAY)
+        if variant == "not-yet-valid":
+            return trusted.issue(not_before=now + _DAY, not_after=now + _DAY + _BACKDATE)
+        if variant == "wrong-host":
+            return trusted.issue(("wrong.tlsenv.test",))
+        if variant == "self-signed":
+            return self_signed_leaf()
+        if variant == "untrusted-root":
+            return self.authorities["untrusted"].issue()
+        if variant == "incomplete-chain":
+            assert intermediate is not None
+            return intermediate.issue(chain=())
+        if variant == "cn-only":
+            return trusted.issue(("localhost",), common_name="localhost", san=False)
+        if variant == "wrong-eku":
+            return trusted.issue(eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+        if variant == "weak-key":
+            return trusted.issue(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
+        raise KeyError(variant)
+
+    def forged_context(self, authority: str, host: str) -> ssl.SSLContext:
+        """A server context presenting a leaf for ``host`` signed by ``authority`` (cached).
+
+        What an intercepting proxy forges: one leaf and one context per (CA, host), made once
+        per session, so a proxy's per-connection cost is a dict lookup.
+        """
+        key = (authority, host)
+        with self._lock:
+            ctx = self._forged.get(key)
+        if ctx is not None:
+            return ctx
+        leaf = self.authorities[authority].issue((host,))
+        ctx = leaf.server_context(self.directory / "forged")
+        with self._lock:
+            return self._forged.setdefault(key, ctx)

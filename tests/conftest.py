@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -41,21 +39,3 @@ def uv_0_2_29() -> str:
 @pytest.fixture(scope="session")
 def uv_0_13_9() -> str:
     return _pinned_or_skip("uv", "0.13.9")
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_threads() -> Iterator[None]:
-    """Every server and client thread a test started is gone after its teardown."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 2.0
-    while True:
-        extra = [
-            t
-            for t in threading.enumerate()
-            if t not in before and t.name.startswith("tlsenv") and t.is_alive()
-        ]
-        if not extra or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not extra, f"threads left running: {[t.name for t in extra]}"
