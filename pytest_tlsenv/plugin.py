@@ -7,25 +7,45 @@ of its fixtures.
 
 from __future__ import annotations
 
+import itertools
 import shutil
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from .pki import PKI
+    from .report import Baseline, Change, Result
     from .scenarios import Spec
     from .tlsenv import Settings, TLSEnv
 
 _spec_key = pytest.StashKey["Spec"]()
 _failed_key = pytest.StashKey[bool]()
+_factory_key = pytest.StashKey["TLSEnvFactory"]()
+_session_key = pytest.StashKey["_Session"]()
+
+# Fixtures that make a test a tlsenv test (for --tlsenv-scenarios, the grid and silence).
+FIXTURES = ("tlsenv", "make_tlsenv", "tlsenv_scenario")
+# Groups the design names; a matrix over one that has no scenario yet says so.
+DOCUMENTED_GROUPS = ("store", "proxy", "server", "reports")
+REPORT_SUFFIXES = (".json", ".md")
 
 MARKER_HELP = (
     "tlsenv(scenario=None, *, faults=(), placement='decoy', proxy=None, server='good', "
     "layout='debian', backend='disk', system_paths=False, user=None, timeout=None, "
     "extra_cas=0): build the `tlsenv` fixture from a catalogue scenario (see "
     "`python -m pytest_tlsenv scenarios`); keywords beside it add faults or override the rest."
+)
+MATRIX_HELP = (
+    "tlsenv_matrix(SPEC, **keywords): run the test once per scenario, with ids like "
+    "test_x[unreadable-file]. SPEC is a group (store, proxy, server, reports, all), a "
+    "scenario name, a list of names/groups, or a mapping {'scenarios': SPEC, keyword: value}; "
+    "keywords are the tlsenv marker's, and a list value is an axis (placement=['decoy', "
+    "'shadow'] doubles the matrix; faults takes a list of lists for an axis). The point reaches "
+    "the `tlsenv` fixture, and `tlsenv_scenario` (its Spec, for make_tlsenv(tlsenv_scenario))."
 )
 
 
@@ -52,16 +72,62 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="keep the scenario roots of failing tests and print where they are",
     )
+    group.addoption(
+        "--tlsenv-scenarios",
+        default=None,
+        metavar="NAMES",
+        help="run only tlsenv tests in these scenarios: comma-separated scenario or group "
+        "names (store, proxy, server, reports, all); -NAME deselects (e.g. store,-fifo). "
+        "Applies to tlsenv_matrix points and to tests using the tlsenv fixture "
+        "(default: ini tlsenv_scenarios, else all)",
+    )
+    group.addoption(
+        "--tlsenv-report",
+        default=None,
+        metavar="PATH",
+        help="write the verdicts per test and scenario to PATH: JSON if it ends in .json, "
+        "Markdown (grid + failures, for an issue) if .md",
+    )
+    group.addoption(
+        "--tlsenv-baseline",
+        default=None,
+        metavar="PATH",
+        help="JSON baseline of verdicts per test and scenario; a verdict that differs fails "
+        "its test ('unreadable-file: OK -> CRASHED (baseline PATH)')",
+    )
+    group.addoption(
+        "--tlsenv-update-baseline",
+        action="store_true",
+        default=False,
+        help="write this run's verdicts into --tlsenv-baseline (creating it) instead of "
+        "comparing; entries of tests that did not run are kept",
+    )
     parser.addini(
         "tlsenv_fault_uid",
         "uid that owns files a permission fault makes unreadable (never the client's)",
         default="65533",
     )
     parser.addini("tlsenv_timeout", "default client timeout in seconds", default="20")
+    parser.addini(
+        "tlsenv_scenarios",
+        "default of --tlsenv-scenarios (comma-separated scenario/group names, -NAME deselects)",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", MATRIX_HELP)
+    session = _Session.from_config(config)
+    config.stash[_session_key] = session
+    config.pluginmanager.register(session, "tlsenv-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_session_key, None)
+    if session is not None:
+        config.pluginmanager.unregister(session)
+        del config.stash[_session_key]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -69,6 +135,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    factory = item.stash.get(_factory_key, None)
+    session = item.config.stash.get(_session_key, None)
+    if report.when == "call" and factory is not None and session is not None:
+        session.attach(item, report, factory)
     if report.failed:
         item.stash[_failed_key] = True
     return report
@@ -106,6 +176,404 @@ def _spec_for(item: pytest.Item) -> Spec:
     return item.stash[_spec_key]
 
 
+# -- matrices -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixPoint:
+    """One test of a ``tlsenv_matrix``: its id, catalogue scenario and resolved Spec.
+
+    ``problem`` is set for a point whose feature has not landed yet (NotYetSupportedError):
+    that test fails at setup with it, the rest of the matrix runs.
+    """
+
+    id: str
+    scenario: str
+    keywords: Mapping[str, Any]
+    spec: Spec | None
+    problem: str | None = None
+
+
+def _known_groups() -> dict[str, tuple[str, ...]]:
+    from .scenarios import CATALOGUE, GROUPS
+
+    groups: dict[str, tuple[str, ...]] = dict.fromkeys(DOCUMENTED_GROUPS, ())
+    groups.update(GROUPS)
+    groups["all"] = tuple(CATALOGUE)
+    return groups
+
+
+def _names_help() -> str:
+    from .scenarios import CATALOGUE
+
+    return f"groups: {', '.join(sorted(_known_groups()))}; scenarios: {', '.join(CATALOGUE)}"
+
+
+def select_scenarios(spec: object) -> list[str]:
+    """Catalogue names for a group name, a scenario name, or a list of either (in order)."""
+    from .errors import ConfigError
+    from .scenarios import CATALOGUE
+
+    if isinstance(spec, str):
+        tokens: Sequence[object] = [spec]
+    elif isinstance(spec, (list, tuple)):
+        tokens = spec
+    else:
+        raise ConfigError(
+            f"SPEC must be a group or scenario name, a list of them, or a mapping; got {spec!r}"
+        )
+    groups = _known_groups()
+    names: list[str] = []
+    for token in tokens:
+        if not isinstance(token, str):
+            raise ConfigError(f"scenario names are strings, got {token!r}")
+        if token in groups:
+            found = list(groups[token])
+        elif token in CATALOGUE:
+            found = [token]
+        else:
+            raise ConfigError(f"unknown scenario or group {token!r}; {_names_help()}")
+        names += [n for n in found if n not in names]
+    if not names:
+        raise ConfigError(f"{spec!r} selects no scenario in this version; {_names_help()}")
+    return names
+
+
+def _axis_values(keyword: str, value: object) -> list[object] | None:
+    # faults is list-valued already: a list of lists is its axis.
+    if keyword == "faults":
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, (list, tuple)) for v in value)
+        ):
+            return list(value)
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def matrix_points(
+    args: Sequence[Any], kwargs: Mapping[str, Any], base: Mapping[str, Any] | None = None
+) -> list[MatrixPoint]:
+    """Expand ``tlsenv_matrix(SPEC, **keywords)`` (``base``: a ``tlsenv`` marker's keywords)."""
+    from .errors import ConfigError, NotYetSupportedError
+    from .scenarios import KEYWORDS, resolve
+
+    if len(args) != 1:
+        raise ConfigError(f"tlsenv_matrix takes one SPEC, got {len(args)} positional arguments")
+    spec, keywords = args[0], dict(kwargs)
+    if isinstance(spec, Mapping):
+        if "scenarios" not in spec:
+            raise ConfigError(
+                "the mapping form needs a 'scenarios' key, e.g. {'scenarios': 'store'}"
+            )
+        keywords = {**{k: v for k, v in spec.items() if k != "scenarios"}, **keywords}
+        spec = spec["scenarios"]
+    if "scenario" in keywords:
+        raise ConfigError("the matrix chooses the scenario: give SPEC, not scenario=")
+    unknown = sorted(set(keywords) - set(KEYWORDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS[1:])}"
+        )
+    names = select_scenarios(spec)
+    axes = {k: vals for k, v in keywords.items() if (vals := _axis_values(k, v)) is not None}
+    for k, vals in axes.items():
+        if not vals:
+            raise ConfigError(f"{k}=[]: an axis needs at least one value")
+    fixed = {**(base or {}), **{k: v for k, v in keywords.items() if k not in axes}}
+    points: list[MatrixPoint] = []
+    for name in names:
+        for combo in itertools.product(*axes.values()):
+            point_kw = {**fixed, **dict(zip(axes, combo, strict=True)), "scenario": name}
+            try:
+                resolved: Spec | None = resolve(**point_kw)
+                problem = None
+            except NotYetSupportedError as e:
+                resolved, problem = None, str(e)
+            label = resolved.scenario.name if resolved is not None else name
+            points.append(MatrixPoint(label, name, point_kw, resolved, problem))
+    # Axes that leave no trace in the scenario label (timeout, user...) go into the id.
+    if len({p.id for p in points}) < len(points):
+        points = [
+            MatrixPoint(
+                p.id + "".join(f"-{k}={p.keywords[k]}" for k in axes if k not in _LABELLED),
+                p.scenario,
+                p.keywords,
+                p.spec,
+                p.problem,
+            )
+            for p in points
+        ]
+    return points
+
+
+_LABELLED = ("faults", "placement", "layout")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("tlsenv_matrix")
+    if marker is None:
+        return
+    from .errors import ConfigError
+
+    nodeid = metafunc.definition.nodeid
+    if "tlsenv_scenario" not in metafunc.fixturenames:
+        raise pytest.Collector.CollectError(
+            f"{nodeid}: @pytest.mark.tlsenv_matrix needs the tlsenv, make_tlsenv or "
+            "tlsenv_scenario fixture"
+        )
+    base = metafunc.definition.get_closest_marker("tlsenv")
+    try:
+        if base is not None and (base.args or "scenario" in base.kwargs):
+            raise ConfigError("a @pytest.mark.tlsenv beside tlsenv_matrix cannot name a scenario")
+        points = matrix_points(marker.args, marker.kwargs, base.kwargs if base else None)
+    except ConfigError as e:
+        problem = str(e)
+    else:
+        metafunc.parametrize("tlsenv_scenario", points, ids=[p.id for p in points], indirect=True)
+        return
+    raise pytest.Collector.CollectError(f"{nodeid}: bad @pytest.mark.tlsenv_matrix: {problem}")
+
+
+def _item_scenario(item: pytest.Item) -> str | None:
+    """The catalogue scenario of a tlsenv test (None for others and make_tlsenv-only ones)."""
+    callspec = getattr(item, "callspec", None)
+    point = callspec.params.get("tlsenv_scenario") if callspec is not None else None
+    if isinstance(point, MatrixPoint):
+        return point.scenario
+    if "tlsenv" not in getattr(item, "fixturenames", ()):
+        return None
+    marker = item.get_closest_marker("tlsenv")
+    if marker is None:
+        return "good"
+    name = marker.args[0] if marker.args else marker.kwargs.get("scenario")
+    return name if isinstance(name, str) else "good"
+
+
+def _matrix_id(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    point = callspec.params.get("tlsenv_scenario") if callspec is not None else None
+    return point.id if isinstance(point, MatrixPoint) else None
+
+
+def row_key(nodeid: str, matrix_id: str | None) -> str:
+    """The grid's test key: ``nodeid`` without the matrix's part of the parameter id."""
+    if matrix_id is None or not nodeid.endswith("]") or "[" not in nodeid:
+        return nodeid
+    head, _, inner = nodeid[:-1].partition("[")
+    if inner == matrix_id:
+        return head
+    for before, after in ((f"{matrix_id}-", ""), ("", f"-{matrix_id}")):
+        if before and inner.startswith(before):
+            return f"{head}[{inner[len(before) :]}]"
+        if after and inner.endswith(after):
+            return f"{head}[{inner[: -len(after)]}]"
+    middle = f"-{matrix_id}-"
+    if middle in inner:
+        return f"{head}[{inner.replace(middle, '-', 1)}]"
+    return nodeid
+
+
+def _parse_selection(text: str) -> tuple[set[str] | None, set[str]]:
+    """``store,-fifo`` -> (names to keep or None for all, names to drop)."""
+    from .errors import ConfigError
+
+    include: set[str] | None = None
+    exclude: set[str] = set()
+    for raw in text.split(","):
+        token = raw.strip()
+        if not token:
+            continue
+        drop = token.startswith("-")
+        name = token[1:] if drop else token
+        try:
+            names = (
+                set(select_scenarios(name))
+                if name not in DOCUMENTED_GROUPS
+                else set(_known_groups()[name])
+            )
+        except ConfigError as e:
+            raise pytest.UsageError(f"--tlsenv-scenarios: {e}") from None
+        if drop:
+            exclude |= names
+        else:
+            include = (include or set()) | names
+    return include, exclude
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    session = config.stash.get(_session_key, None)
+    if session is None or session.selection is None:
+        return
+    include, exclude = session.selection
+    keep, drop = [], []
+    for item in items:
+        name = _item_scenario(item)
+        if name is None or ((include is None or name in include) and name not in exclude):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# -- session: results, baseline, grid, report ------------------------------------------------
+
+
+class _Session:
+    """Collects the results of tlsenv tests (from xdist workers too) and reports them.
+
+    Workers attach their results to the call-phase TestReport (``report.tlsenv_results``, a
+    JSON-ready list that pytest-xdist serialises with the report); whoever shows the terminal
+    (the controller, or the only process) merges them in ``pytest_runtest_logreport``.
+    """
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        *,
+        selection: tuple[set[str] | None, set[str]] | None,
+        report_path: Path | None,
+        baseline: Baseline | None,
+        update_baseline: bool,
+    ) -> None:
+        self.config = config
+        self.selection = selection
+        self.report_path = report_path
+        self.baseline = baseline
+        self.update_baseline = update_baseline
+        self.is_worker = hasattr(config, "workerinput")
+        self.used = False
+        self.results: dict[tuple[str, str], Result] = {}
+        self.changes: list[Change] = []
+        self.updated: int | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> _Session:
+        from .errors import ConfigError
+
+        text = config.getoption("tlsenv_scenarios") or config.getini("tlsenv_scenarios")
+        selection = _parse_selection(text) if text else None
+        report = config.getoption("tlsenv_report")
+        report_path = Path(report) if report else None
+        if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
+            raise pytest.UsageError(
+                f"--tlsenv-report {report}: unknown suffix {report_path.suffix!r}; "
+                "use .json (machine-readable) or .md (grid and failures for an issue)"
+            )
+        baseline_arg = config.getoption("tlsenv_baseline")
+        update = bool(config.getoption("tlsenv_update_baseline"))
+        if update and not baseline_arg:
+            raise pytest.UsageError("--tlsenv-update-baseline needs --tlsenv-baseline PATH")
+        baseline = None
+        if baseline_arg:
+            from .report import Baseline
+
+            path = Path(baseline_arg)
+            if not path.is_absolute():
+                path = config.invocation_params.dir / path
+            try:
+                baseline = Baseline.load(path, missing_ok=update)
+            except ConfigError as e:
+                raise pytest.UsageError(f"--tlsenv-baseline: {e}") from None
+        return cls(
+            config,
+            selection=selection,
+            report_path=report_path,
+            baseline=baseline,
+            update_baseline=update,
+        )
+
+    # -- in the process that ran the test --------------------------------------------------
+
+    def attach(self, item: pytest.Item, report: pytest.TestReport, factory: TLSEnvFactory) -> None:
+        from .report import results_for
+
+        matrix_id = _matrix_id(item)
+        results = results_for(item.nodeid, row_key(item.nodeid, matrix_id), factory.made)
+        if self.baseline is not None and not self.update_baseline:
+            changes = self.baseline.changes(results)
+            if changes:
+                message = "\n".join(str(c) for c in changes)
+                if report.passed:
+                    report.outcome = "failed"
+                    report.longrepr = message
+                elif report.failed:
+                    report.sections.append(("tlsenv baseline", message))
+        report.tlsenv_results = results  # type: ignore[attr-defined]
+
+    # -- where the terminal is ----------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        results = getattr(report, "tlsenv_results", None)
+        if results is None or self.is_worker:
+            return
+        self.used = True
+        for r in results:
+            r["test_outcome"] = report.outcome
+            self.results[(r["nodeid"], r["scenario"])] = r
+        if self.baseline is not None and not self.update_baseline:
+            self.changes += self.baseline.changes(results)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.is_worker or not self.used:
+            return
+        results = list(self.results.values())
+        if self.baseline is not None and self.update_baseline:
+            self.updated = self.baseline.update(results)
+            self.baseline.dump()
+        if self.report_path is not None:
+            from .report import write_report
+
+            write_report(
+                self.report_path,
+                results,
+                self.changes,
+                baseline=str(self.baseline.path) if self.baseline else None,
+            )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.is_worker or not self.used:
+            return
+        from .report import LEGEND, grid, header_line, session_meta
+
+        tr = terminalreporter
+        results = list(self.results.values())
+        tr.write_sep("=", "tlsenv")
+        tr.write_line(header_line(session_meta(results)))
+        styles: dict[str, dict[str, bool]] = {
+            "header": {"bold": True},
+            "expected": {"green": True},
+            "mismatch": {"red": True, "bold": True},
+            "changed": {"yellow": True, "bold": True},
+            "missing": {},
+        }
+        if results:
+            for block in grid(results, self.changes, width=tr._tw.fullwidth):
+                for row in block:
+                    for n, cell in enumerate(row):
+                        markup = styles["header"] if n == 0 else styles[cell.style]
+                        tr.write(cell.text, **markup)
+                    tr.line("")
+            tr.write_line(LEGEND)
+        if self.changes and self.baseline is not None:
+            tr.write_line(f"tlsenv: {len(self.changes)} verdict(s) differ from the baseline:")
+            for c in self.changes:
+                tr.write_line(f"  {c.nodeid}: {c}", red=True)
+        if self.updated is not None and self.baseline is not None:
+            tr.write_line(
+                f"tlsenv: baseline {self.baseline.path} updated ({self.updated} verdict(s) "
+                "added or changed)"
+            )
+        if self.report_path is not None:
+            tr.write_line(f"tlsenv: report written to {self.report_path}")
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     """The session's CAs: ``.trusted`` (root of every healthy store), ``.mitm`` (signs the
@@ -114,8 +582,11 @@ def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     All are ECDSA P-256, valid for two days, and name-constrained to localhost, ``*.test``,
     127.0.0.0/8 and ::1, so trusting one by accident opens nothing else.
     """
+    from .journal import recover
     from .pki import PKI
 
+    # A session killed mid-test (SIGKILL, CI timeout) left faults unrestored: fix them first.
+    recover()
     directory = tmp_path_factory.mktemp("tlsenv-pki")
     yield PKI(directory)
     shutil.rmtree(directory, ignore_errors=True)
@@ -135,8 +606,15 @@ class TLSEnvFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> TLSEnv:
         from .errors import ConfigError
-        from .scenarios import resolve
+        from .scenarios import Spec, resolve
 
+        if args and isinstance(args[0], Spec):
+            # make_tlsenv(tlsenv_scenario): the matrix point (or marker) as resolved.
+            if len(args) > 1 or kwargs:
+                problem = "a Spec (tlsenv_scenario) takes no further arguments"
+                nodeid = self._request.node.nodeid
+                pytest.fail(f"{nodeid}: bad make_tlsenv(...) arguments: {problem}", pytrace=False)
+            return self.from_spec(args[0])
         try:
             spec = resolve(*args, **kwargs)
         except ConfigError as e:
@@ -176,20 +654,39 @@ class TLSEnvFactory:
 
 
 @pytest.fixture
+def tlsenv_scenario(request: pytest.FixtureRequest) -> Spec:
+    """The resolved scenario (a ``Spec``) of this test: its ``tlsenv_matrix`` point, else its
+    ``@pytest.mark.tlsenv`` marker, else the healthy default. ``.scenario.name``,
+    ``.scenario.expected``... ; ``make_tlsenv(tlsenv_scenario)`` builds another TLSEnv from it.
+    """
+    point = getattr(request, "param", None)
+    if isinstance(point, MatrixPoint):
+        if point.spec is None:
+            pytest.fail(f"{request.node.nodeid}: {point.problem}", pytrace=False)
+        return point.spec
+    return _spec_for(request.node)
+
+
+@pytest.fixture
 def make_tlsenv(
-    request: pytest.FixtureRequest, tlsenv_pki: PKI, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tlsenv_pki: PKI,
+    tmp_path_factory: pytest.TempPathFactory,
+    tlsenv_scenario: Spec,
 ) -> Iterator[TLSEnvFactory]:
     """Factory: ``make_tlsenv(scenario=None, **keywords)`` builds and starts a TLSEnv with the
-    ``tlsenv`` marker's keywords; several per test are fine. Each is closed at teardown
-    (servers stopped, permissions restored, files removed).
+    ``tlsenv`` marker's keywords; several per test are fine; ``make_tlsenv(tlsenv_scenario)``
+    builds the test's own (matrix) scenario. Each is closed at teardown (servers stopped,
+    permissions restored, files removed); their outcomes go to the grid and reports.
     """
     factory = TLSEnvFactory(request, tlsenv_pki, tmp_path_factory)
+    request.node.stash[_factory_key] = factory
     yield factory
     factory.close_all()
 
 
 @pytest.fixture
-def tlsenv(request: pytest.FixtureRequest, make_tlsenv: TLSEnvFactory) -> TLSEnv:
+def tlsenv(make_tlsenv: TLSEnvFactory, tlsenv_scenario: Spec) -> TLSEnv:
     """The test's TLS environment, built from its ``@pytest.mark.tlsenv(...)`` marker (or the
     healthy default: the origin's CA in a Debian-layout store, no faults, no proxy).
 
@@ -197,4 +694,4 @@ def tlsenv(request: pytest.FixtureRequest, make_tlsenv: TLSEnvFactory) -> TLSEnv
     CLI hermetically, ``.call(fn)`` runs a callable in-process; both return an Outcome with a
     verdict (OK, REJECTED, CRASHED, HUNG, LEAKED, FAILED) and ``assert_*`` helpers.
     """
-    return make_tlsenv.from_spec(_spec_for(request.node))
+    return make_tlsenv.from_spec(tlsenv_scenario)

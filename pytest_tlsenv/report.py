@@ -1,0 +1,515 @@
+"""Results per test and scenario: the verdict grid, JSON/Markdown reports and baselines.
+
+Works without pytest: :func:`results_for` turns the TLSEnvs a test used into plain,
+JSON-ready dicts (one per test and scenario), which is also what travels from pytest-xdist
+workers to the controller; :func:`grid`, :func:`to_json`, :func:`to_markdown` render a list
+of them; :class:`Baseline` stores ``{test nodeid: {scenario: verdict name}}`` and diffs
+against it.
+
+One result per (test, scenario): when a test ran several clients in the same scenario, the
+*last* outcome gives the verdict (cell, baseline), and ``outcomes`` lists all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .outcome import Outcome
+    from .tlsenv import TLSEnv
+
+__all__ = [
+    "REPORT_FORMAT",
+    "Baseline",
+    "BaselineError",
+    "Change",
+    "Result",
+    "client_version",
+    "grid",
+    "redact",
+    "redact_environ",
+    "results_for",
+    "session_meta",
+    "to_json",
+    "to_markdown",
+]
+
+Result = dict[str, Any]
+REPORT_FORMAT = "pytest-tlsenv report 1"
+BASELINE_FORMAT = "pytest-tlsenv baseline 1"
+IN_PROCESS = "python (in-process)"
+REDACTED = "<redacted>"
+
+# Variables whose values are secrets by their name, and credentials in URLs (user:pass@).
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|AUTH|CREDENTIAL", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+class BaselineError(ConfigError):
+    """A baseline file that cannot be read or is not a pytest-tlsenv baseline."""
+
+
+def redact(value: str) -> str:
+    """``value`` with the credentials of any URL in it replaced (``https://<redacted>@h/``)."""
+    return _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", value)
+
+
+def redact_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy without secrets: values of *PASSWORD*/*TOKEN*/*SECRET*/*KEY*/*AUTH* variables,
+    and credentials in URLs, are replaced by ``<redacted>``."""
+    return {
+        k: REDACTED if _SECRET_NAME.search(k) else redact(v) for k, v in sorted(environ.items())
+    }
+
+
+# -- client versions --------------------------------------------------------------------------
+
+# Clients whose version the report asks for, and how (one short subprocess per executable and
+# session). Unknown executables are never run with guessed flags: their version stays None.
+_VERSION_ARGS: dict[str, tuple[str, ...]] = {
+    "curl": ("--version",),
+    "wget": ("--version",),
+    "openssl": ("version",),
+    "uv": ("--version",),
+    "pip": ("--version",),
+    "node": ("--version",),
+    "git": ("--version",),
+    "httpie": ("--version",),
+    "http": ("--version",),
+    "go": ("version",),
+}
+_PYTHON = re.compile(r"python[0-9.]*$")
+_VERSION_HEAD = re.compile(r"^.*?\bv?\d+(?:\.\d+)+[\w.+-]*")
+
+
+@functools.lru_cache(maxsize=64)
+def client_version(executable: str) -> str | None:
+    """First line of ``executable --version`` for known clients (curl, uv, pip, node, python,
+    ...), or None. The child gets a minimal environment and 5 seconds."""
+    name = os.path.basename(executable)
+    args = ("--version",) if _PYTHON.match(name) else _VERSION_ARGS.get(name)
+    if args is None:
+        return None
+    path = executable if os.sep in executable else shutil.which(executable)
+    if path is None:
+        return None
+    try:
+        done = subprocess.run(
+            [path, *args],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            stdin=subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return None
+    # "curl 7.88.1 (x86_64...) libcurl/..." -> "curl 7.88.1"; "v20.19.2" -> "node v20.19.2".
+    m = _VERSION_HEAD.match(lines[0].strip())
+    head = m.group(0) if m else lines[0].strip()
+    return head if name.lower() in head.lower() or _PYTHON.match(name) else f"{name} {head}"
+
+
+def _in_process_version() -> str:
+    return f"Python {platform.python_version()}"
+
+
+def user_mode(env: TLSEnv) -> str:
+    """How the clients of ``env`` ran: switched user, root without DAC caps, or non-root."""
+    if env.user is not None:
+        return f"switched user {env.user}"
+    if os.geteuid() == 0:
+        return "root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH"
+    return f"non-root (uid {os.geteuid()})"
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+def _outcome_record(outcome: Outcome) -> dict[str, Any]:
+    if outcome.argv is not None and len(outcome.argv) > 0:
+        argv: list[str] | None = [redact(str(a)) for a in outcome.argv]
+        executable = str(outcome.argv[0])
+        client = os.path.basename(executable)
+        version = client_version(executable)
+    else:
+        argv, client, version = None, IN_PROCESS, _in_process_version()
+    return {
+        "client": client,
+        "argv": argv,
+        "version": version,
+        "verdict": str(outcome.verdict.value),
+        "reason": redact(outcome.reason),
+        "duration": round(outcome.duration, 6),
+        "returncode": outcome.returncode,
+        "reached_origin": outcome.reached_origin,
+    }
+
+
+def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
+    """One result per scenario the test used (in first-use order), JSON-ready.
+
+    ``test`` is the grid's row key (the nodeid without the matrix id). A TLSEnv with no
+    outcome still yields a result, with ``verdict`` None (drawn ``-``).
+    """
+    by_scenario: dict[str, Result] = {}
+    for env in envs:
+        name = env.scenario.name
+        result = by_scenario.get(name)
+        if result is None:
+            result = by_scenario[name] = {
+                "nodeid": nodeid,
+                "test": test,
+                "scenario": name,
+                "description": env.scenario.description,
+                "expected": sorted(v.value for v in env.scenario.expected),
+                "user_mode": user_mode(env),
+                "verdict": None,
+                "outcomes": [],
+            }
+        records = [_outcome_record(o) for o in env.outcomes]
+        result["outcomes"].extend(records)
+        if env.outcomes:
+            last, record = env.outcomes[-1], records[-1]
+            result.update(
+                {k: record[k] for k in ("verdict", "reason", "client", "argv", "version")},
+                duration=round(sum(r["duration"] for r in result["outcomes"]), 6),
+                environment=redact_environ(last.environ),
+                store=env.store.listing().splitlines(),
+            )
+        result["mismatch"] = (
+            result["verdict"] is not None and result["verdict"] not in result["expected"]
+        )
+    return list(by_scenario.values())
+
+
+def _scenario_order(name: str) -> tuple[int, str]:
+    from .scenarios import CATALOGUE
+
+    base = re.split(r"[+@\[]", name, maxsplit=1)[0]
+    order = list(CATALOGUE)
+    return (order.index(base) if base in order else len(order), name)
+
+
+def sorted_results(results: Iterable[Result]) -> list[Result]:
+    """Deterministic order (xdist delivers in completion order): by test, then catalogue."""
+    return sorted(results, key=lambda r: (r["nodeid"], _scenario_order(r["scenario"])))
+
+
+# -- baselines --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A verdict that differs from the baseline."""
+
+    nodeid: str
+    scenario: str
+    old: str
+    new: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.scenario}: {self.old} -> {self.new} (baseline {self.path})"
+
+
+@dataclass
+class Baseline:
+    """``{test nodeid: {scenario: verdict name}}``, stored as JSON::
+
+    {"format": "pytest-tlsenv baseline 1",
+     "verdicts": {"tests/test_x.py::test_uv[unreadable-file]": {"unreadable-file": "OK"}}}
+    """
+
+    path: Path
+    verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, missing_ok: bool = False) -> Baseline:
+        """Read ``path``; a missing file is an empty baseline only when ``missing_ok``."""
+        from .outcome import Verdict
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if missing_ok:
+                return cls(p)
+            raise BaselineError(
+                f"baseline {p} does not exist; create it with --tlsenv-update-baseline"
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise BaselineError(f"cannot read baseline {p}: {e}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BaselineError(f"baseline {p} is not valid JSON: {e}") from None
+        if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+            raise BaselineError(
+                f"baseline {p} is not a pytest-tlsenv baseline (expected an object with "
+                f'"format": "{BASELINE_FORMAT}" and "verdicts")'
+            )
+        verdicts = data.get("verdicts")
+        names = {v.value for v in Verdict}
+        if not isinstance(verdicts, dict) or not all(
+            isinstance(per, dict) and all(isinstance(s, str) and v in names for s, v in per.items())
+            for per in verdicts.values()
+        ):
+            raise BaselineError(
+                f'baseline {p}: "verdicts" must map test ids to {{scenario: verdict}} with '
+                f"verdicts among {', '.join(sorted(names))}"
+            )
+        return cls(p, {str(k): dict(v) for k, v in verdicts.items()})
+
+    def get(self, nodeid: str, scenario: str) -> str | None:
+        return self.verdicts.get(nodeid, {}).get(scenario)
+
+    def changes(self, results: Iterable[Result]) -> list[Change]:
+        """Results whose verdict differs from a recorded one (new entries are not changes)."""
+        out = []
+        for r in results:
+            old = self.get(r["nodeid"], r["scenario"])
+            if old is not None and r["verdict"] is not None and r["verdict"] != old:
+                out.append(Change(r["nodeid"], r["scenario"], old, r["verdict"], str(self.path)))
+        return out
+
+    def update(self, results: Iterable[Result]) -> int:
+        """Replace the entries of the tests in ``results`` (others are kept); return how many
+        (test, scenario) verdicts changed or were added."""
+        fresh: dict[str, dict[str, str]] = {}
+        for r in results:
+            if r["verdict"] is not None:
+                fresh.setdefault(r["nodeid"], {})[r["scenario"]] = r["verdict"]
+        changed = sum(
+            1
+            for nodeid, per in fresh.items()
+            for scenario, verdict in per.items()
+            if self.get(nodeid, scenario) != verdict
+        )
+        self.verdicts.update(fresh)
+        return changed
+
+    def dump(self) -> None:
+        data = {
+            "format": BASELINE_FORMAT,
+            "verdicts": {k: dict(sorted(v.items())) for k, v in sorted(self.verdicts.items())},
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+# -- session facts and rendering --------------------------------------------------------------
+
+
+def session_meta(results: Sequence[Result]) -> dict[str, Any]:
+    """OpenSSL version, user modes and clients seen (with versions when known)."""
+    clients: dict[str, str | None] = {}
+    for r in sorted_results(results):
+        for o in r["outcomes"]:
+            clients.setdefault(o["client"], o["version"])
+    return {
+        "openssl": ssl.OPENSSL_VERSION,
+        "python": platform.python_version(),
+        "user_modes": sorted({r["user_mode"] for r in results}),
+        "clients": [{"client": c, "version": v} for c, v in clients.items()],
+    }
+
+
+def header_line(meta: Mapping[str, Any]) -> str:
+    """One line: OpenSSL version, user mode, clients seen."""
+    clients = ", ".join(
+        f"{c['client']} ({c['version']})" if c["version"] else c["client"] for c in meta["clients"]
+    )
+    modes = "; ".join(meta["user_modes"]) or "no client run"
+    return f"tlsenv: {meta['openssl']}; clients ran as {modes}; clients seen: {clients or 'none'}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: text plus what it means (for colour)."""
+
+    text: str
+    style: str  # "header", "expected", "mismatch", "changed", "missing"
+
+
+def _column_labels(tests: Sequence[str]) -> dict[str, str]:
+    short = {t: t.rsplit("::", 1)[-1] for t in tests}
+    counts: dict[str, int] = {}
+    for s in short.values():
+        counts[s] = counts.get(s, 0) + 1
+    return {t: s if counts[s] == 1 else t for t, s in short.items()}
+
+
+def grid(
+    results: Sequence[Result], changes: Iterable[Change] = (), *, width: int = 80
+) -> list[list[list[Cell]]]:
+    """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns.
+
+    A cell is the verdict; ``!`` marks a verdict outside the scenario's expected set, ``*`` one
+    that differs from the baseline, ``-`` a test that ran no client in that scenario.
+    """
+    changed = {(c.nodeid, c.scenario) for c in changes}
+    ordered = sorted_results(results)
+    tests = sorted({r["test"] for r in ordered})
+    scenarios = sorted({r["scenario"] for r in ordered}, key=_scenario_order)
+    cells: dict[tuple[str, str], Cell] = {}
+    for r in ordered:
+        verdict = r["verdict"]
+        if verdict is None:
+            cell = Cell("-", "missing")
+        else:
+            text = verdict + ("!" if r["mismatch"] else "")
+            if (r["nodeid"], r["scenario"]) in changed:
+                cell = Cell(text + "*", "changed")
+            else:
+                cell = Cell(text, "mismatch" if r["mismatch"] else "expected")
+        cells[(r["test"], r["scenario"])] = cell
+    labels = _column_labels(tests)
+    first = max([len("scenario"), *(len(s) for s in scenarios)])
+    widths = {
+        t: max([len(labels[t]), *(len(cells[(t, s)].text) for s in scenarios if (t, s) in cells)])
+        for t in tests
+    }
+    blocks: list[list[str]] = [[]]
+    used = first
+    for t in tests:
+        if blocks[-1] and used + 2 + widths[t] > width:
+            blocks.append([])
+            used = first
+        blocks[-1].append(t)
+        used += 2 + widths[t]
+    out = []
+    for block in blocks:
+        rows = [
+            [Cell("scenario".ljust(first), "header")]
+            + [Cell("  " + labels[t].ljust(widths[t]), "header") for t in block]
+        ]
+        for s in scenarios:
+            row = [Cell(s.ljust(first), "header")]
+            for t in block:
+                cell = cells.get((t, s), Cell("", "missing"))
+                row.append(Cell("  " + cell.text.ljust(widths[t]), cell.style))
+            rows.append(row)
+        out.append(rows)
+    return out
+
+
+LEGEND = (
+    "! not in the scenario's expected set, * differs from the baseline, - no client ran "
+    "(last outcome per test and scenario)"
+)
+
+
+def to_json(
+    results: Sequence[Result], changes: Sequence[Change] = (), *, baseline: str | None = None
+) -> dict[str, Any]:
+    """The JSON report: session facts, then one entry per test and scenario."""
+    changed = {(c.nodeid, c.scenario): c.old for c in changes}
+    entries = []
+    for r in sorted_results(results):
+        entry = dict(r)
+        entry["baseline"] = changed.get((r["nodeid"], r["scenario"]))
+        entries.append(entry)
+    return {
+        "format": REPORT_FORMAT,
+        **session_meta(results),
+        "baseline": baseline,
+        "results": entries,
+    }
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(
+    results: Sequence[Result], changes: Sequence[Change] = (), *, baseline: str | None = None
+) -> str:
+    """The grid and the failures, ready to paste into an issue."""
+    meta = session_meta(results)
+    changed = {(c.nodeid, c.scenario): c for c in changes}
+    ordered = sorted_results(results)
+    lines = ["# pytest-tlsenv results", "", f"- OpenSSL: {meta['openssl']}"]
+    lines.append(f"- clients ran as: {'; '.join(meta['user_modes']) or 'n/a'}")
+    for c in meta["clients"]:
+        lines.append(f"- client `{c['client']}`: {c['version'] or 'version unknown'}")
+    if baseline:
+        lines.append(f"- baseline: `{baseline}`")
+    lines += ["", "## Verdicts", ""]
+    for block in grid(ordered, changes, width=10**6):
+        for n, row in enumerate(block):
+            lines.append("| " + " | ".join(_md_escape(c.text.strip()) for c in row) + " |")
+            if n == 0:
+                lines.append("|" + "---|" * len(row))
+    lines += ["", LEGEND, ""]
+    bad = [
+        r
+        for r in ordered
+        if r["mismatch"]
+        or (r["nodeid"], r["scenario"]) in changed
+        or r.get("test_outcome") == "failed"
+    ]
+    lines += ["## Failures", ""]
+    if not bad:
+        lines += ["None: every verdict is in its scenario's expected set.", ""]
+    for r in bad:
+        lines.append(f"### `{r['nodeid']}` in `{r['scenario']}`")
+        lines.append("")
+        lines.append(
+            f"- verdict: **{r['verdict']}** (expected {', '.join(r['expected'])})"
+            + (
+                f"; baseline: {changed[(r['nodeid'], r['scenario'])]}"
+                if (r["nodeid"], r["scenario"]) in changed
+                else ""
+            )
+        )
+        if r.get("test_outcome"):
+            lines.append(f"- test: {r['test_outcome']}")
+        lines.append(f"- scenario: {r['description']}")
+        if r["verdict"] is not None:
+            lines.append(f"- reason: `{r['reason']}`")
+            version = f" ({r['version']})" if r["version"] else ""
+            command = " ".join(r["argv"]) if r["argv"] else r["client"]
+            lines.append(f"- client: `{command}`{version}")
+            lines += ["", "<details><summary>store</summary>", "", "```"]
+            lines += r["store"]
+            lines += ["```", "", "</details>"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    results: Sequence[Result],
+    changes: Sequence[Change] = (),
+    *,
+    baseline: str | None = None,
+) -> None:
+    """Write the report to ``path``: JSON for ``.json``, Markdown for ``.md``."""
+    p = Path(path)
+    if p.suffix == ".json":
+        text = json.dumps(to_json(results, changes, baseline=baseline), indent=2) + "\n"
+    elif p.suffix == ".md":
+        text = to_markdown(results, changes, baseline=baseline)
+    else:
+        raise ConfigError(f"report {p}: unknown suffix {p.suffix!r}; use .json or .md")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
