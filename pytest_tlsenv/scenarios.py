@@ -69,6 +69,113 @@ CATALOGUE: dict[str, Scenario] = {
             expected_by_placement={"decoy": OK, "shadow": OK_OR_REJECTED},
             source="https://github.com/astral-sh/uv/issues/5448",
         ),
+        # -- the rest of the store group (issue 3). Entry faults: decoy {OK} (OpenSSL never
+        # opens a decoy; a client that reads every file must skip it), shadow {OK, REJECTED}
+        # (a client that only has the cert dir lost its one copy of the CA: refusing is fine,
+        # crashing or hanging is not). Env faults: a clean refusal is fine in both placements.
+        *(
+            Scenario(
+                name,
+                FAULTS[name].description,
+                why,
+                groups=("store",),
+                faults=(name,),
+                expected_by_placement=expected,
+            )
+            for name, why, expected in (
+                (
+                    "unreadable-bundle",
+                    "an unreadable SSL_CERT_FILE must not crash a client; refusing it is fine",
+                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
+                ),
+                (
+                    "unreadable-dir",
+                    "an entry behind an unsearchable directory must be skipped like a bad file",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "dangling-symlink",
+                    "a link to a removed CA (ENOENT) must be skipped",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "symlink-loop",
+                    "a symlink loop (ELOOP) must be skipped, not followed forever",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "fifo",
+                    "a FIFO must not be opened blocking: HUNG is the failure this catches",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "empty-file",
+                    "an empty entry holds no certificate and must be skipped",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "garbage-file",
+                    "a file that is not a certificate must be skipped",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "truncated-pem",
+                    "a PEM block without its END line must be skipped",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "der-file",
+                    "a DER certificate in a PEM directory must be skipped (or read as DER)",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "private-key-file",
+                    "a private key is not a trust anchor and must be skipped",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "garbage-in-bundle",
+                    "one bad block must not make a client drop the healthy blocks around it",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "expired-decoy",
+                    "an expired copy beside the valid CA: pick the valid one (OpenSSL 1.0.2 "
+                    "did not, in 2021)",
+                    {"decoy": OK, "shadow": OK},
+                ),
+                (
+                    "non-ca-cert",
+                    "a CA:FALSE certificate is no anchor; refusing when it shadows the CA is fine",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "huge-file",
+                    "a huge entry must be read or skipped, not hang or exhaust memory",
+                    {"decoy": OK, "shadow": OK_OR_REJECTED},
+                ),
+                (
+                    "crlf-pem",
+                    "CRLF line endings are valid PEM (RFC 7468): the CA must load",
+                    {"decoy": OK, "shadow": OK},
+                ),
+                (
+                    "missing-file-env",
+                    "SSL_CERT_FILE pointing nowhere must not crash a client",
+                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
+                ),
+                (
+                    "missing-dir-env",
+                    "SSL_CERT_DIR pointing nowhere must not crash a client",
+                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
+                ),
+                (
+                    "dir-as-file",
+                    "SSL_CERT_FILE naming a directory must not crash a client",
+                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
+                ),
+            )
+        ),
     )
 }
 

@@ -8,17 +8,26 @@ computed in Python), keeps a bundle, and remembers every owner/mode change it ma
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from .errors import ConfigError
 from .pki import Authority
+from .subjecthash import name_hash
 
-__all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore"]
+__all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,7 @@ class TrustStore:
     fault_uid: int = 65533
     _bundle_blocks: list[bytes] = field(default_factory=list, repr=False)
     _saved: list[_Saved] = field(default_factory=list, repr=False)
+    _on_close: list[Callable[[], object]] = field(default_factory=list, repr=False)
     env_overrides: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
@@ -244,6 +254,45 @@ class TrustStore:
             if not os.path.lexists(alias):
                 alias.symlink_to(target)
 
+    def bundle_index(self, block: bytes) -> int:
+        """The position of ``block`` among the bundle's blocks (ValueError if absent)."""
+        return self._bundle_blocks.index(block)
+
+    def install_many(self, certs: Iterable[tuple[str, bytes]], prefix: str = "tlsenv-extra") -> int:
+        """Install many healthy CAs fast: ``certs`` yields ``(subject_hash, pem)`` pairs.
+
+        The same files and links as :meth:`install` (the real file under ``shared`` when the
+        layout has it, a ``NAME.pem`` entry, the hash link, a bundle block), written with
+        plain ``os`` calls and slot numbers counted in memory. Returns how many were written.
+        """
+        cert_dir = self.cert_dir
+        shared = self.root / self.layout.shared if self.layout.shared else None
+        rel_shared = os.path.relpath(shared, cert_dir) if shared and cert_dir else None
+        slots: dict[str, int] = {}
+        existing = set(os.listdir(cert_dir)) if cert_dir is not None else set()
+        count = 0
+        for hash_hex, pem in certs:
+            if self.layout.bundle:
+                self._bundle_blocks.append(pem)
+            count += 1
+            if cert_dir is None:
+                continue
+            name = f"{prefix}-{count}"
+            entry = f"{cert_dir}/{name}.pem"
+            if shared is not None:
+                with open(f"{shared}/{name}.crt", "wb") as f:
+                    f.write(pem)
+                os.symlink(f"{rel_shared}/{name}.crt", entry)
+            else:
+                with open(entry, "wb") as f:
+                    f.write(pem)
+            n = slots.get(hash_hex, 0)
+            while f"{hash_hex}.{n}" in existing:
+                n += 1
+            os.symlink(f"{name}.pem", f"{cert_dir}/{hash_hex}.{n}")
+            slots[hash_hex] = n + 1
+        return count
+
     def insert_bundle_block(self, block: bytes, index: int | None = None) -> None:
         """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it."""
         if index is None:
@@ -280,10 +329,32 @@ class TrustStore:
             except FileNotFoundError:
                 continue
 
+    def on_close(self, hook: Callable[[], object]) -> None:
+        """Run ``hook`` at :meth:`close` (before permissions are restored), newest first.
+
+        For faults that can hold a client: a FIFO gets a writer so blocked readers return.
+        """
+        self._on_close.append(hook)
+
+    def close(self) -> None:
+        """Run the close hooks (idempotent); every hook runs even if one raises."""
+        errors: list[BaseException] = []
+        while self._on_close:
+            hook = self._on_close.pop()
+            try:
+                hook()
+            except Exception as e:  # noqa: BLE001 - re-raised below, after the others ran
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
     def destroy(self) -> None:
-        """Restore permissions, then delete the whole tree (FIFOs included)."""
-        self.restore()
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Run the close hooks, restore permissions, then delete the whole tree."""
+        try:
+            self.close()
+        finally:
+            self.restore()
+            shutil.rmtree(self.root, ignore_errors=True)
 
     # -- looking at it --------------------------------------------------------------------
 
@@ -320,3 +391,106 @@ class TrustStore:
     def listing(self) -> str:
         """The store as ``ls -l``-style lines (owners and modes included)."""
         return "\n".join(str(e) for e in self.entries)
+
+
+# -- filler CAs for large stores ----------------------------------------------------------------
+#
+# A realistic store holds ~150 CAs, a stress store 10,000 (DESIGN.md section 6: <= 1.5 s with
+# hash links). Building each with cryptography's CertificateBuilder costs ~75 us; these are
+# made from one template instead: one shared throwaway key (generated at run time), the
+# template's TBSCertificate with a fixed-width number patched into the subject and issuer CN,
+# signed for real (~20 us). Every filler is a valid, self-signed, name-constrained, 2-day CA
+# with its own subject, hence its own subject hash. They are never used to issue anything.
+
+_FILLER_DIGITS = 7
+_FILLER_MARK = b"#" + b"0" * _FILLER_DIGITS
+_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+@dataclass
+class _Filler:
+    key: ec.EllipticCurvePrivateKey
+    tbs: bytes
+    name: bytes
+    made: list[tuple[str, bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls) -> _Filler:
+        from .pki import _PERMITTED  # the same name constraints as every other CA
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-tlsenv"),
+                x509.NameAttribute(
+                    NameOID.COMMON_NAME, "tlsenv filler CA " + _FILLER_MARK.decode()
+                ),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.NameConstraints(permitted_subtrees=_PERMITTED, excluded_subtrees=None),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        tbs = cert.tbs_certificate_bytes
+        der = cert.public_bytes(serialization.Encoding.DER)
+        # The mark must sit exactly in the issuer and subject CN, and the signature algorithm
+        # must follow the TBS: else this template cannot be patched (never seen; be sure).
+        if tbs.count(_FILLER_MARK) != 2 or _ECDSA_SHA256 not in der[len(tbs) :]:
+            return cls.create()
+        return cls(key=key, tbs=tbs, name=name.public_bytes())
+
+    def cert(self, i: int) -> tuple[str, bytes]:
+        mark = b"#" + str(i).zfill(_FILLER_DIGITS).encode()
+        tbs = self.tbs.replace(_FILLER_MARK, mark)
+        sig = self.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+        bits = b"\x03" + _der_len(len(sig) + 1) + b"\x00" + sig
+        body = tbs + _ECDSA_SHA256 + bits
+        der = b"\x30" + _der_len(len(body)) + body
+        b64 = base64.b64encode(der)
+        lines = b"\n".join(b64[j : j + 64] for j in range(0, len(b64), 64))
+        pem = b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"
+        digest = name_hash(self.name.replace(_FILLER_MARK, mark))
+        return f"{digest:08x}", pem
+
+
+_filler: _Filler | None = None
+_filler_lock = threading.Lock()
+
+
+def filler_cas(n: int) -> list[tuple[str, bytes]]:
+    """``n`` distinct healthy CAs as ``(subject_hash, pem)``, made once per process and reused.
+
+    For :meth:`TrustStore.install_many` (the ``extra_cas=N`` marker keyword). At most
+    10**7 - 1 of them.
+    """
+    global _filler
+    if n >= 10**_FILLER_DIGITS:
+        raise ConfigError(f"extra_cas={n} is too many; at most {10**_FILLER_DIGITS - 1}")
+    with _filler_lock:
+        if _filler is None:
+            _filler = _Filler.create()
+        filler = _filler
+    with filler.lock:
+        while len(filler.made) < n:
+            filler.made.append(filler.cert(len(filler.made) + 1))
+        return filler.made[:n]
