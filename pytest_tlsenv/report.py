@@ -329,7 +329,7 @@ def session_meta(results: Sequence[Result]) -> dict[str, Any]:
         "openssl": ssl.OPENSSL_VERSION,
         "python": platform.python_version(),
         "user_modes": sorted({r["user_mode"] for r in results}),
-        "clients": [{"client": c, "version": v} for c, v in clients.items()],
+        "clients": [{"client": c, "version": v} for c, v in sorted(clients.items())],
     }
 
 
@@ -408,7 +408,8 @@ def grid(
                 cell = cells.get((t, s), Cell("", "missing"))
                 row.append(Cell("  " + cell.text.ljust(widths[t]), cell.style))
             rows.append(row)
-        out.append(rows)
+        # No padding after the last column: lines end with their last verdict.
+        out.append([[*row[:-1], Cell(row[-1].text.rstrip(), row[-1].style)] for row in rows])
     return out
 
 

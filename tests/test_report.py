@@ -1,0 +1,270 @@
+"""The verdict grid, the header line and the JSON/Markdown reports (pytester, black-box)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from pytest_tlsenv.report import redact, redact_environ
+
+pytest_plugins = ["pytester"]
+
+# Two tests over a two-scenario matrix, plus one whose verdict is outside the expected set.
+SUITE = """
+import ssl
+import urllib.request
+
+import pytest
+
+
+def fetch(env):
+    def get():
+        ctx = ssl.create_default_context()
+        with urllib.request.urlopen(env.origin.url, context=ctx, timeout=5) as r:
+            return r.read()
+
+    return env.call(get)
+
+
+@pytest.mark.tlsenv_matrix(["good", "unreadable-file"])
+def test_python(tlsenv):
+    fetch(tlsenv).assert_expected()
+
+
+@pytest.mark.tlsenv_matrix(["good", "unreadable-file"])
+def test_curl(tlsenv):
+    tlsenv.run(
+        ["curl", "-fsS", "--cacert", str(tlsenv.store.bundle), tlsenv.origin.url],
+        env={"MY_API_TOKEN": "hunter2", "INDEX_URL": "https://alice:hunter2@localhost/simple"},
+    ).assert_expected()
+
+
+@pytest.mark.tlsenv("unreadable-file")
+def test_crashing_client(tlsenv):
+    # A Rust-style panic: CRASHED, outside the expected {OK}. Not asserted: the grid shows it.
+    tlsenv.run(["sh", "-c", "echo 'thread main panicked at src/lib.rs:1:1' >&2; exit 101"])
+"""
+
+UNRELATED = """
+def test_plain(tmp_path):
+    assert tmp_path.is_dir()
+"""
+
+MODE = (
+    "root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH"
+    if os.geteuid() == 0
+    else f"non-root (uid {os.geteuid()})"
+)
+
+
+def test_grid_and_header_in_the_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("--color=no")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*= tlsenv =*",
+            f"tlsenv: OpenSSL *; clients ran as {MODE}; clients seen: "
+            "curl (curl *), python (in-process) (Python *), sh",
+            "scenario         test_crashing_client  test_curl  test_python",
+            "good                                   OK         OK",
+            "unreadable-file  CRASHED!              OK         OK",
+            "! not in the scenario's expected set*",
+        ]
+    )
+    assert "\x1b[" not in result.stdout.str()
+
+
+def test_grid_colours_when_the_terminal_allows(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("--color=yes")
+    out = result.stdout.str()
+    red_bold, green = "\x1b[31m\x1b[1m", "\x1b[32m"
+    assert re.search(re.escape(red_bold) + r"  CRASHED!", out)
+    assert re.search(re.escape(green) + r"  OK", out)
+
+
+def test_silent_without_tlsenv_fixtures(pytester: pytest.Pytester) -> None:
+    # Negative twin of the grid test: the plugin is loaded (autoload) but no test used it.
+    pytester.makepyfile(UNRELATED)
+    result = pytester.runpytest("--tlsenv-report", "r.json")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "= tlsenv =" not in out
+    assert "tlsenv:" not in out
+    assert "OpenSSL" not in out
+    assert "scenario " not in out
+    assert not (pytester.path / "r.json").exists()
+
+
+def test_json_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("--tlsenv-report", "out/r.json")
+    result.assert_outcomes(passed=5)
+    path = pytester.path / "out" / "r.json"
+    result.stdout.fnmatch_lines([f"tlsenv: report written to out{os.sep}r.json"])
+    text = path.read_text()
+    assert "hunter2" not in text
+    report = json.loads(text)
+    assert report["format"] == "pytest-tlsenv report 1"
+    assert report["openssl"].startswith("OpenSSL ")
+    assert report["user_modes"] == [MODE]
+    assert {c["client"] for c in report["clients"]} == {"curl", "python (in-process)", "sh"}
+    by_key = {(r["nodeid"], r["scenario"]): r for r in report["results"]}
+    assert sorted(by_key) == sorted(
+        [
+            ("test_json_report.py::test_crashing_client", "unreadable-file"),
+            ("test_json_report.py::test_curl[good]", "good"),
+            ("test_json_report.py::test_curl[unreadable-file]", "unreadable-file"),
+            ("test_json_report.py::test_python[good]", "good"),
+            ("test_json_report.py::test_python[unreadable-file]", "unreadable-file"),
+        ]
+    )
+    curl = by_key[("test_json_report.py::test_curl[unreadable-file]", "unreadable-file")]
+    assert curl["test"] == "test_json_report.py::test_curl"
+    assert curl["verdict"] == "OK"
+    assert curl["expected"] == ["OK"]
+    assert curl["mismatch"] is False
+    assert curl["test_outcome"] == "passed"
+    assert curl["client"] == "curl"
+    assert curl["argv"][:2] == ["curl", "-fsS"]
+    assert curl["version"].startswith("curl ")
+    assert curl["reason"] == "exit 0 and the origin got the request"
+    assert isinstance(curl["duration"], float)
+    assert curl["duration"] > 0
+    env = curl["environment"]
+    assert env["SSL_CERT_FILE"].endswith("ca-certificates.crt")
+    assert env["MY_API_TOKEN"] == "<redacted>"
+    assert env["INDEX_URL"] == "https://<redacted>@localhost/simple"
+    assert any("tlsenv-unreadable-file.pem" in line for line in curl["store"])
+    assert curl["user_mode"] == MODE
+
+    crash = by_key[("test_json_report.py::test_crashing_client", "unreadable-file")]
+    assert crash["verdict"] == "CRASHED"
+    assert crash["mismatch"] is True
+    assert "panicked at" in crash["reason"]
+    assert crash["client"] == "sh"
+    assert crash["version"] is None
+
+    python = by_key[("test_json_report.py::test_python[good]", "good")]
+    assert python["client"] == "python (in-process)"
+    assert python["argv"] is None
+    assert python["version"].startswith("Python ")
+
+
+def test_markdown_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    pytester.runpytest("--tlsenv-report", "r.md").assert_outcomes(passed=5)
+    text = (pytester.path / "r.md").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# pytest-tlsenv results"
+    start = lines.index("| scenario | test_crashing_client | test_curl | test_python |")
+    assert lines[start + 1] == "|---|---|---|---|"
+    assert lines[start + 2] == "| good |  | OK | OK |"
+    assert lines[start + 3] == "| unreadable-file | CRASHED! | OK | OK |"
+    failures = text.split("## Failures", 1)[1]
+    # Only the mismatch is listed, with what an issue needs.
+    assert failures.count("### ") == 1
+    assert "### `test_markdown_report.py::test_crashing_client` in `unreadable-file`" in failures
+    assert "- verdict: **CRASHED** (expected OK)" in failures
+    assert "panicked at src/lib.rs:1:1" in failures
+    assert "tlsenv-unreadable-file.pem" in failures  # the store listing
+
+
+def test_markdown_report_without_failures(pytester: pytest.Pytester) -> None:
+    # Negative twin: nothing outside the expected sets, so nothing listed.
+    pytester.makepyfile(SUITE.split("@pytest.mark.tlsenv(")[0])
+    pytester.runpytest("--tlsenv-report", "r.md").assert_outcomes(passed=4)
+    failures = (pytester.path / "r.md").read_text().split("## Failures", 1)[1]
+    assert "### " not in failures
+    assert "None: every verdict is in its scenario's expected set." in failures
+
+
+def test_last_outcome_gives_the_cell(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_two_runs(tlsenv):
+            tlsenv.run(["true"])  # FAILED: the origin got nothing
+            tlsenv.run(["curl", "-fsS", "--cacert", str(tlsenv.store.bundle), tlsenv.origin.url])
+        """
+    )
+    result = pytester.runpytest("--color=no", "--tlsenv-report", "r.json")
+    result.stdout.fnmatch_lines(["scenario  test_two_runs", "good      OK"])
+    (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert entry["verdict"] == "OK"
+    assert [o["verdict"] for o in entry["outcomes"]] == ["FAILED", "OK"]
+    assert [o["client"] for o in entry["outcomes"]] == ["true", "curl"]
+
+
+def test_test_without_client_run_shows_a_dash(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_looks_only(tlsenv):
+            assert tlsenv.origin.url.startswith("https://")
+        """
+    )
+    result = pytester.runpytest("--color=no")
+    result.stdout.fnmatch_lines(
+        ["tlsenv: *clients seen: none", "scenario  test_looks_only", "good      -"]
+    )
+
+
+@pytest.mark.parametrize("name", ["r.txt", "r", "r.JSON.bak"])
+def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester, name: str) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("--tlsenv-report", name)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--tlsenv-report {name}: unknown suffix *; use .json (machine-readable) or .md*"]
+    )
+    assert not (pytester.path / name).exists()
+
+
+def test_report_header_in_a_subprocess(pytester: pytest.Pytester) -> None:
+    # Subprocess mode: the plugin as users load it, terminal and all.
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest_subprocess("--color=no", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["tlsenv: OpenSSL *", "unreadable-file  CRASHED!  *"])
+
+
+# -- the engine side, directly ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://alice:pw@localhost:8443/x", "https://<redacted>@localhost:8443/x"),
+        ("http://token@127.0.0.1/", "http://<redacted>@127.0.0.1/"),
+        (
+            "a https://u:p@h/ and socks5://v:q@h2/",
+            "a https://<redacted>@h/ and socks5://<redacted>@h2/",
+        ),
+        ("https://localhost/simple/a@b", "https://localhost/simple/a@b"),  # no credentials
+        ("mailto-ish user@example", "mailto-ish user@example"),
+    ],
+)
+def test_redact_urls(value: str, expected: str) -> None:
+    assert redact(value) == expected
+
+
+def test_redact_environ_by_name() -> None:
+    env = {
+        "GITHUB_TOKEN": "t",
+        "DB_PASSWORD": "p",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "proxy_auth": "a",
+        "SSL_CERT_FILE": "/store/bundle.crt",
+        "HTTPS_PROXY": "http://u:p@127.0.0.1:3128",
+    }
+    assert redact_environ(env) == {
+        "AWS_SECRET_ACCESS_KEY": "<redacted>",
+        "DB_PASSWORD": "<redacted>",
+        "GITHUB_TOKEN": "<redacted>",
+        "HTTPS_PROXY": "http://<redacted>@127.0.0.1:3128",
+        "SSL_CERT_FILE": "/store/bundle.crt",
+        "proxy_auth": "<redacted>",
+    }
