@@ -76,6 +76,18 @@ _REJECT_PATTERNS = [
 ]
 REJECT_RE = re.compile("|".join(f"(?:{p})" for p in _REJECT_PATTERNS), re.IGNORECASE)
 
+# Wordings of a proxy that refused the tunnel (403) or wants credentials (407): the line that
+# explains a FAILED run better than the client's last line.
+_PROXY_FAIL_PATTERNS = [
+    r"CONNECT tunnel failed",  # curl
+    r"Tunnel connection failed",  # python http.client (urllib, requests, pip)
+    r"Proxy Authentication Required",
+    r"ProxyError",
+    r"proxy\b.*\b(?:403|407)\b",
+    r"\b(?:403|407)\b.*\bproxy",
+]
+PROXY_FAIL_RE = re.compile("|".join(f"(?:{p})" for p in _PROXY_FAIL_PATTERNS), re.IGNORECASE)
+
 # Wordings of a crash, whatever the exit code.
 _CRASH_PATTERNS = [
     r"panicked at",  # Rust
@@ -238,6 +250,10 @@ def _quote(arg: str) -> str:
     return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else repr(arg)
 
 
+def _refused(reason: str, proxy_refused: str | None) -> str:
+    return f"the proxy answered {proxy_refused}; {reason}" if proxy_refused else reason
+
+
 def classify_run(
     *,
     returncode: int | None,
@@ -247,8 +263,14 @@ def classify_run(
     timeout: float,
     reached_origin: bool,
     leaked: bool = False,
+    proxy_refused: str | None = None,
 ) -> tuple[Verdict, str]:
-    """Verdict and reason for a subprocess, evidence first."""
+    """Verdict and reason for a subprocess, evidence first.
+
+    ``proxy_refused`` is the proxy's own account of a tunnel it refused during the run
+    (``403 to CONNECT host:port``): it explains a FAILED run better than any client wording.
+    """
+
     if leaked:
         return Verdict.LEAKED, "application data reached the untrusted interceptor"
     if timed_out:
@@ -275,9 +297,14 @@ def classify_run(
     if returncode == 0:
         if reached_origin:
             return Verdict.OK, "exit 0 and the origin got the request"
-        return Verdict.FAILED, "exit 0 but the origin received nothing"
+        return Verdict.FAILED, _refused("exit 0 but the origin received nothing", proxy_refused)
     if rejected:
         return Verdict.REJECTED, rejected
+    if proxy_refused:
+        return Verdict.FAILED, _refused(f"exit {returncode}", proxy_refused)
+    proxy = _first_match(PROXY_FAIL_RE, text)
+    if proxy:  # clients often end with a generic line ("No matching distribution found")
+        return Verdict.FAILED, f"exit {returncode}: {proxy}"
     last_line = _tail(stderr or stdout, 1) or "(no output)"
     return Verdict.FAILED, f"exit {returncode}: {last_line}"
 
@@ -289,8 +316,9 @@ def classify_call(
     timeout: float,
     reached_origin: bool,
     leaked: bool = False,
+    proxy_refused: str | None = None,
 ) -> tuple[Verdict, str]:
-    """Verdict and reason for an in-process call."""
+    """Verdict and reason for an in-process call (``proxy_refused`` as in classify_run)."""
     if leaked:
         return Verdict.LEAKED, "application data reached the untrusted interceptor"
     if timed_out:
@@ -298,7 +326,7 @@ def classify_call(
     if exception is None:
         if reached_origin:
             return Verdict.OK, "returned and the origin got the request"
-        return Verdict.FAILED, "returned but the origin received nothing"
+        return Verdict.FAILED, _refused("returned but the origin received nothing", proxy_refused)
     chain = list(exception_chain(exception))
     described = f"{type(exception).__name__}: {exception}"
     for e in chain:
@@ -309,5 +337,5 @@ def classify_call(
         ):
             return Verdict.REJECTED, f"{type(e).__name__}: {e}"
     if _is_network(exception):
-        return Verdict.FAILED, described
+        return Verdict.FAILED, _refused(described, proxy_refused)
     return Verdict.CRASHED, f"exception escaped the client: {described}"

@@ -114,6 +114,9 @@ class Leaf:
         certfile.write_bytes(self.chain_pem)
         keyfile = write_private(directory / f"{stem}.key", self.key_pem)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if isinstance(self.key, rsa.RSAPrivateKey) and self.key.key_size < 2048:
+            # The server must be allowed to present a weak key; judging it is the client's job.
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.load_cert_chain(certfile, keyfile)
         return ctx
 
@@ -312,6 +315,7 @@ class PKI:
         self._variants: dict[str, Leaf] = {}
         self._intermediate: Authority | None = None
         self._forged: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._clients: dict[str, ssl.SSLContext] = {}
 
     @property
     def trusted(self) -> trustme.CA:
@@ -404,6 +408,16 @@ class PKI:
         if variant == "weak-key":
             return trusted.issue(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
         raise KeyError(variant)
+
+    def client_context(self, authority: str = "trusted") -> ssl.SSLContext:
+        """A cached client context trusting only ``authority`` (what a proxy uses upstream)."""
+        with self._lock:
+            ctx = self._clients.get(authority)
+            if ctx is None:
+                pem = self.authorities[authority].cert_pem.decode()
+                ctx = ssl.create_default_context(cadata=pem)
+                self._clients[authority] = ctx
+            return ctx
 
     def forged_context(self, authority: str, host: str) -> ssl.SSLContext:
         """A server context presenting a leaf for ``host`` signed by ``authority`` (cached).

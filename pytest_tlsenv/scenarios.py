@@ -19,6 +19,8 @@ from .store import LAYOUTS
 __all__ = ["CATALOGUE", "GROUPS", "Scenario", "Spec", "get_scenario", "resolve"]
 
 OK = frozenset({Verdict.OK})
+REJECTED = frozenset({Verdict.REJECTED})
+FAILED = frozenset({Verdict.FAILED})
 OK_OR_REJECTED = frozenset({Verdict.OK, Verdict.REJECTED})
 CLEAN_REFUSAL = frozenset({Verdict.OK, Verdict.FAILED, Verdict.REJECTED})
 
@@ -44,6 +46,11 @@ class Scenario:
         default_factory=lambda: {"decoy": OK, "shadow": OK}
     )
     source: str | None = None
+    #: How a trusted proxy's CA gets into the store: ``"store"`` (a healthy anchor, like the
+    #: origin's CA) or ``"admin-0600"`` (uv 5448: copied to the anchors dir as ROOT_CRT.crt,
+    #: unreadable, then hash-linked and appended to the bundle update-ca-certificates-style).
+    proxy_ca: str = "store"
+
 
     @property
     def expected(self) -> frozenset[Verdict]:
@@ -176,6 +183,141 @@ CATALOGUE: dict[str, Scenario] = {
                 ),
             )
         ),
+        Scenario(
+            "expired",
+            "the origin's leaf expired yesterday",
+            "an expired certificate must be refused",
+            groups=("server",),
+            server="expired",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "not-yet-valid",
+            "the origin's leaf becomes valid tomorrow",
+            "a certificate not yet valid must be refused",
+            groups=("server",),
+            server="not-yet-valid",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "wrong-host",
+            "the origin's leaf names wrong.tlsenv.test only",
+            "a certificate for another host must be refused",
+            groups=("server",),
+            server="wrong-host",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "self-signed",
+            "the origin presents a self-signed certificate",
+            "a self-signed certificate is not anchored in the store",
+            groups=("server",),
+            server="self-signed",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "untrusted-root",
+            "the origin's leaf chains to a CA that is not in the store",
+            "an unknown issuer must be refused",
+            groups=("server",),
+            server="untrusted-root",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "incomplete-chain",
+            "the origin's leaf comes from an intermediate it does not send",
+            "a client cannot build the chain without the intermediate (no AIA fetching here)",
+            groups=("server",),
+            server="incomplete-chain",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "cn-only",
+            "the origin's name is in the subject CN only, no subjectAltName",
+            "OpenSSL and Python still fall back to the CN; rustls and Go refuse: either is fine",
+            groups=("server",),
+            server="cn-only",
+            expected_by_placement={"decoy": OK_OR_REJECTED, "shadow": OK_OR_REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "wrong-eku",
+            "the origin's leaf has extendedKeyUsage clientAuth only",
+            "a leaf not valid for serverAuth must be refused",
+            groups=("server",),
+            server="wrong-eku",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "weak-key",
+            "the origin's leaf has an RSA-1024 key",
+            "OpenSSL at security level 2 (Python, curl) and webpki refuse RSA-1024 (level 1 "
+            "still accepts it)",
+            groups=("server",),
+            server="weak-key",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://badssl.com/",
+        ),
+        Scenario(
+            "mitm-untrusted",
+            "an intercepting proxy forges the origin's certificate with a CA not in the store",
+            "fail closed: refuse, and send the interceptor nothing",
+            groups=("proxy",),
+            proxy="mitm-untrusted",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+        ),
+        Scenario(
+            "mitm-trusted",
+            "an intercepting proxy whose CA is in the store forwards to the origin",
+            "the positive control of interception: a trusted corporate proxy works",
+            groups=("proxy",),
+            proxy="mitm-trusted",
+            expected_by_placement={"decoy": OK, "shadow": OK},
+        ),
+        Scenario(
+            "proxy-tunnel",
+            "an honest CONNECT proxy relays the TLS bytes to the origin",
+            "clients must honour HTTPS_PROXY and tunnel through it",
+            groups=("proxy",),
+            proxy="proxy-tunnel",
+            expected_by_placement={"decoy": OK, "shadow": OK},
+        ),
+        Scenario(
+            "proxy-refuses",
+            "the proxy answers every CONNECT with 403",
+            "a refused tunnel is a clean failure, not a crash or a hang",
+            groups=("proxy",),
+            proxy="proxy-refuses",
+            expected_by_placement={"decoy": FAILED, "shadow": FAILED},
+        ),
+        Scenario(
+            "proxy-auth-required",
+            "the proxy answers 407 until Proxy-Authorization matches (.proxy.authenticated_url)",
+            "without credentials a clean failure; with them, OK",
+            groups=("proxy",),
+            proxy="proxy-auth-required",
+            expected_by_placement={"decoy": FAILED, "shadow": FAILED},
+        ),
+        Scenario(
+            "uv-5448",
+            "all traffic through an intercepting proxy whose root CA the admin installed as "
+            "root-owned 0600 /usr/local/share/ca-certificates/ROOT_CRT.crt, then "
+            "update-ca-certificates: hash link in /etc/ssl/certs, CA appended to the readable "
+            "bundle; client not root",
+            "the seed report: the bundle holds the proxy's CA, so one unreadable anchor must not "
+            "stop a client (uv 0.2.29 panicked)",
+            groups=("reports", "store"),
+            proxy="mitm-trusted",
+            proxy_ca="admin-0600",
+            source="https://github.com/astral-sh/uv/issues/5448",
+        ),
     )
 }
 
@@ -280,17 +422,34 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     if user is not None and not isinstance(user, str):
         raise ConfigError(f"user must be a user name, got {user!r}")
 
+    if proxy is not None and proxy not in GROUPS.get("proxy", ()):
+        raise ConfigError(
+            f"proxy takes a name from the proxy group, got {proxy!r}; valid: "
+            f"{', '.join(GROUPS.get('proxy', ()))}"
+        )
+    if server not in GROUPS.get("server", ()):
+        raise ConfigError(
+            f"server takes a name from the server group, got {server!r}; valid: "
+            f"{', '.join(GROUPS.get('server', ()))}"
+        )
     # Keywords whose machinery has not landed yet fail loudly instead of being ignored.
-    if proxy is not None:
-        raise NotYetSupportedError(f"proxy={proxy!r}: interception scenarios are not yet supported")
-    if server != "good":
-        raise NotYetSupportedError(f"server={server!r}: only the 'good' origin is supported yet")
     if backend != "disk":
         raise NotYetSupportedError("backend='fakefs' is not yet supported")
     if kwargs.get("system_paths"):
         raise NotYetSupportedError("system_paths=True is not yet supported")
 
+    # A server or proxy scenario's own set describes its server/proxy: keep it while both are
+    # unchanged; otherwise start from the store's set (OK when the base is not a store one)
+    # and let the server and proxy substitute for OK, as faults do.
+    pure_store = base.proxy is None and base.server == "good"
     expected = base.expected_by_placement.get(placement, OK)
+    if not pure_store and (server != base.server or proxy != base.proxy):
+        expected = OK
+    if pure_store or server != base.server or proxy != base.proxy:
+        if server != "good":
+            expected = _substitute_ok(expected, CATALOGUE[server].expected)
+        if proxy is not None:
+            expected = _substitute_ok(expected, CATALOGUE[proxy].expected)
     for f in extra:
         if f in base.faults:
             continue
@@ -301,11 +460,17 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         (extra and set(extra) - set(base.faults))
         or placement != base.placement
         or layout != base.layout
+        or server != base.server
+        or proxy != base.proxy
     )
     scenario = base
     if changed:
         parts = [base.name] if name else []
         parts += [f for f in extra if f not in base.faults]
+        if server != base.server:
+            parts.append(server)
+        if proxy != base.proxy:
+            parts.append(proxy or "no-proxy")
         label = "+".join(parts) or base.name
         if placement != base.placement:
             label += f"@{placement}"
@@ -317,6 +482,8 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
             faults=faults,
             placement=placement,
             layout=layout,
+            server=server,
+            proxy=proxy,
             expected_by_placement={placement: expected},
             description=base.description
             if not extra

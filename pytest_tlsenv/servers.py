@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from .errors import ServerError
+from .errors import ConfigError, ServerError
+from .pki import PKI, SERVER_VARIANTS
 
 __all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel"]
 
@@ -35,6 +36,7 @@ PROBE_PROJECT = "tlsenv-probe"
 PROBE_VERSION = "0.1"
 _IO_TIMEOUT = 10.0
 _MAX_HEADER = 64 * 1024
+_MAX_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,19 @@ class Origin:
     _stop_w: socket.socket | None = field(default=None, repr=False)
     _acceptor: threading.Thread | None = field(default=None, repr=False)
 
+    @classmethod
+    def variant(cls, pki: PKI, name: str = "good", *, host: str = "localhost") -> Origin:
+        """An origin presenting the ``server`` scenario ``name``'s certificate (badssl-style).
+
+        ``name`` is a key of :data:`pytest_tlsenv.pki.SERVER_VARIANTS`; the leaf and its
+        context are made once per session by ``pki``.
+        """
+        if name not in SERVER_VARIANTS:
+            raise ConfigError(
+                f"unknown server variant {name!r}; valid: {', '.join(SERVER_VARIANTS)}"
+            )
+        return cls(pki.server_context(pki.server_leaf(name)), host=host)
+
     # -- addresses --------------------------------------------------------------------------
 
     @property
@@ -186,8 +201,10 @@ class Origin:
         with self._lock:
             conns = list(self._conns)
         for conn in conns:  # unblock handlers waiting on a silent client
+            # At the OS level only: SSLSocket.shutdown would also drop the SSL object under
+            # the thread that owns it.
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
         deadline = time.monotonic() + timeout
         with self._lock:
             threads = list(self._threads)
@@ -224,8 +241,14 @@ class Origin:
                         conn, addr = lsock.accept()
                     except (BlockingIOError, InterruptedError):
                         continue
+                    except OSError:  # EMFILE and friends: back off; that client will fail
+                        time.sleep(0.01)
+                        continue
                     conn.setblocking(True)
                     conn.settimeout(_IO_TIMEOUT)
+                    # TLS 1.3 sends session tickets as separate small writes: with Nagle on,
+                    # the second waits for the client's delayed ACK (40 ms per connection).
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     t = threading.Thread(
                         target=self._serve,
                         args=(conn, addr),
@@ -288,9 +311,16 @@ class Origin:
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0") or 0)
+            length_text = headers.get("content-length", "0") or "0"
+            if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+                self._send(tls, 400, "text/plain", b"bad content-length\n", close=True)
+                return
+            length = int(length_text)
             while len(buf) < length:
-                chunk = tls.recv(65536)
+                try:
+                    chunk = tls.recv(65536)
+                except (OSError, ssl.SSLError):
+                    return
                 if not chunk:
                     return
                 buf += chunk

@@ -9,6 +9,7 @@ Works without pytest::
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -23,7 +24,8 @@ from .env import Sandbox, build_environ, scrubbed
 from .errors import ConfigError
 from .faults import Applied, Site, get_fault
 from .outcome import Outcome, classify_call, classify_run
-from .pki import PKI
+from .pki import PKI, TEST_DOMAIN
+from .proxy import SETUPS, Proxy, install_admin_ca
 from .runner import _user_ids, call_in_thread, must_drop_caps, run_process
 from .scenarios import Scenario, Spec
 from .servers import Origin
@@ -72,8 +74,12 @@ class TLSEnv:
         self.root = root
         self.store = TrustStore.create(root / "store", spec.layout, fault_uid=settings.fault_uid)
         self.applied: list[Applied] = []
-        self.origin = Origin(pki.server_context(pki.origin_leaf))
-        self.proxy: Any = None
+        # Behind a proxy the origin is addressed by a .test name that only the proxy resolves:
+        # some clients (Go) never send localhost through a proxy.
+        self.origin = Origin.variant(
+            pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
+        )
+        self.proxy: Proxy | None = None
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
@@ -89,6 +95,7 @@ class TLSEnv:
         try:
             env._materialise()
             env.origin.start()
+            env._start_proxy()
         except BaseException:
             env.close()
             raise
@@ -97,6 +104,7 @@ class TLSEnv:
     def _materialise(self) -> None:
         trusted = self.pki.authorities["trusted"]
         self.store.install(trusted)
+        self._install_proxy_ca()
         if self.spec.extra_cas:
             # Filler CAs from one template (store.filler_cas): 10,000 in about a second.
             self.store.install_many(filler_cas(self.spec.extra_cas))
@@ -117,7 +125,7 @@ class TLSEnv:
             return
         self._closed = True
         try:
-            self.origin.stop()
+            self._stop_servers()
         finally:
             try:
                 # Hooks first: a FIFO gets its writer, so blocked readers return.
@@ -138,7 +146,7 @@ class TLSEnv:
     @property
     def environ(self) -> dict[str, str]:
         """The scenario's variables: what every client gets on top of its sandbox."""
-        return dict(self.store.env)
+        return {**self.store.env, **self._proxy_environ()}
 
     def venv(self) -> str:
         """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients."""
@@ -181,6 +189,8 @@ class TLSEnv:
             other_user=user is not None,
         )
         before = len(self.origin.received)
+        leaks_before = self._leak_count()
+        connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         done = run_process(
             argv, environ=environ, timeout=timeout, cwd=cwd or str(sandbox.home), user=user
         )
@@ -192,6 +202,9 @@ class TLSEnv:
             timed_out=done.timed_out,
             timeout=timeout,
             reached_origin=reached,
+            # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
+            proxy_refused=self._proxy_refusal(connects_before),
+            leaked=self._leak_count() > leaks_before,
         )
         outcome = Outcome(
             verdict=verdict,
@@ -224,6 +237,8 @@ class TLSEnv:
         """
         timeout = timeout or self.timeout
         before = len(self.origin.received)
+        leaks_before = self._leak_count()
+        connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         overlay: dict[str, str | None] = dict(self.environ)
         overlay.update(env or {})
         with scrubbed(overlay) as environ:
@@ -236,6 +251,9 @@ class TLSEnv:
             timed_out=result.timed_out,
             timeout=timeout,
             reached_origin=reached,
+            # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
+            proxy_refused=self._proxy_refusal(connects_before),
+            leaked=self._leak_count() > leaks_before,
         )
         outcome = Outcome(
             verdict=verdict,
@@ -249,6 +267,64 @@ class TLSEnv:
         )
         self.outcomes.append(outcome)
         return outcome
+
+    # -- the proxy (proxy group scenarios) ------------------------------------------------
+
+    def _install_proxy_ca(self) -> None:
+        """Put a trusted proxy's CA into the store, the way the scenario says."""
+        if self.spec.proxy is None or not SETUPS[self.spec.proxy].ca_trusted:
+            return
+        mitm = self.pki.authorities["mitm"]
+        if self.scenario.proxy_ca == "admin-0600":
+            self.applied.append(install_admin_ca(self.store, mitm))
+        else:
+            self.store.install(mitm)
+
+    def _start_proxy(self) -> None:
+        if self.spec.proxy is None:
+            return
+        setup = SETUPS[self.spec.proxy]
+        self.proxy = Proxy(
+            setup.mode,
+            forge=functools.partial(self.pki.forged_context, "mitm"),
+            upstream_context=self.pki.client_context("trusted"),
+            ca_trusted=setup.ca_trusted,
+        ).start()
+
+    def _stop_servers(self) -> None:
+        try:
+            if self.proxy is not None:
+                self.proxy.stop()
+        finally:
+            self.origin.stop()
+
+    def _proxy_environ(self) -> dict[str, str]:
+        # Both spellings: curl reads only the lower-case https_proxy, Go and Rust accept both.
+        # NO_PROXY empty: nothing bypasses the proxy (the origin's .test name never would).
+        if self.proxy is None:
+            return {}
+        url = self.proxy.url
+        env: dict[str, str] = {}
+        for name in ("HTTPS_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = url
+        env["NO_PROXY"] = env["no_proxy"] = ""
+        return env
+
+    def _proxy_refusal(self, since: int) -> str | None:
+        """The last tunnel the proxy refused since ``since`` (its evidence for a FAILED run)."""
+        if self.proxy is None:
+            return None
+        # Called first when a verdict is decided: let the proxy finish writing its evidence
+        # (a pooled keep-alive connection only costs this bound).
+        self.proxy.settle(1.0)
+        refused = [c for c in self.proxy.connects[since:] if c.status != 200]
+        if not refused:
+            return None
+        c = refused[-1]
+        return f"{c.status} to CONNECT {c.target} ({c.note})"
+
+    def _leak_count(self) -> int:
+        return len(self.proxy.leaks) if self.proxy is not None else 0
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"

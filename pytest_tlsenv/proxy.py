@@ -1,0 +1,608 @@
+"""An HTTP CONNECT proxy on loopback: the corporate interceptor, in a test.
+
+Modes (``Proxy.mode``):
+
+* ``intercept`` - answers CONNECT with 200, then terminates the client's TLS itself with a
+  leaf forged for the requested name (SNI-aware; one cached context per name) and signed by a
+  chosen CA, opens its own verified TLS connection to the origin and relays between the two,
+  like Zscaler-style corporate proxies. Whether the forging CA is in the client's store decides
+  whether what the client sends afterwards is a *leak*: ``ca_trusted=False`` records every
+  application byte received through the forged handshake in :attr:`Proxy.leaks`.
+* ``tunnel`` - a plain byte relay after 200 (an honest proxy).
+* ``refuse`` - 403 to every CONNECT.
+* ``auth`` - 407 until ``Proxy-Authorization`` carries the credentials, then a tunnel;
+  :attr:`Proxy.authenticated_url` carries them, :attr:`Proxy.url` does not.
+
+Every CONNECT is recorded (:attr:`Proxy.connects`), and every forged handshake with its result
+(completed, or the alert the client sent, e.g. ``tlsv1 alert unknown ca``). Egress guard: an
+upstream that is not loopback is refused with 403 and recorded; names under ``.test`` are
+resolved by the proxy only, to 127.0.0.1 (the origin), so a client never needs DNS for them.
+
+Lifecycle as the origin's (urllib3's dummyserver): bind 127.0.0.1 port 0, ready before
+:meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop` closes every socket, joins every
+thread and raises :class:`~pytest_tlsenv.errors.ServerError` if one survived or a handler
+failed. One thread per connection does both directions of a relay (select over both sockets),
+so an SSL socket is never touched by two threads; ``stop`` only shuts the file descriptors
+down at the OS level to wake blocked threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ipaddress
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, ServerError
+from .faults import Applied
+from .pki import Authority
+from .store import TrustStore
+
+__all__ = [
+    "MODES",
+    "SETUPS",
+    "Connect",
+    "ForgedHandshake",
+    "Leak",
+    "Proxy",
+    "ProxySetup",
+    "install_admin_ca",
+    "resolve_upstream",
+]
+
+MODES = ("intercept", "tunnel", "refuse", "auth")
+_IO_TIMEOUT = 10.0
+_IDLE_TIMEOUT = 30.0
+_MAX_HEADER = 16 * 1024
+_CHUNK = 65536
+_ORIGIN_SUFFIX = ".test"
+
+
+@dataclass(frozen=True)
+class ProxySetup:
+    """What a ``proxy`` group scenario runs: the mode, and whether its CA is in the store."""
+
+    mode: str
+    ca_trusted: bool = False
+
+
+#: The ``proxy`` group's scenarios (scenarios.py) and the proxy each one runs.
+SETUPS: dict[str, ProxySetup] = {
+    "mitm-untrusted": ProxySetup("intercept", ca_trusted=False),
+    "mitm-trusted": ProxySetup("intercept", ca_trusted=True),
+    "proxy-tunnel": ProxySetup("tunnel"),
+    "proxy-refuses": ProxySetup("refuse"),
+    "proxy-auth-required": ProxySetup("auth"),
+}
+
+
+def install_admin_ca(store: TrustStore, ca: Authority, name: str = "ROOT_CRT") -> Applied:
+    """Install a proxy's CA the way the admin of uv issue 5448 did (Debian layout).
+
+    ``cp ROOT_CRT.crt /usr/local/share/ca-certificates/`` as root with mode 0600, then
+    ``update-ca-certificates``: ``/etc/ssl/certs/ROOT_CRT.pem`` links to it, ``openssl rehash``
+    adds ``HASH.0 -> ROOT_CRT.pem``, and the CA is appended to the (readable) bundle. The
+    anchor is then unreadable to a non-root client (:meth:`TrustStore.deny`), while the bundle
+    still carries the CA. https://github.com/astral-sh/uv/issues/5448
+    """
+    if store.anchors is None or store.cert_dir is None or store.bundle is None:
+        raise ConfigError(
+            f"the admin-installed proxy CA needs anchors, a cert dir and a bundle; layout "
+            f"{store.layout.name!r} lacks one"
+        )
+    anchor = store.anchors / f"{name}.crt"
+    anchor.write_bytes(ca.cert_pem)
+    store.deny(anchor)
+    entry = store.cert_dir / f"{name}.pem"
+    entry.symlink_to(os.path.relpath(anchor, store.cert_dir))
+    link = store.link_hash(ca.subject_hash, entry.name)
+    store.insert_bundle_block(ca.cert_pem)
+
+    def rel(path: Path) -> str:
+        return f'"$STORE/{path.relative_to(store.root)}"'
+
+    uid = store.fault_uid
+    shell = (
+        f'cp "$CERTS/{ca.label}.pem" {rel(anchor)}',
+        f'if [ "$(id -u)" = 0 ]; then chown {uid}:{uid} {rel(anchor)} && chmod 0600 '
+        f"{rel(anchor)}; else chmod 000 {rel(anchor)}; fi",
+        f"ln -s {os.path.relpath(anchor, store.cert_dir)} {rel(entry)}",
+        f"ln -s {entry.name} {rel(link)}",
+        f'cat "$CERTS/{ca.label}.pem" >> {rel(store.bundle)}',
+    )
+    return Applied("admin-installed-proxy-ca", "anchors", (anchor, entry, link), shell)
+
+
+@dataclass(frozen=True)
+class Connect:
+    """One CONNECT request: its target, the status the proxy answered, and why."""
+
+    target: str
+    peer: str
+    status: int
+    note: str
+    time: float
+
+
+@dataclass(frozen=True)
+class ForgedHandshake:
+    """A handshake the proxy ran with a forged certificate.
+
+    ``completed`` is True when the client accepted it; otherwise ``alert`` is what the client
+    said (``"tlsv1 alert unknown ca"``...) or None if it just closed, and ``error`` the detail.
+    """
+
+    target: str
+    sni: str | None
+    completed: bool
+    alert: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Application bytes a client sent through an untrusted forged handshake."""
+
+    target: str
+    data: bytes
+
+
+def resolve_upstream(host: str) -> str | None:
+    """The loopback address to dial for ``host``, or None when egress must be refused.
+
+    Names under ``.test`` and ``localhost`` go to 127.0.0.1; IP literals only if loopback.
+    """
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(_ORIGIN_SUFFIX):
+        return "127.0.0.1"
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return str(addr) if addr.is_loopback else None
+
+
+def _alert_of(err: BaseException) -> str | None:
+    """The alert text in an OpenSSL error, e.g. ``tlsv1 alert unknown ca``."""
+    text = str(err)
+    if "alert" not in text:
+        return None
+    text = text.split("] ", 1)[-1]
+    return text.split(" (_ssl.c", 1)[0].strip()
+
+
+@dataclass
+class _Hello:
+    """Per-connection state the SNI callback fills in."""
+
+    host: str
+    sni: str | None = None
+
+
+class _Closed(Exception):
+    """The client went away or sent something we will not serve (not an error)."""
+
+
+@dataclass(eq=False)
+class Proxy:
+    """An HTTP CONNECT proxy on 127.0.0.1. Use as a context manager, or ``start()``/``stop()``.
+
+    ``forge(host)`` returns the server context presenting a leaf for ``host`` (intercept mode;
+    :meth:`pytest_tlsenv.pki.PKI.forged_context` caches one per name). ``upstream_context``
+    verifies the origin when intercepting.
+    """
+
+    mode: str
+    forge: Callable[[str], ssl.SSLContext] | None = None
+    upstream_context: ssl.SSLContext | None = None
+    ca_trusted: bool = False
+    credentials: tuple[str, str] = ("tlsenv", "tlsenv-secret")
+    connects: list[Connect] = field(default_factory=list)
+    handshakes: list[ForgedHandshake] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
+    intercepted: list[Leak] = field(default_factory=list)
+    egress_refused: list[str] = field(default_factory=list)
+    port: int = 0
+    _lsock: socket.socket | None = field(default=None, repr=False)
+    _socks: set[socket.socket] = field(default_factory=set, repr=False)
+    _threads: set[threading.Thread] = field(default_factory=set, repr=False)
+    _errors: list[BaseException] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop_r: socket.socket | None = field(default=None, repr=False)
+    _stop_w: socket.socket | None = field(default=None, repr=False)
+    _acceptor: threading.Thread | None = field(default=None, repr=False)
+    _hello: ssl.SSLContext | None = field(default=None, repr=False)
+    _idle: threading.Condition = field(init=False, repr=False)
+    _hellos: dict[int, _Hello] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._idle = threading.Condition(self._lock)
+        if self.mode not in MODES:
+            raise ConfigError(f"proxy mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "intercept" and (self.forge is None or self.upstream_context is None):
+            raise ConfigError("intercept mode needs forge= and upstream_context=")
+        if self.mode == "intercept":
+            # No certificate of its own: the SNI callback switches every connection to the
+            # (cached) context forged for the name the client asked for.
+            self._hello = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._hello.sni_callback = self._on_hello
+
+    # -- addresses --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no credentials), for HTTPS_PROXY and friends."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def authenticated_url(self) -> str:
+        """:attr:`url` with ``user:password@`` (what ``auth`` mode wants)."""
+        user, password = self.credentials
+        return f"http://{user}:{password}@127.0.0.1:{self.port}"
+
+    @property
+    def leaked(self) -> bytes:
+        """Every application byte received through an untrusted forged handshake."""
+        with self._lock:
+            return b"".join(leak.data for leak in self.leaks)
+
+    def settle(self, timeout: float = 1.0) -> bool:
+        """Wait until every connection accepted so far is finished; False if some still run.
+
+        The proxy records on its own threads: a client that gave up on the forged certificate
+        may return before the proxy has written down the alert it sent. TLSEnv calls this
+        before deciding a verdict, so the evidence is complete.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._threads, timeout)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Proxy:
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(512)
+        lsock.setblocking(False)
+        self._lsock = lsock
+        self.port = lsock.getsockname()[1]
+        self._stop_r, self._stop_w = socket.socketpair()
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name=f"tlsenv-proxy:{self.port}", daemon=True
+        )
+        self._acceptor.start()
+        return self
+
+    def __enter__(self) -> Proxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every socket, join every thread; raise what a handler thread raised."""
+        if self._acceptor is None:
+            return
+        assert self._stop_w is not None
+        assert self._stop_r is not None
+        assert self._lsock is not None
+        with contextlib.suppress(OSError):
+            self._stop_w.send(b"x")  # relays select on _stop_r too: they all end
+        self._acceptor.join(timeout)
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            # The OS-level shutdown wakes a thread blocked in recv/handshake without touching
+            # the SSL object (SSLSocket.shutdown would reset it under the owning thread).
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        survivors = []
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                survivors.append(t.name)
+        for s in (self._lsock, self._stop_r, self._stop_w):
+            s.close()
+        alive = self._acceptor.is_alive()
+        self._acceptor = None
+        if alive or survivors:
+            raise ServerError(f"proxy threads survived stop(): {survivors or ['acceptor']}")
+        if self._errors:
+            err = self._errors[0]
+            raise ServerError(f"proxy handler failed: {type(err).__name__}: {err}") from err
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._stop_r is not None
+        assert self._lsock is not None
+        while True:
+            readable, _, _ = select.select([self._lsock, self._stop_r], [], [])
+            if self._stop_r in readable:
+                return
+            try:
+                conn, addr = self._lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:  # EMFILE and friends: back off, the test will see the client fail
+                time.sleep(0.01)
+                continue
+            conn.setblocking(True)
+            conn.settimeout(_IO_TIMEOUT)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as in the origin
+            t = threading.Thread(
+                target=self._serve, args=(conn, addr), name="tlsenv-proxy-conn", daemon=True
+            )
+            with self._lock:
+                self._socks.add(conn)
+                self._threads.add(t)
+            t.start()
+
+    def _track(self, s: socket.socket) -> None:
+        with self._lock:
+            self._socks.add(s)
+
+    def _untrack(self, *socks: socket.socket | None) -> None:
+        with self._lock:
+            for s in socks:
+                if s is not None:
+                    self._socks.discard(s)
+        for s in socks:
+            if s is not None:
+                s.close()
+
+    def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        owned: list[socket.socket] = [conn]
+        try:
+            self._handle(conn, peer, owned)
+        except (_Closed, OSError):
+            pass  # the client went away, timed out or sent garbage: nothing to report
+        except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
+            self._errors.append(e)
+        finally:
+            self._untrack(*owned)
+            with self._idle:
+                self._threads.discard(threading.current_thread())
+                self._idle.notify_all()
+
+    def _read_head(self, conn: socket.socket) -> tuple[str, str, dict[str, str]]:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            # Peek first, then consume exactly the header: bytes after it (a pipelined
+            # ClientHello) stay in the socket for the tunnel or the forged handshake.
+            chunk = conn.recv(_CHUNK, socket.MSG_PEEK)
+            if not chunk:
+                raise _Closed
+            end = (buf + chunk).find(b"\r\n\r\n")
+            take = len(chunk) if end == -1 else end + 4 - len(buf)
+            buf += conn.recv(take)
+            if len(buf) > _MAX_HEADER:
+                self._reply(conn, 431, "Request Header Fields Too Large")
+                raise _Closed
+        lines = buf[:-4].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            self._reply(conn, 400, "Bad Request")
+            raise _Closed
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return parts[0], parts[1], headers
+
+    @staticmethod
+    def _reply(conn: socket.socket, status: int, reason: str, extra: str = "") -> None:
+        body = f"{status} {reason}\n".encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\n{extra}Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            conn.sendall(head.encode() + body)
+
+    def _record(self, target: str, peer: str, status: int, note: str) -> None:
+        with self._lock:
+            self.connects.append(Connect(target, peer, status, note, time.time()))
+
+    def _handle(self, conn: socket.socket, peer: str, owned: list[socket.socket]) -> None:
+        method, target, headers = self._read_head(conn)
+        if method.upper() != "CONNECT":
+            self._record(target, peer, 405, f"{method} is not CONNECT")
+            self._reply(conn, 405, "Method Not Allowed", "Allow: CONNECT\r\n")
+            return
+        host, sep, port_text = target.rpartition(":")
+        if not sep or not port_text.isdigit() or not host or not 0 < int(port_text) < 65536:
+            self._record(target, peer, 400, "target is not host:port")
+            self._reply(conn, 400, "Bad Request")
+            return
+        port = int(port_text)
+        host = host.strip("[]")
+        if self.mode == "refuse":
+            self._record(target, peer, 403, "refuse mode")
+            self._reply(conn, 403, "Forbidden")
+            return
+        if self.mode == "auth" and not self._authorised(headers):
+            self._record(target, peer, 407, "no or wrong Proxy-Authorization")
+            self._reply(
+                conn,
+                407,
+                "Proxy Authentication Required",
+                'Proxy-Authenticate: Basic realm="tlsenv"\r\n',
+            )
+            return
+        address = resolve_upstream(host)
+        if address is None:
+            with self._lock:
+                self.egress_refused.append(target)
+            self._record(target, peer, 403, "egress guard: upstream is not loopback")
+            self._reply(conn, 403, "Forbidden")
+            return
+        if self.mode == "intercept":
+            self._record(target, peer, 200, "intercepted")
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self._intercept(conn, host, address, port, target, owned)
+            return
+        try:
+            upstream = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as e:
+            self._record(target, peer, 502, f"upstream: {e}")
+            self._reply(conn, 502, "Bad Gateway")
+            return
+        owned.append(upstream)
+        self._track(upstream)
+        self._record(target, peer, 200, "tunnel")
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self._tunnel(conn, upstream)
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        scheme, _, token = headers.get("proxy-authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return decoded == ":".join(self.credentials)
+
+    # -- relays -----------------------------------------------------------------------------
+
+    def _tunnel(self, a: socket.socket, b: socket.socket) -> None:
+        """Plain relay, both directions in this thread; half-close is passed on."""
+        assert self._stop_r is not None
+        peer_of = {a: b, b: a}
+        open_ = [a, b]
+        while open_:
+            readable, _, _ = select.select([*open_, self._stop_r], [], [], _IDLE_TIMEOUT)
+            if not readable or self._stop_r in readable:
+                return
+            for s in readable:
+                data = s.recv(_CHUNK)
+                other = peer_of[s]
+                if data:
+                    other.sendall(data)
+                    continue
+                open_.remove(s)
+                with contextlib.suppress(OSError):
+                    other.shutdown(socket.SHUT_WR)
+
+    def _intercept(
+        self,
+        conn: socket.socket,
+        host: str,
+        address: str,
+        port: int,
+        target: str,
+        owned: list[socket.socket],
+    ) -> None:
+        assert self.upstream_context is not None
+        assert self._hello is not None
+        tls = self._hello.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        owned[owned.index(conn)] = tls
+        self._swap(conn, tls)
+        seen = _Hello(host)
+        with self._lock:
+            self._hellos[id(tls)] = seen
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            with self._lock:
+                self.handshakes.append(
+                    ForgedHandshake(target, seen.sni, False, _alert_of(e), str(e))
+                )
+            return
+        finally:
+            with self._lock:
+                self._hellos.pop(id(tls), None)
+        with self._lock:
+            self.handshakes.append(ForgedHandshake(target, seen.sni, True, None, None))
+        try:
+            raw_up = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+            raw_up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        owned.append(raw_up)
+        self._track(raw_up)
+        up = self.upstream_context.wrap_socket(
+            raw_up, server_hostname=seen.sni or host, do_handshake_on_connect=False
+        )
+        owned[owned.index(raw_up)] = up
+        self._swap(raw_up, up)
+        try:
+            up.do_handshake()
+        except (ssl.SSLError, OSError):
+            self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            return
+        self._relay_tls(tls, up, target)
+
+    def _on_hello(
+        self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext
+    ) -> None:
+        # SNI-aware: the forged leaf names what the client put in its ClientHello (else the
+        # CONNECT host, e.g. for an IP literal, which is sent without SNI).
+        assert self.forge is not None
+        with self._lock:
+            hello = self._hellos.get(id(sslobj))
+        if hello is None:
+            return
+        hello.sni = name
+        sslobj.context = self.forge(name or hello.host)
+
+    def _swap(self, old: socket.socket, new: socket.socket) -> None:
+        with self._lock:
+            self._socks.discard(old)
+            self._socks.add(new)
+
+    @staticmethod
+    def _send_quietly(tls: ssl.SSLSocket, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            tls.sendall(data)
+
+    def _relay_tls(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, target: str) -> None:
+        """Relay decrypted bytes both ways in this one thread, recording what the client sent."""
+        assert self._stop_r is not None
+        peer_of: dict[ssl.SSLSocket, ssl.SSLSocket] = {client: upstream, upstream: client}
+        while True:
+            # Bytes OpenSSL already decrypted are invisible to select(): serve them first.
+            ready: list[ssl.SSLSocket] = [s for s in (client, upstream) if s.pending()]
+            if not ready:
+                readable, _, _ = select.select(
+                    [client, upstream, self._stop_r], [], [], _IDLE_TIMEOUT
+                )
+                if not readable or self._stop_r in readable:
+                    return
+                ready = [s for s in (client, upstream) if s in readable]
+            for s in ready:
+                # Non-blocking read: readable may mean a session ticket and no application
+                # data; a blocking recv would then stall the other direction.
+                s.settimeout(0.0)
+                try:
+                    data = s.recv(_CHUNK)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    data = b""
+                finally:
+                    s.settimeout(_IO_TIMEOUT)
+                if not data:
+                    return
+                if s is client:
+                    record = Leak(target, data)
+                    with self._lock:
+                        self.intercepted.append(record)
+                        if not self.ca_trusted:
+                            self.leaks.append(record)
+                peer_of[s].sendall(data)
