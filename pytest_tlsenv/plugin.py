@@ -496,7 +496,8 @@ class _Session:
         if self.baseline is not None and not self.update_baseline:
             changes = self.baseline.changes(results)
             if changes:
-                message = "\n".join(str(c) for c in changes)
+                reasons = {r["scenario"]: r.get("reason", "") for r in results}
+                message = "\n".join(f"{c}\n  now: {reasons.get(c.scenario, '')}" for c in changes)
                 if report.passed:
                     report.outcome = "failed"
                     report.longrepr = message

@@ -1,0 +1,193 @@
+"""Regression baselines: --tlsenv-baseline and --tlsenv-update-baseline (pytester, black-box)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# The client is chosen by client.txt, as a tox env would pick a client version: "ok" is curl
+# (OK), "crash" a Rust-style panic (CRASHED). Tests never assert the verdict themselves: the
+# baseline is what fails them.
+SUITE = """
+import pathlib
+
+import pytest
+
+
+def client(tlsenv):
+    mode = pathlib.Path("client.txt").read_text().strip()
+    if mode == "crash":
+        return ["sh", "-c", "echo 'thread main panicked at src/lib.rs:1:1' >&2; exit 101"]
+    return ["curl", "-fsS", "--cacert", str(tlsenv.store.bundle), tlsenv.origin.url]
+
+
+@pytest.mark.tlsenv_matrix(["good", "unreadable-file"])
+def test_a(tlsenv):
+    tlsenv.run(client(tlsenv))
+
+
+def test_b(tlsenv):
+    tlsenv.run(client(tlsenv))
+"""
+
+FORMAT = "pytest-tlsenv baseline 1"
+
+
+def _suite(pytester: pytest.Pytester, mode: str) -> str:
+    module = pytester.makepyfile(test_suite=SUITE)
+    (pytester.path / "client.txt").write_text(mode)
+    return module.name
+
+
+def _verdicts(path: Path) -> dict[str, dict[str, str]]:
+    data = json.loads(path.read_text())
+    assert data["format"] == FORMAT
+    verdicts: dict[str, dict[str, str]] = data["verdicts"]
+    return verdicts
+
+
+ALL_OK = {
+    "test_suite.py::test_a[good]": {"good": "OK"},
+    "test_suite.py::test_a[unreadable-file]": {"unreadable-file": "OK"},
+    "test_suite.py::test_b": {"good": "OK"},
+}
+
+
+def test_update_creates_the_baseline(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "ok")
+    result = pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-update-baseline")
+    result.assert_outcomes(passed=3)
+    assert _verdicts(pytester.path / "b.json") == ALL_OK
+    result.stdout.fnmatch_lines(
+        ["tlsenv: baseline *b.json updated (3 verdict(s) added or changed)"]
+    )
+
+
+def test_same_verdicts_pass(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "ok")
+    (pytester.path / "b.json").write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
+    result = pytester.runpytest("--tlsenv-baseline", "b.json")
+    result.assert_outcomes(passed=3)
+    assert "differ from the baseline" not in result.stdout.str()
+
+
+def test_changed_verdicts_fail_their_tests(pytester: pytest.Pytester) -> None:
+    # Negative twin of the above: same baseline, the client now panics.
+    _suite(pytester, "crash")
+    baseline = pytester.path / "b.json"
+    baseline.write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
+    result = pytester.runpytest("--color=no", "--tlsenv-baseline", "b.json")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_a[[]unreadable-file[]] _*",
+            f"unreadable-file: OK -> CRASHED (baseline {baseline})",
+            "*= tlsenv =*",
+            "scenario         test_a     test_b",
+            "good             CRASHED!*  CRASHED!*",
+            "unreadable-file  CRASHED!*",
+            "tlsenv: 3 verdict(s) differ from the baseline:",
+            f"  test_suite.py::test_a[[]good[]]: good: OK -> CRASHED (baseline {baseline})",
+            "  test_suite.py::test_a[[]unreadable-file[]]: unreadable-file: OK -> CRASHED (*",
+            "  test_suite.py::test_b: good: OK -> CRASHED (*",
+            "*short test summary info*",
+        ]
+    )
+    # Comparing never rewrites the baseline.
+    assert _verdicts(baseline) == ALL_OK
+
+
+def test_change_on_a_failing_test_is_added_to_its_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_fails(tlsenv):
+            tlsenv.run(["true"])
+            assert False, "its own reason"
+        """
+    )
+    baseline = pytester.path / "b.json"
+    verdicts = {
+        "test_change_on_a_failing_test_is_added_to_its_report.py::test_fails": {"good": "OK"}
+    }
+    baseline.write_text(json.dumps({"format": FORMAT, "verdicts": verdicts}))
+    result = pytester.runpytest("--tlsenv-baseline", str(baseline))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: its own reason*",
+            "*- tlsenv baseline -*",
+            f"good: OK -> FAILED (baseline {baseline})",
+        ]
+    )
+
+
+def test_update_after_k_keeps_the_other_tests(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "crash")
+    baseline = pytester.path / "b.json"
+    stale = {"test_suite.py::test_gone": {"fifo": "HUNG"}}
+    baseline.write_text(json.dumps({"format": FORMAT, "verdicts": {**ALL_OK, **stale}}))
+    result = pytester.runpytest(
+        "-k", "test_b", "--tlsenv-baseline", "b.json", "--tlsenv-update-baseline"
+    )
+    # Updating records instead of comparing: nothing fails for the change.
+    result.assert_outcomes(passed=1, deselected=2)
+    assert _verdicts(baseline) == {
+        **ALL_OK,
+        **stale,
+        "test_suite.py::test_b": {"good": "CRASHED"},
+    }
+    result.stdout.fnmatch_lines(["tlsenv: baseline *updated (1 verdict(s) added or changed)"])
+
+
+def test_update_replaces_a_tests_scenarios(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "ok")
+    baseline = pytester.path / "b.json"
+    old = {"test_suite.py::test_b": {"good": "OK", "removed-scenario": "FAILED"}}
+    baseline.write_text(json.dumps({"format": FORMAT, "verdicts": old}))
+    pytester.runpytest(
+        "-k", "test_b", "--tlsenv-baseline", "b.json", "--tlsenv-update-baseline"
+    ).assert_outcomes(passed=1, deselected=2)
+    assert _verdicts(baseline) == {"test_suite.py::test_b": {"good": "OK"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "baseline *b.json does not exist; create it with --tlsenv-update-baseline"),
+        ("{not json", "baseline *b.json is not valid JSON: *"),
+        ('{"verdicts": {}}', "baseline *b.json is not a pytest-tlsenv baseline*"),
+        ("[]", "baseline *b.json is not a pytest-tlsenv baseline*"),
+        (
+            json.dumps({"format": FORMAT, "verdicts": {"t::x": {"good": "MAYBE"}}}),
+            'baseline *b.json: "verdicts" must map test ids to {scenario: verdict}*CRASHED*',
+        ),
+        ("DIR", "cannot read baseline *b.json: *Is a directory*"),
+        (b"\xff\xfe\x00", "cannot read baseline *b.json: *codec can't decode*"),
+    ],
+)
+def test_bad_baseline_is_a_usage_error(
+    pytester: pytest.Pytester, content: str | bytes | None, message: str
+) -> None:
+    _suite(pytester, "ok")
+    path = pytester.path / "b.json"
+    if content == "DIR":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    result = pytester.runpytest("--tlsenv-baseline", "b.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--tlsenv-baseline: {message}"])
+    assert "passed" not in result.stdout.str()
+
+
+def test_update_without_a_baseline_path_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "ok")
+    result = pytester.runpytest("--tlsenv-update-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--tlsenv-update-baseline needs --tlsenv-baseline PATH*"])
