@@ -247,7 +247,18 @@ class TrustStore:
     def write_bundle(self) -> None:
         """(Re)write the bundle file from its blocks, and the layout's aliases."""
         if self.bundle is not None:
-            self.bundle.write_bytes(b"".join(self._bundle_blocks))
+            data = b"".join(self._bundle_blocks)
+            denied = [s for s in self._saved if s.path == self.bundle]
+            if denied and os.geteuid() != 0:
+                # Composed faults: a bundle fault after unreadable-bundle. Non-root cannot
+                # write its own mode-000 file; lift the mode for the write only.
+                os.chmod(self.bundle, 0o600)
+                try:
+                    self.bundle.write_bytes(data)
+                finally:
+                    os.chmod(self.bundle, 0)
+            else:
+                self.bundle.write_bytes(data)
         for rel, target in self.layout.aliases:
             alias = self.root / rel
             alias.parent.mkdir(parents=True, exist_ok=True)
