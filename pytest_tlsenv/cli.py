@@ -7,17 +7,21 @@ that matters) against the clients found on this machine and prints the verdict g
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import json
 import os
 import shutil
 import ssl
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .clients import PRESETS, get_preset, make_client, pinned
+from .errors import ClientUnavailableError
+from .journal import recover
 from .outcome import Outcome, Verdict
 from .pki import PKI
 from .scenarios import CATALOGUE, resolve
@@ -26,109 +30,195 @@ from .tlsenv import Settings, TLSEnv
 __all__ = ["main"]
 
 
-@dataclass(frozen=True)
-class SurveyClient:
-    """A client the survey knows how to run against a TLSEnv."""
-
-    name: str
-    available: Callable[[], bool]
-    run: Callable[[TLSEnv], Outcome]
-
-
-def _python_ssl(env: TLSEnv) -> Outcome:
-    def fetch() -> bytes:
-        ctx = ssl.create_default_context()
-        with urllib.request.urlopen(env.origin.url, context=ctx, timeout=5) as r:
-            data: bytes = r.read()
-            return data
-
-    return env.call(fetch)
-
-
-def _curl(env: TLSEnv) -> Outcome:
-    # Explicit flags: Debian's curl also loads its compiled-in bundle otherwise.
-    argv = ["curl", "-fsS", "--max-time", "5"]
-    if env.store.bundle is not None:
-        argv += ["--cacert", str(env.store.bundle)]
-    if env.store.cert_dir is not None:
-        argv += ["--capath", str(env.store.cert_dir)]
-    return env.run([*argv, env.origin.url])
-
-
-def _openssl(env: TLSEnv) -> Outcome:
-    argv = ["openssl", "s_client", "-connect", f"localhost:{env.origin.port}"]
-    argv += ["-servername", "localhost", "-verify_return_error", "-brief"]
-    if env.store.bundle is not None:
-        argv += ["-CAfile", str(env.store.bundle)]
-    if env.store.cert_dir is not None:
-        argv += ["-CApath", str(env.store.cert_dir)]
-    # s_client sends nothing by itself: one HTTP request on stdin, via sh.
-    script = "printf 'GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' | " + " ".join(
-        f"'{a}'" for a in argv
-    )
-    return env.run(["sh", "-c", script])
-
-
-CLIENTS: dict[str, SurveyClient] = {
-    c.name: c
-    for c in (
-        SurveyClient("python-ssl", lambda: True, _python_ssl),
-        SurveyClient("curl", lambda: shutil.which("curl") is not None, _curl),
-        SurveyClient("openssl", lambda: shutil.which("openssl") is not None, _openssl),
-    )
-}
-
-
-def _cells() -> list[tuple[str, str]]:
+def _cells(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(scenario, placement) pairs: store faults in both placements, the rest as they are."""
     cells: list[tuple[str, str]] = []
-    for name, sc in CATALOGUE.items():
+    for name in names:
+        sc = CATALOGUE[name]
         cells.append((name, sc.placement))
-        if sc.faults:
-            cells.append((name, "shadow"))
+        if sc.faults and "store" in sc.groups and "reports" not in sc.groups:
+            other = "shadow" if sc.placement == "decoy" else "decoy"
+            cells.append((name, other))
     return cells
 
 
+@dataclass
+class Cell:
+    scenario: str
+    placement: str
+    expected: frozenset[Verdict]
+    verdicts: dict[str, Outcome]
+
+    @property
+    def label(self) -> str:
+        sc = CATALOGUE[self.scenario]
+        return (
+            self.scenario if self.placement == sc.placement else f"{self.scenario}@{self.placement}"
+        )
+
+
+def _run_cell(
+    name: str,
+    placement: str,
+    clients: list[tuple[str, str | None]],
+    pki: PKI,
+    tmp: Path,
+    settings: Settings,
+    n: int,
+) -> Cell:
+    spec = resolve(name, placement=placement)
+    outcomes: dict[str, Outcome] = {}
+    with TLSEnv.build(spec, pki=pki, root=tmp / f"s{n}", settings=settings) as env:
+        for client, version in clients:
+            outcomes[client] = make_client(env, client, version).run(timeout=settings.timeout)
+        expected = env.scenario.expected
+    return Cell(name, placement, expected, outcomes)
+
+
+def _available(args: argparse.Namespace) -> list[tuple[str, str | None, str]]:
+    """(preset, pinned version or None, version shown) for every client to survey."""
+    chosen = args.clients or sorted(PRESETS)
+    found: list[tuple[str, str | None, str]] = []
+    for name in chosen:
+        preset = get_preset(name)
+        version = preset.detect()
+        if version is not None:
+            found.append((name, None, version))
+        elif preset.installable is not None and name == "uv":
+            try:
+                pinned("uv", args.uv_version)
+            except (ClientUnavailableError, RuntimeError) as e:
+                print(f"survey: skipping uv: {e}", file=sys.stderr)
+                continue
+            found.append((name, args.uv_version, args.uv_version))
+        else:
+            print(f"survey: {name} not found on this machine: skipped", file=sys.stderr)
+    return found
+
+
 def _survey(args: argparse.Namespace) -> int:
-    clients = [CLIENTS[c] for c in args.clients] if args.clients else list(CLIENTS.values())
-    clients = [c for c in clients if c.available()]
-    cells = _cells()
-    if args.scenarios:
-        cells = [c for c in cells if c[0] in args.scenarios]
+    recover()
+    clients = _available(args)
+    names = args.scenarios or list(CATALOGUE)
+    unknown = [n for n in names if n not in CATALOGUE]
+    if unknown:
+        print(f"survey: unknown scenario(s) {', '.join(unknown)}; see `scenarios`", file=sys.stderr)
+        return 2
+    cells = _cells(names)
     tmp = Path(tempfile.mkdtemp(prefix="tlsenv-survey-"))
     start = time.perf_counter()
-    rows: list[tuple[str, str, list[Verdict]]] = []
+    results: list[Cell] = []
     try:
         pki = PKI(tmp / "pki")
         settings = Settings(timeout=args.timeout)
-        for i, (name, placement) in enumerate(cells):
-            spec = resolve(name, placement=placement)
-            verdicts: list[Verdict] = []
-            with TLSEnv.build(spec, pki=pki, root=tmp / f"s{i}", settings=settings) as env:
-                for client in clients:
-                    verdicts.append(client.run(env).verdict)
-                expected = env.scenario.expected
-            label = name if placement == "decoy" else f"{name}@{placement}"
-            rows.append((label, "/".join(sorted(v.value for v in expected)), verdicts))
-            print(f"  [{i + 1}/{len(cells)}] {label}", file=sys.stderr)
+        pairs = [(c, v) for c, v, _ in clients]
+        workers = max(2, (os.cpu_count() or 1) * 2)
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="survey") as pool:
+            futures = [
+                pool.submit(_run_cell, name, placement, pairs, pki, tmp, settings, i)
+                for i, (name, placement) in enumerate(cells)
+            ]
+            for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+                cell = fut.result()
+                results.append(cell)
+                if sys.stderr.isatty():
+                    print(f"\r  {done}/{len(cells)} {cell.label:<40}", end="", file=sys.stderr)
+        if sys.stderr.isatty():
+            print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - start
-    header = ["scenario", "expected", *(c.name for c in clients)]
-    table = [header] + [
-        [label, exp, *(v.value + ("" if v.value in exp.split("/") else " !") for v in verdicts)]
-        for label, exp, verdicts in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for n, row in enumerate(table):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    order = {c: i for i, c in enumerate(cells)}
+    results.sort(key=lambda c: order[(c.scenario, c.placement)])
+    versions = {c: v for c, _, v in clients}
+    print(_grid(results, [c for c, _, _ in clients], colour=sys.stdout.isatty()))
     user = "root, clients without CAP_DAC_OVERRIDE" if os.geteuid() == 0 else "non-root"
     print(
-        f"\n{len(rows)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
-        f"{ssl.OPENSSL_VERSION}). '!' marks a verdict outside the expected set."
+        f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
+        f"{ssl.OPENSSL_VERSION}; "
+        + ", ".join(f"{c} {v}" for c, v in versions.items())
+        + ").\n'!' marks a verdict outside the scenario's expected set."
     )
+    if args.report:
+        _write_report(Path(args.report), results, versions, elapsed)
     return 0
+
+
+_COLOURS = {
+    "OK": "32",
+    "REJECTED": "36",
+    "FAILED": "33",
+    "CRASHED": "31",
+    "HUNG": "35",
+    "LEAKED": "41",
+}
+
+
+def _grid(cells: list[Cell], clients: list[str], *, colour: bool) -> str:
+    header = ["scenario", "expected", *clients]
+    rows = [header]
+    marks: list[list[bool]] = [[False] * len(header)]
+    for cell in cells:
+        exp = "/".join(sorted(v.value for v in cell.expected))
+        row = [cell.label, exp]
+        bad = [False, False]
+        for client in clients:
+            verdict = cell.verdicts[client].verdict
+            wrong = verdict not in cell.expected
+            row.append(verdict.value + (" !" if wrong else ""))
+            bad.append(wrong)
+        rows.append(row)
+        marks.append(bad)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        parts = []
+        for i, cell_text in enumerate(row):
+            text = cell_text.ljust(widths[i])
+            word = cell_text.split()[0] if cell_text else ""
+            if colour and n and i >= 2 and word in _COLOURS:
+                code = "1;" + _COLOURS[word] if marks[n][i] else _COLOURS[word]
+                text = f"\x1b[{code}m{text}\x1b[0m"
+            parts.append(text)
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _write_report(path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float) -> None:
+    if path.suffix == ".json":
+        data = {
+            "elapsed_s": round(elapsed, 3),
+            "openssl": ssl.OPENSSL_VERSION,
+            "clients": versions,
+            "cells": [
+                {
+                    "scenario": c.scenario,
+                    "placement": c.placement,
+                    "expected": sorted(v.value for v in c.expected),
+                    "verdicts": {k: o.verdict.value for k, o in c.verdicts.items()},
+                    "reasons": {k: o.reason for k, o in c.verdicts.items()},
+                }
+                for c in cells
+            ],
+        }
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    else:
+        clients = list(versions)
+        lines = [
+            "| scenario | expected | " + " | ".join(f"{c} {versions[c]}" for c in clients) + " |",
+            "|---" * (len(clients) + 2) + "|",
+        ]
+        for c in cells:
+            exp = ", ".join(sorted(v.value for v in c.expected))
+            verdicts = []
+            for client in clients:
+                v = c.verdicts[client].verdict
+                verdicts.append(f"**{v.value}** !" if v not in c.expected else v.value)
+            lines.append(f"| `{c.label}` | {exp} | " + " | ".join(verdicts) + " |")
+        path.write_text("\n".join(lines) + "\n")
+    print(f"report written to {path}")
 
 
 def _scenarios(_args: argparse.Namespace) -> int:
@@ -144,12 +234,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     survey = sub.add_parser("survey", help="run the catalogue against the clients found here")
-    survey.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), metavar="CLIENT")
-    survey.add_argument("--scenarios", nargs="+", choices=sorted(CATALOGUE), metavar="NAME")
+    survey.add_argument(
+        "--clients",
+        nargs="+",
+        choices=sorted(PRESETS),
+        metavar="CLIENT",
+        help=f"presets to run (default: all found): {', '.join(sorted(PRESETS))}",
+    )
+    survey.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     survey.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
+    survey.add_argument("--report", metavar="PATH", help="write the grid as .md or .json")
+    survey.add_argument(
+        "--uv-version", default="0.13.9", help="uv to install into the cache when none is on PATH"
+    )
     survey.set_defaults(func=_survey)
     scen = sub.add_parser("scenarios", help="list the scenario catalogue")
     scen.set_defaults(func=_scenarios)
-    args = parser.parse_args(argv)
+    # `repro` and `serve` live in repro.py; `repro SCENARIO [options] -- CMD...` takes the
+    # client command after the first `--`, which argparse cannot split off by itself.
+    from .repro import add_cli_commands
+
+    add_cli_commands(sub)
+    words = list(sys.argv[1:] if argv is None else argv)
+    cmd: list[str] = []
+    if "--" in words:
+        cut = words.index("--")
+        words, cmd = words[:cut], words[cut + 1 :]
+    args = parser.parse_args(words)
+    args.cmd = cmd
     result: int = args.func(args)
     return result

@@ -62,6 +62,7 @@ _REJECT_PATTERNS = [
     r"The certificate of .* is not trusted",
     r"The certificate of .* hasn't got a known issuer",
     r"cannot verify .*'s certificate",
+    r"server certificate verification failed",  # git (GnuTLS build)
     # Go
     r"x509: certificate signed by unknown authority",
     r"x509: certificate is valid for",
@@ -270,7 +271,6 @@ def classify_run(
     ``proxy_refused`` is the proxy's own account of a tunnel it refused during the run
     (``403 to CONNECT host:port``): it explains a FAILED run better than any client wording.
     """
-
     if leaked:
         return Verdict.LEAKED, "application data reached the untrusted interceptor"
     if timed_out:

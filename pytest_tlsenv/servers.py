@@ -359,6 +359,9 @@ class Origin:
         wheel_name, wheel = probe_wheel()
         if path == "/":
             return 200, "text/plain", b"tlsenv origin: ok\n"
+        if path == "/tlsenv-probe.git/info/refs":
+            # An empty repository over git's "dumb" HTTP protocol: `git ls-remote` exits 0.
+            return 200, "text/plain", b""
         if path == "/simple/":
             link = f'<a href="{PROBE_PROJECT}/">{PROBE_PROJECT}</a>'
             body = f"<!DOCTYPE html><html><body>{link}</body></html>\n"

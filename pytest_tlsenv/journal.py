@@ -1,0 +1,121 @@
+"""A journal of permission changes and FIFOs, so a killed session's leftovers get fixed.
+
+A TLSEnv writes ``<journal dir>/<pid>-<n>.json`` listing every path whose owner or mode a fault
+changed (with the original owner and mode) and every FIFO it made, and deletes the file once
+it has restored them. If the process is killed first (SIGKILL, OOM, a CI timeout), the next
+session that uses pytest-tlsenv finds the journal of a dead process and restores and removes
+those paths before anything else: pytest's own cleanup of old temp dirs then deletes ordinary
+files only.
+
+The directory is ``$TLSENV_JOURNAL_DIR``, else ``<tmp>/.pytest-tlsenv-journal-<uid>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Journal", "journal_dir", "recover"]
+
+_counter = itertools.count()
+
+
+def journal_dir() -> Path:
+    explicit = os.environ.get("TLSENV_JOURNAL_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(tempfile.gettempdir()) / f".pytest-tlsenv-journal-{os.geteuid()}"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    mode: int
+    uid: int
+    gid: int
+
+
+class Journal:
+    """The journal of one TLSEnv."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or journal_dir()
+        self.path = self.directory / f"{os.getpid()}-{next(_counter)}.json"
+
+    def write(self, changes: list[Change], fifos: list[str]) -> None:
+        """Record what must be undone if this process dies (replaces the previous record)."""
+        if not changes and not fifos:
+            self.discard()
+            return
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        record = {
+            "pid": os.getpid(),
+            "start": _start_time(os.getpid()),
+            "changes": [c.__dict__ for c in changes],
+            "fifos": fifos,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.path)
+
+    def discard(self) -> None:
+        """Everything was undone: forget the record."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()  # only when empty
+
+
+def _alive(record: dict[str, object]) -> bool:
+    pid = record.get("pid")
+    if not isinstance(pid, int):
+        return False
+    return _start_time(pid) == record.get("start")
+
+
+def recover(directory: Path | None = None) -> list[str]:
+    """Undo what dead processes left: restore owners/modes, remove FIFOs. Returns what it did."""
+    directory = directory or journal_dir()
+    done: list[str] = []
+    try:
+        files = sorted(directory.glob("*.json"))
+    except OSError:
+        return done
+    for file in files:
+        try:
+            record = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(record):
+            continue
+        for change in reversed(record.get("changes", [])):
+            path = change["path"]
+            with contextlib.suppress(OSError):
+                if os.geteuid() == 0:
+                    os.chown(path, change["uid"], change["gid"], follow_symlinks=False)
+                os.chmod(path, change["mode"])
+                done.append(f"restored {oct(change['mode'])} {path}")
+        for fifo in record.get("fifos", []):
+            with contextlib.suppress(OSError):
+                if stat.S_ISFIFO(os.lstat(fifo).st_mode):
+                    os.unlink(fifo)
+                    done.append(f"removed FIFO {fifo}")
+        with contextlib.suppress(OSError):
+            file.unlink()
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+    return done
