@@ -39,6 +39,7 @@ __all__ = [
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "Finished",
+    "Launcher",
     "ThreadResult",
     "call_in_thread",
     "caps_of",
@@ -164,6 +165,10 @@ def call_in_thread(
     )
 
 
+# (argv, environ, switch) -> the argv that runs argv after some setup; see run_process.
+Launcher = Callable[[Sequence[str], Mapping[str, str], "tuple[int, int] | None"], list[str]]
+
+
 @dataclass(frozen=True)
 class Finished:
     """A finished subprocess."""
@@ -196,20 +201,33 @@ def run_process(
     cwd: str | None = None,
     user: str | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    launcher: Launcher | None = None,
 ) -> Finished:
     """Run ``argv`` in its own session with exactly ``environ``; kill its group at the end.
 
     As root with no ``user``, the child is forked from a thread without the DAC capabilities.
     With ``user``, the child switches to that user (``Popen(user=...)``: done by the C fork
     path, no ``preexec_fn``).
+
+    ``launcher(argv, environ, switch)`` returns the argv to spawn instead: a helper that
+    prepares the child and then execs ``argv`` (system paths: a private mount namespace). It
+    is spawned exactly as the client would be (same thread, same capability drop), and when a
+    user switch is asked for it gets ``switch=(uid, gid)`` and does the switch itself after its
+    setup, so it starts as root.
     """
     kwargs: dict[str, Any] = {}
+    switch: tuple[int, int] | None = None
     if user is not None:
         uid, gid = _user_ids(user)
         if os.geteuid() != 0 and uid != os.geteuid():
             raise ConfigError(f"cannot run as {user!r}: switching users needs root")
         if os.geteuid() == 0:
-            kwargs.update(user=uid, group=gid, extra_groups=[])
+            if launcher is None:
+                kwargs.update(user=uid, group=gid, extra_groups=[])
+            else:
+                switch = (uid, gid)
+    if launcher is not None:
+        argv = launcher(argv, environ, switch)
     box: dict[str, Any] = {}
 
     def spawn() -> None:

@@ -435,8 +435,8 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     # Keywords whose machinery has not landed yet fail loudly instead of being ignored.
     if backend != "disk":
         raise NotYetSupportedError("backend='fakefs' is not yet supported")
-    if kwargs.get("system_paths"):
-        raise NotYetSupportedError("system_paths=True is not yet supported")
+    if not isinstance(kwargs.get("system_paths", False), bool):
+        raise ConfigError(f"system_paths must be True or False, got {kwargs['system_paths']!r}")
 
     # A server or proxy scenario's own set describes its server/proxy: keep it while both are
     # unchanged; otherwise start from the store's set (OK when the base is not a store one)

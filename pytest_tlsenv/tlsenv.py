@@ -23,6 +23,8 @@ from typing import Any
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ConfigError
 from .faults import Applied, Site, get_fault
+from .namespace import MountPlan, call_in_namespace
+from .namespace import require as require_namespaces
 from .outcome import Outcome, classify_call, classify_run
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, Proxy, install_admin_ca
@@ -43,6 +45,7 @@ class Settings:
     fault_uid: int = 65533
     timeout: float = DEFAULT_TIMEOUT
     user: str | None = None
+    system_paths: bool = False
 
 
 class TLSEnv:
@@ -56,6 +59,12 @@ class TLSEnv:
         self.settings = settings
         self.user = spec.user or settings.user
         self.timeout = spec.timeout or settings.timeout
+        # Show the store at /etc/ssl... to clients in a private mount namespace (namespace.py);
+        # where that is impossible, fail here rather than let clients read the host's store.
+        self.system_paths = spec.system_paths or settings.system_paths
+        self._mount_plan: MountPlan | None = None
+        if self.system_paths:
+            require_namespaces()
         if self.user is not None:
             uid, _gid = _user_ids(self.user)
             if uid == settings.fault_uid:
@@ -192,7 +201,12 @@ class TLSEnv:
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         done = run_process(
-            argv, environ=environ, timeout=timeout, cwd=cwd or str(sandbox.home), user=user
+            argv,
+            environ=environ,
+            timeout=timeout,
+            cwd=cwd or str(sandbox.home),
+            user=user,
+            launcher=self.mount_plan().launcher if self.system_paths else None,
         )
         reached = len(self.origin.received) > before
         verdict, reason = classify_run(
@@ -242,8 +256,15 @@ class TLSEnv:
         overlay: dict[str, str | None] = dict(self.environ)
         overlay.update(env or {})
         with scrubbed(overlay) as environ:
-            result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
-        if result.timed_out:
+            if self.system_paths:
+                # A forked child in the namespace; DAC caps dropped as root, all as non-root.
+                drop = "dac" if must_drop_caps(None) else "all"
+                result: Any = call_in_namespace(
+                    fn, self.mount_plan(), timeout=timeout, drop=drop
+                )
+            else:
+                result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
+        if result.timed_out and not self.system_paths:
             self._threads.append(result.thread)
         reached = len(self.origin.received) > before
         verdict, reason = classify_call(
@@ -325,6 +346,12 @@ class TLSEnv:
 
     def _leak_count(self) -> int:
         return len(self.proxy.leaks) if self.proxy is not None else 0
+
+    def mount_plan(self) -> MountPlan:
+        """What ``system_paths=True`` mounts where (computed once, after the faults)."""
+        if self._mount_plan is None:
+            self._mount_plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+        return self._mount_plan
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"

@@ -49,7 +49,7 @@ def test_unknown_scenario_fails_at_setup_listing_valid_names(pytester: pytest.Py
         ("timeout=-1", "timeout must be a positive number*"),
         ("layout='windows'", "unknown layout 'windows'*"),
         ("proxy='mitm-untrusted'", "*proxy='mitm-untrusted'*not yet supported*"),
-        ("system_paths=True", "*system_paths=True is not yet supported*"),
+        ("system_paths='yes'", "*system_paths must be True or False, got 'yes'*"),
     ],
 )
 def test_bad_marker_arguments_are_setup_errors(

@@ -1,0 +1,216 @@
+"""Enter a private mount namespace, show a trust store at the system paths, drop caps, exec.
+
+This file is the whole of the namespace helper, and imports nothing but the standard library:
+``run`` launches it *by path* (``python -I -S _nsexec.py PLAN -- ARGV...``), so a client
+start pays for a bare interpreter, not for the engine (cryptography, trustme); ``call``
+imports it and applies the same plan in a forked child. The plan (JSON) is built by
+:mod:`pytest_tlsenv.namespace`, which documents the design; this file only executes it:
+
+1. ``unshare(CLONE_NEWNS)`` (root) or ``unshare(CLONE_NEWUSER | CLONE_NEWNS)`` with the
+   caller's own uid and gid mapped to themselves (non-root), then ``mount --make-rprivate /``
+   so nothing done here propagates back to the host;
+2. the plan's mounts: ``bind`` (store path over host path) and ``graft`` (a host directory
+   that must gain entries it lacks: a tmpfs over it, every original entry bound back);
+3. capabilities: ``dac`` drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, ``all`` drops every
+   capability from every set (a process in a new user namespace holds them all *there*, and
+   would read a chmod-000 file it owns); an optional switch to another uid/gid (root only);
+4. ``execvpe`` the client. Cleanup is implicit: the namespace dies with its last process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import stat
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAP_DAC_OVERRIDE = 1
+CAP_DAC_READ_SEARCH = 2
+_SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+class SetupError(OSError):
+    """A step of the namespace setup failed (the message names the step)."""
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise SetupError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(path: str | None) -> bytes | None:
+    return None if path is None else os.fsencode(path)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), flags, data.encode() or None)
+    _check(ret, f"mount({source!r}, {target!r}, {fstype!r}, {flags:#x})")
+
+
+def enter(userns: bool) -> None:
+    """Unshare a mount namespace (and a user namespace mapping our own ids), make it private."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if userns else 0)), "unshare")
+    if userns:
+        # setgroups must be denied before an unprivileged process may write gid_map.
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def bind(source: str, target: str) -> None:
+    """Show ``source`` (file or directory) at ``target``."""
+    mount(source, target, None, MS_BIND | MS_REC)
+
+
+def _stub(source: str, target: str) -> None:
+    """Make ``target`` (in a fresh tmpfs) look like ``source``: same symlink, or a bind of it."""
+    st = os.lstat(source)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(source), target)
+        return
+    if stat.S_ISDIR(st.st_mode):
+        os.mkdir(target)
+    else:
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    bind(source, target)
+
+
+def graft(parent: str, stage: str, additions: list[list[str]]) -> None:
+    """Give the host directory ``parent`` new entries without touching the host.
+
+    ``parent`` is bound to ``stage`` (a directory of ours), a tmpfs with ``parent``'s mode goes
+    over ``parent``, every original entry is bound back (symlinks are copied), then each
+    ``[name, source]`` of ``additions`` is added the same way. The tmpfs root is owned by the
+    mounting uid: as root it is chowned back to ``parent``'s owner; in a user namespace the
+    original owner is not mapped, so it stays ours (mode is kept).
+    """
+    bind(parent, stage)
+    st = os.stat(stage)
+    mount("tlsenv", parent, "tmpfs", 0, f"mode={stat.S_IMODE(st.st_mode):o}")
+    if os.geteuid() == 0:
+        os.chown(parent, st.st_uid, st.st_gid)
+    for name in sorted(os.listdir(stage)):
+        _stub(os.path.join(stage, name), os.path.join(parent, name))
+    for name, source in additions:
+        _stub(source, os.path.join(parent, name))
+    _check(_libc.umount2(_b(stage), MNT_DETACH), f"umount2({stage!r})")
+
+
+def _syscalls() -> tuple[int, int]:
+    machine = os.uname().machine
+    if machine not in _SYS_CAPGET:
+        raise SetupError(0, f"capability syscalls unknown on {machine}")
+    return _SYS_CAPGET[machine], _SYS_CAPSET[machine]
+
+
+class _Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def drop_caps(which: str) -> None:
+    """Drop ``dac`` (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) or ``all`` capabilities.
+
+    From the bounding set (so an exec cannot bring them back), the ambient set, and the
+    effective, permitted and inheritable sets. ``none`` keeps them.
+    """
+    if which == "none":
+        return
+    if which == "dac":
+        caps = [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH]
+    elif which == "all":
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            caps = list(range(int(f.read()) + 1))
+    else:
+        raise SetupError(0, f"unknown capability drop {which!r}")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")
+    for cap in caps:
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"PR_CAPBSET_DROP {cap}")
+    capget, capset = _syscalls()
+    header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_Data * 2)()
+    _check(_libc.syscall(capget, ctypes.byref(header), data), "capget")
+    for cap in caps:
+        word, bit = divmod(cap, 32)
+        mask = ~(1 << bit) & 0xFFFFFFFF
+        data[word].effective &= mask
+        data[word].permitted &= mask
+        data[word].inheritable &= mask
+    _check(_libc.syscall(capset, ctypes.byref(header), data), "capset")
+
+
+def apply(plan: dict[str, Any]) -> None:
+    """Everything but the exec: namespace, mounts, capability drop, user switch."""
+    enter(bool(plan["userns"]))
+    for op in plan["mounts"]:
+        if op[0] == "bind":
+            bind(op[1], op[2])
+        elif op[0] == "graft":
+            graft(op[1], op[2], op[3])
+        else:
+            raise SetupError(0, f"unknown mount operation {op[0]!r}")
+    switch = plan.get("switch")
+    if switch is not None:
+        # setuid away from 0 clears every capability (no PR_SET_KEEPCAPS): no drop needed.
+        uid, gid = switch
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    else:
+        drop_caps(plan["drop"])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 4 or argv[2] != "--":
+        print("usage: _nsexec.py PLAN_JSON -- ARGV...", file=sys.stderr)
+        return 2
+    try:
+        apply(json.loads(argv[1]))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"tlsenv-nsexec: namespace setup failed: {e}", file=sys.stderr)
+        return 125
+    args = argv[3:]
+    try:
+        os.execvpe(args[0], args, os.environ)
+    except OSError as e:
+        print(f"tlsenv-nsexec: cannot exec {args[0]!r}: {e}", file=sys.stderr)
+        return 127
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

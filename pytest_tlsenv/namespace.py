@@ -1,0 +1,437 @@
+"""System paths: show a scenario's trust store at /etc/ssl (and friends) to one client only.
+
+Many clients never read SSL_CERT_FILE/SSL_CERT_DIR: wget with GnuTLS, rustls-native-certs
+probing /etc/ssl/certs (uv 0.2.x with UV_NATIVE_TLS=1 and no variable set), Go's default
+roots, Java's cacerts. With ``system_paths=True`` the client runs in a private mount
+namespace in which the store's layout is bind-mounted over the real paths; the host never
+changes, and the namespace (with its mounts) disappears with its last process.
+
+How (the mechanics live in :mod:`pytest_tlsenv._nsexec`, a stdlib-only helper):
+
+* **Which paths.** The layout's trust paths themselves: its cert dir, bundle, anchor dir,
+  shared-certificate dir and aliases, minus those inside another one (Debian's bundle lives in
+  /etc/ssl/certs). Never all of /etc/ssl: hiding /etc/ssl/openssl.cnf would silently change
+  OpenSSL's defaults. A path the host has is bound over (file over file, dir over dir). A path
+  the host lacks (/etc/pki on Debian, /usr/share/ca-certificates/tlsenv, Alpine's
+  /etc/ssl/cert.pem) is *grafted*: its nearest existing parent gets a tmpfs with the parent's
+  mode, every original entry of the parent is bound back into it (symlinks copied), and the
+  missing entry is added, bound to the store. As non-root the grafted parent directory itself
+  is then owned by the caller instead of root (the real owner is not mapped in a user
+  namespace); its entries keep their real owners.
+* **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then the
+  usual capability drop: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
+  thread that already dropped CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (mounting needs only
+  CAP_SYS_ADMIN), so the client lacks them exactly as without system paths. With ``user=``
+  the helper mounts as root, then switches to that user before exec.
+* **As non-root**: a user namespace mapping only the caller's own uid and gid to themselves,
+  plus the mount namespace. The helper holds every capability *in that namespace* until it
+  drops them all (bounding, ambient, effective, permitted, inheritable) before exec, so a
+  chmod-000 file the caller owns stays unreadable. Files of unmapped owners (root's) show as
+  the overflow uid (nobody) inside; their modes still apply.
+* ``call`` forks a child that does the same setup, drops the capabilities (DAC ones as root,
+  all of them as non-root), runs the callable and pickles its return value or exception back
+  through a pipe (see :func:`call_in_namespace` for the caveats).
+
+Availability is probed once per session with a real attempt (:func:`probe`). Where namespaces
+are unavailable, ``system_paths=True`` raises :class:`SystemPathsUnavailableError` and never
+falls back to the host store.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import select
+import shutil
+import signal
+import stat
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _nsexec
+from .errors import TLSEnvError
+from .store import TrustStore
+
+__all__ = [
+    "HELPER",
+    "ForkResult",
+    "MountPlan",
+    "RemoteError",
+    "SystemPathsUnavailableError",
+    "call_in_namespace",
+    "probe",
+    "require",
+]
+
+HELPER = str(Path(_nsexec.__file__).resolve())
+
+
+class SystemPathsUnavailableError(TLSEnvError, OSError):
+    """``system_paths=True`` was asked for, but this machine cannot make mount namespaces."""
+
+
+class RemoteError(Exception):
+    """Stands for an exception raised in the namespace child that could not be pickled."""
+
+
+# -- the plan -------------------------------------------------------------------------------
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _is_dir(path: str) -> bool | None:
+    """Whether ``path`` (following symlinks) is a directory; None if it does not resolve."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """What to mount where, as data: JSON for the helper, and readable for a failure message.
+
+    ``binds`` are ``(store path, host path)``; ``grafts`` are ``(host parent, stage dir,
+    ((name, store path), ...))``.
+    """
+
+    binds: tuple[tuple[str, str], ...]
+    grafts: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
+    stage: str = ""
+
+    @classmethod
+    def for_store(cls, store: TrustStore, stage: Path) -> MountPlan:
+        """The mounts that show ``store`` at the real paths of its layout.
+
+        ``stage`` is a directory of ours (under the scenario root) for graft staging.
+        """
+        layout = store.layout
+        rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared]
+        rels += [alias for alias, _target in layout.aliases]
+        targets: list[str] = []
+        for rel in sorted({r.strip("/") for r in rels if r}):
+            if not any(_under(rel, t) for t in targets):
+                targets.append(rel)
+        binds: list[tuple[str, str]] = []
+        missing: dict[str, str] = {}  # topmost missing host path -> its store counterpart
+        for rel in targets:
+            host, source = "/" + rel, str(store.root / rel)
+            if not os.path.lexists(host):
+                top = host
+                while not os.path.lexists(os.path.dirname(top)):
+                    top = os.path.dirname(top)
+                missing[top] = str(store.root / top.lstrip("/"))
+                continue
+            same_alias = os.path.islink(host) and os.path.islink(source)
+            if same_alias and os.readlink(host) == os.readlink(source):
+                continue  # the same alias: it resolves into the paths bound here
+            src_dir, host_dir = _is_dir(source), _is_dir(host)
+            if src_dir is None:
+                raise TLSEnvError(
+                    f"system_paths: the store's {source} does not resolve, so it cannot be shown "
+                    f"at {host}"
+                )
+            if src_dir != host_dir:
+                raise TLSEnvError(
+                    f"system_paths: cannot show {source} at {host}: one is a directory and the "
+                    "other is not"
+                )
+            binds.append((source, host))
+        by_parent: dict[str, list[tuple[str, str]]] = {}
+        for top, source in sorted(missing.items()):
+            by_parent.setdefault(os.path.dirname(top), []).append((os.path.basename(top), source))
+        grafts = tuple(
+            (parent, str(stage / f"graft-{i}"), tuple(adds))
+            for i, (parent, adds) in enumerate(
+                sorted(by_parent.items(), key=lambda kv: kv[0].count("/"))
+            )
+        )
+        return cls(binds=tuple(binds), grafts=grafts, stage=str(stage))
+
+    @property
+    def host_paths(self) -> list[str]:
+        """Every host path this plan changes the view of (for checks and messages)."""
+        paths = [host for _src, host in self.binds]
+        for parent, _stage, adds in self.grafts:
+            paths += [os.path.join(parent, name) for name, _src in adds]
+        return sorted(paths)
+
+    def prepare(self) -> None:
+        """Create the (empty) staging directories; they stay empty as seen from outside."""
+        for _parent, stage, _adds in self.grafts:
+            os.makedirs(stage, exist_ok=True)
+
+    def to_json(self, *, userns: bool, drop: str, switch: tuple[int, int] | None) -> str:
+        mounts: list[list[Any]] = [
+            ["graft", parent, stage, [list(a) for a in adds]] for parent, stage, adds in self.grafts
+        ]
+        mounts += [["bind", src, host] for src, host in self.binds]
+        return json.dumps(
+            {"userns": userns, "mounts": mounts, "drop": drop, "switch": switch},
+            separators=(",", ":"),
+        )
+
+    def describe(self) -> str:
+        lines = [f"bind {src} -> {host}" for src, host in self.binds]
+        for parent, _stage, adds in self.grafts:
+            lines += [f"graft {os.path.join(parent, n)} -> {src}" for n, src in adds]
+        return "\n".join(lines)
+
+    # -- launching ------------------------------------------------------------------------
+
+    def launcher(
+        self, argv: Sequence[str], environ: Mapping[str, str], switch: tuple[int, int] | None
+    ) -> list[str]:
+        """The argv that runs ``argv`` inside the namespace (the ``run_process`` hook).
+
+        ``switch`` is the (uid, gid) to become after mounting (root only), or None.
+        """
+        self.prepare()
+        # Popen would raise this in the caller; keep it so rather than an exit 127.
+        lookup = switch is None and "/" not in argv[0]
+        if lookup and shutil.which(argv[0], path=environ.get("PATH", os.defpath)) is None:
+            raise FileNotFoundError(2, f"No such file or directory: {argv[0]!r}")
+        userns = os.geteuid() != 0
+        drop = "all" if userns else "none"  # as root, run_process's thread dropped DAC already
+        plan = self.to_json(userns=userns, drop=drop, switch=switch)
+        return [sys.executable, "-I", "-S", HELPER, plan, "--", *argv]
+
+
+# -- probing --------------------------------------------------------------------------------
+
+
+@functools.cache
+def probe() -> str | None:
+    """Why system paths cannot work here, or None if they can (a real attempt, once).
+
+    Runs the helper the way ``run`` will (as root: from a thread without the DAC
+    capabilities): a private mount namespace (plus a user namespace as non-root), a bind
+    mount and a tmpfs graft, then checks from inside that both are visible.
+    """
+    from .runner import run_process
+
+    if sys.platform != "linux":
+        return f"mount namespaces need Linux, this is {sys.platform}"
+    with tempfile.TemporaryDirectory(prefix="tlsenv-probe-") as tmp:
+        base = Path(tmp)
+        (base / "store").mkdir()
+        (base / "store" / "marker").write_text("tlsenv\n")
+        (base / "host" / "certs").mkdir(parents=True)
+        (base / "stage").mkdir()
+        plan = MountPlan(
+            binds=((str(base / "store"), str(base / "host" / "certs")),),
+            grafts=((str(base / "host"), str(base / "stage"), (("added", str(base / "store")),)),),
+        )
+        check = f'test -f "{base}/host/certs/marker" && test -f "{base}/host/added/marker"'
+        try:
+            done = run_process(
+                plan.launcher(["/bin/sh", "-c", check], {}, None),
+                environ={"PATH": "/usr/bin:/bin"},
+                timeout=20.0,
+            )
+        except OSError as e:
+            return f"cannot start the namespace helper: {e}"
+    if done.timed_out:
+        return "the namespace probe did not finish within 20 s"
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return f"cannot make a private mount namespace here (exit {done.returncode}): {tail}"
+    return None
+
+
+def require() -> None:
+    """Raise :class:`SystemPathsUnavailableError` (with the probe's reason) if unavailable."""
+    reason = probe()
+    if reason is not None:
+        raise SystemPathsUnavailableError(
+            f"system_paths=True needs a private mount namespace, and {reason}. "
+            + (
+                ""
+                if os.geteuid() == 0
+                else "As non-root this takes unprivileged user namespaces "
+                "(sysctl user.max_user_namespaces > 0, and kernel.unprivileged_userns_clone=1 "
+                "or kernel.apparmor_restrict_unprivileged_userns=0 where those exist). "
+            )
+            + "The host store is never used instead: drop system_paths or run where "
+            "namespaces work."
+        )
+
+
+# -- call: a forked child in the namespace --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForkResult:
+    """What a callable run by :func:`call_in_namespace` did."""
+
+    value: Any
+    exception: BaseException | None
+    timed_out: bool
+    duration: float
+
+
+def _portable(exc: BaseException, depth: int = 0) -> dict[str, Any]:
+    """``exc`` with its cause/context chain, each link pickled or replaced by its repr."""
+    try:
+        blob = pickle.dumps(exc)
+        pickle.loads(blob)
+    except Exception:  # noqa: BLE001 - anything pickle raises means "send the repr"
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        blob = pickle.dumps(RemoteError(f"{name}: {exc!r}"))
+    node: dict[str, Any] = {
+        "blob": blob,
+        "tb": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False)),
+        "suppress": exc.__suppress_context__,
+    }
+    if depth < 16:
+        for link in ("__cause__", "__context__"):
+            inner = getattr(exc, link)
+            if inner is not None:
+                node[link] = _portable(inner, depth + 1)
+    return node
+
+
+def _rebuild(node: dict[str, Any]) -> BaseException:
+    exc: BaseException = pickle.loads(node["blob"])
+    exc.add_note("raised in the system-paths namespace child:\n" + node["tb"].rstrip())
+    if "__cause__" in node:
+        exc.__cause__ = _rebuild(node["__cause__"])
+    if "__context__" in node:
+        exc.__context__ = _rebuild(node["__context__"])
+    exc.__suppress_context__ = node["suppress"]
+    return exc
+
+
+def _payload(kind: str, obj: Any, duration: float) -> bytes:
+    if kind == "exception":
+        return pickle.dumps((kind, _portable(obj), duration))
+    try:
+        return pickle.dumps((kind, obj, duration))
+    except Exception:  # noqa: BLE001 - an unpicklable value comes back as its repr
+        return pickle.dumps((kind, repr(obj), duration))
+
+
+def _child(fn: Callable[[], Any], plan_json: str, w: int) -> None:
+    """The forked child: setup, call, report, ``_exit``. Never returns into pytest."""
+    try:
+        os.setpgid(0, 0)
+        try:
+            _nsexec.apply(json.loads(plan_json))
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            data = pickle.dumps(("setup", f"{type(e).__name__}: {e}", 0.0))
+        else:
+            start = time.perf_counter()
+            try:
+                value = fn()
+            except BaseException as e:  # noqa: BLE001 - everything the client raises is evidence
+                data = _payload("exception", e, time.perf_counter() - start)
+            else:
+                data = _payload("value", value, time.perf_counter() - start)
+        frame = len(data).to_bytes(8, "big") + data
+        while frame:
+            frame = frame[os.write(w, frame) :]
+    finally:
+        os._exit(0)
+
+
+def _read_frame(r: int, deadline: float) -> bytes | None:
+    """The child's length-prefixed report, or None at the deadline; b"" if it died silently.
+
+    Framed rather than read to EOF: a grandchild the client left behind may hold the pipe.
+    """
+    buf = b""
+    need: int | None = None
+    while need is None or len(buf) < need + 8:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([r], [], [], left)
+        if not ready:
+            return None
+        chunk = os.read(r, 1 << 16)
+        if not chunk:
+            return b""
+        buf += chunk
+        if need is None and len(buf) >= 8:
+            need = int.from_bytes(buf[:8], "big")
+    return buf[8 : 8 + need]
+
+
+def call_in_namespace(
+    fn: Callable[[], Any], plan: MountPlan, *, timeout: float, drop: str
+) -> ForkResult:
+    """Run ``fn`` in a forked child inside the namespace; bring back its value or exception.
+
+    ``drop`` is the capability drop after mounting: ``dac`` (root: the client keeps uid 0,
+    as in ``call`` without system paths) or ``all``. The child sees ``os.environ`` as it is
+    now (``call`` scrubs it first), and ``fn`` as it is: a closure over objects of this process
+    works, but effects on them stay in the child, and only the return value (pickled; its repr
+    if it does not pickle) and the exception (pickled link by link with its cause/context
+    chain, a :class:`RemoteError` carrying the repr where a link does not pickle, and the
+    child's traceback as a note) come back. Output written to ``sys.stdout`` inside the child
+    goes to the child's copy of pytest's capture and is lost; file-descriptor output is kept.
+
+    Caveat: this forks a multi-threaded process (the origin's server threads run here). The
+    child does nothing but the namespace setup and ``fn``; a lock another thread held at the
+    fork (a logging handler, a lock of your own) stays held in the child, so ``fn`` must not
+    need one. Python 3.12+ warns about exactly this (DeprecationWarning); the warning is
+    silenced for this one fork, since the child never returns into the interpreter's normal
+    shutdown. Trust loaded before the call (a module-level SSLContext, certifi caches) came
+    from the host store, not the namespace.
+    """
+    userns = os.geteuid() != 0
+    plan.prepare()
+    plan_json = plan.to_json(userns=userns, drop=drop, switch=None)
+    r, w = os.pipe()
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns
+            os.close(r)
+            _child(fn, plan_json, w)
+        os.close(w)
+        w = -1
+        frame = _read_frame(r, time.monotonic() + timeout)
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)
+    # The child's own group: whatever fn started goes too (the child itself, if it hung).
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # the child had not made its group yet
+        os.kill(pid, signal.SIGKILL)
+    _pid, status = os.waitpid(pid, 0)
+    duration = time.perf_counter() - start
+    if frame is None:
+        return ForkResult(None, None, True, duration)
+    if frame == b"":
+        return ForkResult(
+            None, RemoteError(f"the namespace child died without a report: {_status(status)}"),
+            False, duration,
+        )  # fmt: skip
+    kind, obj, inner = pickle.loads(frame)
+    if kind == "setup":
+        raise TLSEnvError(f"system_paths: namespace setup failed in the call child: {obj}")
+    if kind == "exception":
+        return ForkResult(None, _rebuild(obj), False, inner)
+    return ForkResult(obj, None, False, inner)
+
+
+def _status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,398 @@
+"""``system_paths=True``: the fake store at /etc/ssl, for clients that ignore the variables.
+
+Every client here runs with SSL_CERT_FILE and SSL_CERT_DIR *unset*, so it can only find trust
+at the system paths. Under ``system_paths=True`` those show the scenario's store (a private
+mount namespace, namespace.py); without it they show the host's store, which does not hold
+the session's CA: the negative twins are REJECTED. The host must never see any of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_tlsenv import TLSEnv, Verdict
+from pytest_tlsenv.errors import ConfigError
+from pytest_tlsenv.namespace import RemoteError, probe
+from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
+
+pytestmark = pytest.mark.nonroot
+
+NO_VARS: dict[str, str | None] = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": None}
+# The paths a Debian-layout store is shown at, and their parents (a graft changes a parent).
+HOST_PATHS = (
+    "/etc/ssl",
+    "/usr/local/share/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/etc/pki",
+)
+IS_ROOT = os.geteuid() == 0
+DAC = (1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)
+
+
+@pytest.fixture(autouse=True)
+def _namespaces() -> None:
+    reason = probe()
+    if reason is not None:
+        pytest.skip(f"system paths unavailable: {reason}")
+
+
+Maker = Callable[..., TLSEnv]
+
+
+# -- a client that ignores the variables: wget (GnuTLS) ------------------------------------
+
+
+def test_wget_honours_the_fake_store_only_under_system_paths(make_tlsenv: Maker) -> None:
+    # Debian's wget is built with GnuTLS, whose system trust is the compiled-in file
+    # /etc/ssl/certs/ca-certificates.crt; no --ca-* flag is given.
+    inside = make_tlsenv(system_paths=True)
+    out = inside.run(["wget", "-O", "-", inside.origin.url], env=NO_VARS)
+    out.assert_ok()
+    assert out.reached_origin
+    # Negative twin: the very same command, without system paths, meets the host's store.
+    outside = make_tlsenv()
+    twin = outside.run(["wget", "-O", "-", outside.origin.url], env=NO_VARS)
+    twin.assert_rejected()
+    assert "not trusted" in twin.stderr
+    assert not twin.reached_origin
+
+
+# -- uv without SSL_CERT_* (rustls-native-certs probes /etc/ssl/certs) -----------------------
+
+
+def uv_install(env: TLSEnv, uv: str) -> Any:
+    return env.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            env.venv(),
+            "--index-url",
+            env.origin.index_url,
+            "tlsenv-probe",
+        ],
+        env={**NO_VARS, "UV_NATIVE_TLS": "1"},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["0.2.29", "0.13.9"])
+def test_uv_honours_the_fake_store_only_under_system_paths(
+    make_tlsenv: Maker, uv_pinned: Callable[[str], str], version: str
+) -> None:
+    uv = uv_pinned(version)
+    inside = make_tlsenv(system_paths=True)
+    uv_install(inside, uv).assert_ok()
+    assert any(r.path.endswith(".whl") for r in inside.origin.received)
+    twin = uv_install(make_tlsenv(), uv)
+    twin.assert_rejected()
+    assert not twin.reached_origin
+
+
+@pytest.mark.slow
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
+def test_uv_5448_at_the_real_path(tlsenv: TLSEnv, uv_pinned: Callable[[str], str]) -> None:
+    # The seed case where it happened: an unreadable file in /etc/ssl/certs as uv sees it.
+    (applied,) = tlsenv.applied
+    assert tlsenv.store.cert_dir is not None
+    seen = "/etc/ssl/certs/" + os.path.relpath(applied.paths[0], tlsenv.store.cert_dir)
+    denied = tlsenv.run(["cat", seen])
+    assert denied.returncode == 1
+    assert "Permission denied" in denied.stderr
+
+    crashed = uv_install(tlsenv, uv_pinned("0.2.29"))
+    crashed.assert_verdict(Verdict.CRASHED)
+    assert "panicked" in crashed.stderr
+    assert "PermissionDenied" in crashed.stderr or "Permission denied" in crashed.stderr
+
+    # Newest uv skips the entry and connects. (Measured with strace: it opens
+    # /etc/ssl/certs/tlsenv-unreadable-file.pem, gets EACCES and, having found the dir by
+    # probing rather than through SSL_CERT_DIR, says nothing; with SSL_CERT_DIR it warns.)
+    newest = uv_install(tlsenv, uv_pinned("0.13.9"))
+    newest.assert_ok()
+    newest.assert_expected()
+
+
+@pytest.mark.slow
+@pytest.mark.tlsenv(scenario="unreadable-file")
+def test_uv_5448_twin_without_system_paths(tlsenv: TLSEnv, uv_pinned: Callable[[str], str]) -> None:
+    # Same fault, same uv, no variables, no namespace: uv reads the host's healthy
+    # /etc/ssl/certs, so it does not crash; it rejects the origin it cannot verify.
+    uv_install(tlsenv, uv_pinned("0.2.29")).assert_rejected()
+
+
+# -- composition: store faults and the capability drop ------------------------------------------
+
+
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
+def test_run_fault_bites_and_caps_stay_dropped(tlsenv: TLSEnv) -> None:
+    out = tlsenv.run(["sh", "-c", "cat /proc/self/status; id -u"])
+    caps = caps_of(out.stdout)
+    if IS_ROOT:
+        # Mounting needed CAP_SYS_ADMIN; the client still lacks the DAC capabilities.
+        assert caps["CapEff"] & DAC == 0
+        assert caps["CapBnd"] & DAC == 0
+        assert caps["CapInh"] == 0
+    else:
+        # A new user namespace grants every capability there: all are gone before exec.
+        assert caps["CapEff"] == caps["CapPrm"] == caps["CapBnd"] == caps["CapAmb"] == 0
+    assert out.stdout.split()[-1] == str(os.geteuid())  # the caller's own uid, mapped
+    # The fault bites at the real path (the negative twin: the bundle there reads fine).
+    (applied,) = tlsenv.applied
+    name = applied.paths[0].name
+    assert "Permission denied" in tlsenv.run(["cat", f"/etc/ssl/certs/{name}"]).stderr
+    bundle = tlsenv.run(["cat", "/etc/ssl/certs/ca-certificates.crt"])
+    assert tlsenv.store.bundle is not None
+    assert bundle.stdout == tlsenv.store.bundle.read_text()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="switching to another user needs root")
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True, user="nobody")
+def test_run_as_another_user(tlsenv: TLSEnv) -> None:
+    # The helper mounts as root, then becomes nobody before exec.
+    (applied,) = tlsenv.applied
+    out = tlsenv.run(["sh", "-c", f"id -u; cat /etc/ssl/certs/{applied.paths[0].name}"])
+    assert out.stdout.split()[0] == "65534"
+    assert "Permission denied" in out.stderr
+    tlsenv.run(["wget", "-O", "-", tlsenv.origin.url], env=NO_VARS).assert_ok()
+
+
+@pytest.mark.tlsenv(system_paths=True)
+def test_openssl_cnf_is_the_hosts_inside(tlsenv: TLSEnv) -> None:
+    out = tlsenv.run(["sh", "-c", "sha256sum /etc/ssl/openssl.cnf; ls /usr/share/ca-certificates"])
+    host = hashlib.sha256(Path("/etc/ssl/openssl.cnf").read_bytes()).hexdigest()
+    assert out.stdout.split()[0] == host
+    # The grafted parent keeps the host's entries beside the store's.
+    listing = out.stdout.split()[2:]
+    assert "tlsenv" in listing
+    assert set(os.listdir("/usr/share/ca-certificates")) <= set(listing)
+
+
+# -- the host never changes ------------------------------------------------------------------
+
+
+def host_snapshot() -> dict[str, str]:
+    """Every entry under the bound paths with kind, owner, mode and content hash."""
+    snap: dict[str, str] = {}
+
+    def record(path: str) -> None:
+        try:
+            st = os.lstat(path)
+        except OSError as e:
+            snap[path] = f"lstat error {e.errno}"
+            return
+        head = f"{stat.filemode(st.st_mode)} {st.st_uid}:{st.st_gid}"
+        if stat.S_ISLNK(st.st_mode):
+            snap[path] = f"{head} -> {os.readlink(path)}"
+        elif stat.S_ISREG(st.st_mode):
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError as e:
+                digest = f"unreadable {e.errno}"
+            snap[path] = f"{head} {st.st_size} {digest}"
+        else:
+            snap[path] = head
+
+    for top in HOST_PATHS:
+        record(top)
+        for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: record(e.filename)):
+            for name in dirnames + filenames:
+                record(os.path.join(dirpath, name))
+    with open("/proc/self/mountinfo") as f:
+        snap["mountinfo"] = f.read()
+    return snap
+
+
+@pytest.mark.parametrize("layout", ["debian", "rhel", "alpine"])
+def test_host_untouched_before_during_after(
+    make_tlsenv: Maker, tmp_path: Path, layout: str
+) -> None:
+    before = host_snapshot()
+    env = make_tlsenv(system_paths=True, layout=layout)
+    os.chmod(tmp_path, 0o777)  # the client (any uid) leaves its marks here
+    seen, ready = tmp_path / "seen", tmp_path / "ready"
+    bundle = "/" + str(env.store.layout.bundle)
+    script = f'cat {bundle} > "{seen}"; : > "{ready}"; sleep 3'
+    box: dict[str, Any] = {}
+    client = threading.Thread(
+        target=lambda: box.update(out=env.run(["sh", "-c", script], timeout=30)),
+        name="test-client",
+    )
+    client.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the client never got going"
+            time.sleep(0.01)
+        during = host_snapshot()
+    finally:
+        client.join()
+    after = host_snapshot()
+    # The client saw the fake bundle at the system path while the host saw its own.
+    assert env.store.bundle is not None
+    assert seen.read_bytes() == env.store.bundle.read_bytes()
+    assert box["out"].returncode == 0, box["out"].stderr
+    assert during == before
+    assert after == before
+
+
+# -- call: a forked child in the namespace ------------------------------------------------------
+
+
+def fetch(url: str) -> bytes:
+    """A client that relies on OpenSSL's defaults (/usr/lib/ssl -> /etc/ssl/certs)."""
+    with urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10) as r:
+        data: bytes = r.read()
+        return data
+
+
+def test_call_honours_the_fake_store_only_under_system_paths(make_tlsenv: Maker) -> None:
+    inside = make_tlsenv(system_paths=True)
+    out = inside.call(lambda: fetch(inside.origin.url), env=NO_VARS)
+    out.assert_ok()
+    assert isinstance(out.value, bytes)
+    assert out.value
+    outside = make_tlsenv()
+    outside.call(lambda: fetch(outside.origin.url), env=NO_VARS).assert_rejected()
+
+
+def _status() -> str:
+    return Path("/proc/self/status").read_text()
+
+
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
+def test_call_fault_bites_and_caps_dropped(tlsenv: TLSEnv) -> None:
+    caps = caps_of(tlsenv.call(_status).value)
+    if IS_ROOT:
+        assert caps["CapEff"] & DAC == 0
+        assert caps["CapBnd"] & DAC == 0
+    else:
+        assert caps["CapEff"] == caps["CapPrm"] == caps["CapBnd"] == 0
+    (applied,) = tlsenv.applied
+    path = f"/etc/ssl/certs/{applied.paths[0].name}"
+    out = tlsenv.call(lambda: Path(path).read_bytes())
+    assert isinstance(out.exception, PermissionError)
+    assert out.exception.errno == 13
+    assert out.verdict is Verdict.CRASHED
+    assert "namespace child" in "".join(getattr(out.exception, "__notes__", []))
+    # Negative twin: the healthy bundle at its system path comes back as the value.
+    assert tlsenv.store.bundle is not None
+    got = tlsenv.call(lambda: Path("/etc/ssl/certs/ca-certificates.crt").read_bytes())
+    assert got.value == tlsenv.store.bundle.read_bytes()
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("no pickling")
+
+
+@pytest.mark.tlsenv(system_paths=True)
+def test_call_brings_back_what_does_not_pickle(tlsenv: TLSEnv) -> None:
+    def raise_chain() -> None:
+        try:
+            # A handshake with a context that trusts nothing: verification fails.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            origin = tlsenv.origin
+            with socket.create_connection((origin.host, origin.port), timeout=10) as sock:
+                ctx.wrap_socket(sock, server_hostname=origin.host).close()
+        except ssl.SSLError as e:
+            raise _Unpicklable("wrapped") from e
+
+    out = tlsenv.call(raise_chain)
+    assert isinstance(out.exception, RemoteError)
+    assert "_Unpicklable('wrapped')" in str(out.exception)
+    # The pickled cause still decides the verdict.
+    assert isinstance(out.exception.__cause__, ssl.SSLCertVerificationError)
+    out.assert_rejected()
+
+    value = tlsenv.call(lambda: threading.Lock())
+    assert isinstance(value.value, str)
+    assert "lock" in value.value
+    with pytest.raises(TypeError):
+        pickle.dumps(threading.Lock())
+
+
+@pytest.mark.tlsenv(system_paths=True)
+def test_call_child_death_and_hang(tlsenv: TLSEnv) -> None:
+    died = tlsenv.call(lambda: os._exit(3))
+    died.assert_verdict(Verdict.CRASHED)
+    assert isinstance(died.exception, RemoteError)
+    assert "exit 3" in str(died.exception)
+    hung = tlsenv.call(lambda: time.sleep(60), timeout=0.5)
+    hung.assert_verdict(Verdict.HUNG)
+    # (the leak checker fails this test if the killed child was not reaped)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_bad_value_is_a_config_error() -> None:
+    from pytest_tlsenv.scenarios import resolve
+
+    with pytest.raises(ConfigError, match="system_paths must be True or False"):
+        resolve(system_paths="yes")
+    assert resolve(system_paths=True).system_paths
+
+
+@pytest.mark.tlsenv(system_paths=True)
+def test_missing_client_raises_like_popen(tlsenv: TLSEnv) -> None:
+    with pytest.raises(FileNotFoundError):
+        tlsenv.run(["tlsenv-no-such-client"])
+
+
+UNAVAILABLE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from pytest_tlsenv.namespace import SystemPathsUnavailableError, probe
+    from pytest_tlsenv.scenarios import resolve
+    from pytest_tlsenv.tlsenv import TLSEnv
+    print("reason:", probe())
+    try:
+        TLSEnv(resolve(system_paths=True), pki=None, root=Path(sys.argv[1]))
+    except SystemPathsUnavailableError as e:
+        print("error:", e)
+    """
+)
+
+
+def test_unavailable_namespaces_fail_clearly(tmp_path: Path) -> None:
+    # A real machine without user namespaces for us: cap them at one below the current user
+    # namespace (a limit applies to all nested ones), then run as a non-root uid inside.
+    script = tmp_path / "probe.py"
+    script.write_text(UNAVAILABLE)
+    inner = (
+        "echo 1 > /proc/sys/user/max_user_namespaces && "
+        f'exec unshare --user --map-user=1000 --map-group=1000 "$0" "{script}" "{tmp_path}"'
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", inner, sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0, done.stderr
+    reason = done.stdout.split("reason: ", 1)[1].splitlines()[0]
+    assert reason != "None"
+    assert "unshare" in reason
+    assert "error: system_paths=True needs a private mount namespace" in done.stdout
+    assert "host store is never used instead" in done.stdout
+    assert not list(tmp_path.glob("store"))  # nothing was built
