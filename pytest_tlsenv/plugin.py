@@ -102,6 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write this run's verdicts into --tlsenv-baseline (creating it) instead of "
         "comparing; entries of tests that did not run are kept",
     )
+    # Reproduction bundles (issue 7): see _ReproHooks below.
+    group.addoption(
+        "--tlsenv-repro-dir",
+        default=None,
+        metavar="DIR",
+        help="write a reproduction bundle (repro.sh, Dockerfile, ISSUE.md...; runs without "
+        "pytest) for every tlsenv of every failing test into DIR/<test id>",
+    )
     parser.addini(
         "tlsenv_fault_uid",
         "uid that owns files a permission fault makes unreadable (never the client's)",
@@ -121,6 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
     session = _Session.from_config(config)
     config.stash[_session_key] = session
     config.pluginmanager.register(session, "tlsenv-session")
+    if config.getoption("tlsenv_repro_dir", None):
+        repro_dir = config.invocation_params.dir / config.getoption("tlsenv_repro_dir")
+        config.pluginmanager.register(_ReproHooks(repro_dir), "tlsenv-repro")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -696,3 +707,42 @@ def tlsenv(make_tlsenv: TLSEnvFactory, tlsenv_scenario: Spec) -> TLSEnv:
     verdict (OK, REJECTED, CRASHED, HUNG, LEAKED, FAILED) and ``assert_*`` helpers.
     """
     return make_tlsenv.from_spec(tlsenv_scenario)
+
+
+# -- reproduction bundles for failing tests (--tlsenv-repro-dir; issue 7) ----------------------
+
+
+class _ReproHooks:
+    """Writes a bundle for every TLSEnv of a test whose call phase failed.
+
+    Runs while the test's environments are still open (makereport comes before teardown), so
+    the bundle records exactly the runs the test made; the report gets a section naming it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        factory = item.stash.get(_factory_key, None)
+        if report.when == "call" and report.failed and factory is not None and factory.made:
+            from .repro import export
+
+            lines = []
+            base = self.directory / "".join(
+                c if c.isalnum() or c in "._-" else "_" for c in item.nodeid
+            )
+            for n, env in enumerate(factory.made):
+                target = base if len(factory.made) == 1 else base.with_name(f"{base.name}-{n}")
+                shutil.rmtree(target, ignore_errors=True)  # a bundle of an earlier run
+                try:
+                    export(env, target)
+                except Exception as e:  # noqa: BLE001 - a failed export must not hide the failure
+                    lines.append(f"{env.scenario.name}: no bundle ({type(e).__name__}: {e})")
+                else:
+                    lines.append(f"{env.scenario.name}: sh {target}/repro.sh (see ISSUE.md)")
+            report.sections.append(("tlsenv reproduction bundle", "\n".join(lines)))
+        return report
