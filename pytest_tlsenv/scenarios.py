@@ -328,6 +328,10 @@ for _s in CATALOGUE.values():
         GROUPS[_g] += (_s.name,)
 
 
+# Scenarios that proxy= or server= may name on their own (without scenario=).
+GROUPS_OF_ALONE = frozenset(GROUPS.get("proxy", ()) + GROUPS.get("server", ()))
+
+
 def get_scenario(name: str) -> Scenario:
     """The scenario called ``name``, or a :class:`ConfigError` listing the valid names."""
     try:
@@ -392,6 +396,11 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"scenario must be a name (str), got {name!r}")
     base = get_scenario(name) if name else CATALOGUE["good"]
+    if not name:
+        # proxy= or server= alone means that scenario (its description, why and expected set).
+        alone = kwargs.get("proxy") or kwargs.get("server")
+        if isinstance(alone, str) and alone in CATALOGUE and alone in GROUPS_OF_ALONE:
+            base = CATALOGUE[alone]
 
     faults_arg = kwargs.get("faults", ())
     if isinstance(faults_arg, str):
@@ -465,7 +474,7 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     )
     scenario = base
     if changed:
-        parts = [base.name] if name else []
+        parts = [base.name] if name or base.name != "good" else []
         parts += [f for f in extra if f not in base.faults]
         if server != base.server:
             parts.append(server)

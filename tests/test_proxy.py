@@ -354,3 +354,96 @@ def test_stop_ends_idle_and_silent_connections(tlsenv: TLSEnv) -> None:
         for s in socks:
             s.close()
     assert not [t for t in proxy._threads if t.is_alive()]
+
+
+# -- uv issue 5448, the corporate setup of the seed thread ------------------------------------
+
+UV_5448 = {"0.2.28": Verdict.OK, "0.2.29": Verdict.CRASHED, "0.13.9": Verdict.OK}
+
+
+@pytest.mark.tlsenv(scenario="uv-5448")
+def test_uv_5448_store_is_laid_out_as_the_admin_did(tlsenv: TLSEnv, tlsenv_pki: Any) -> None:
+    import os
+
+    store = tlsenv.store
+    assert store.anchors is not None
+    assert store.cert_dir is not None
+    assert store.bundle is not None
+    anchor = store.anchors / "ROOT_CRT.crt"
+    st = os.stat(anchor)
+    if os.geteuid() == 0:
+        assert (st.st_uid, st.st_mode & 0o777) == (65533, 0o600)
+    else:
+        assert st.st_mode & 0o777 == 0
+    entry = store.cert_dir / "ROOT_CRT.pem"
+    assert os.readlink(entry) == "../../../usr/local/share/ca-certificates/ROOT_CRT.crt"
+    mitm = tlsenv.pki.authorities["mitm"]
+    assert os.readlink(store.cert_dir / f"{mitm.subject_hash}.0") == "ROOT_CRT.pem"
+    assert mitm.cert_pem in store.bundle.read_bytes()  # the readable copy
+    # The anchor really is unreadable to the client, and the bundle readable.
+    assert "Permission denied" in tlsenv.run(["cat", str(anchor)]).stderr
+    assert tlsenv.run(["cat", str(store.bundle)]).returncode == 0
+    (applied,) = tlsenv.applied
+    assert applied.paths[0] == anchor
+    assert tlsenv.scenario.source == "https://github.com/astral-sh/uv/issues/5448"
+
+
+@pytest.mark.slow
+@pytest.mark.nonroot
+@pytest.mark.tlsenv(scenario="uv-5448")
+@pytest.mark.parametrize("version", list(UV_5448))
+def test_uv_5448_through_the_proxy(tlsenv: TLSEnv, uv_pinned: Any, version: str) -> None:
+    out = _uv(tlsenv, uv_pinned(version))
+    out.assert_verdict(UV_5448[version])
+    proxy = tlsenv.proxy
+    assert proxy is not None
+    if UV_5448[version] is Verdict.OK:
+        out.assert_expected()
+        # Through the interceptor: it forged the leaf, uv accepted it (the CA is in the
+        # readable bundle) and the wheel came from the origin behind it.
+        assert proxy.connects[0].target.startswith(f"{TEST_DOMAIN}:")
+        assert proxy.handshakes[0].completed
+        assert any(r.path.endswith(".whl") for r in tlsenv.origin.received)
+        assert proxy.leaked == b""
+    else:
+        # 0.2.29 panics building its client, before any connection: the seed's exact words.
+        assert "panicked at crates/uv-client/src/base_client.rs" in out.stderr
+        assert "PermissionDenied" in out.stderr
+        assert not proxy.connects
+        with pytest.raises(AssertionError, match=r"expected \{OK\}, got CRASHED"):
+            out.assert_expected()
+
+
+@pytest.mark.slow
+@pytest.mark.tlsenv(proxy="mitm-trusted")
+@pytest.mark.parametrize("version", list(UV_5448))
+def test_uv_5448_control_readable_proxy_ca(tlsenv: TLSEnv, uv_pinned: Any, version: str) -> None:
+    # Twin: the same proxy with its CA installed readably: every version is OK, so 0.2.29's
+    # crash above is the unreadable anchor's doing.
+    _uv(tlsenv, uv_pinned(version)).assert_ok()
+
+
+@pytest.mark.parametrize("client", ["urllib", "curl"])
+@pytest.mark.tlsenv(scenario="uv-5448")
+def test_uv_5448_openssl_clients_are_ok(tlsenv: TLSEnv, client: str, uv_pinned: Any) -> None:
+    # OpenSSL finds the proxy's CA in the bundle and never needs the unreadable anchor.
+    run_client(tlsenv, client, uv_pinned).assert_expected().assert_ok()
+
+
+@pytest.mark.slow
+@pytest.mark.tlsenv(proxy="mitm-untrusted")
+@pytest.mark.parametrize("version", list(UV_5448))
+def test_uv_refuses_an_untrusted_interceptor(tlsenv: TLSEnv, uv_pinned: Any, version: str) -> None:
+    # The seed thread also reported uv accepting the Zscaler certificate without its CA. With a
+    # hermetic store (UV_NATIVE_TLS=1, SSL_CERT_FILE/DIR without the proxy's CA) no version
+    # does: all refuse with UnknownIssuer and send nothing. 0.2.x just closes; 0.13.9 sends
+    # the unknown_ca alert.
+    out = _uv(tlsenv, uv_pinned(version))
+    out.assert_rejected()
+    assert "UnknownIssuer" in out.reason
+    proxy = tlsenv.proxy
+    assert proxy is not None
+    assert proxy.leaked == b""
+    assert not proxy.handshakes[0].completed
+    if version == "0.13.9":
+        assert proxy.handshakes[0].alert == "tlsv1 alert unknown ca"
