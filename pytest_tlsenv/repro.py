@@ -301,26 +301,47 @@ def stage(spec: Spec, root: Path, *, fault_uid: int = 65533) -> Staged:
     return Staged(pki, root, store.root, commands, certs, applied, mitm_trusted, env)
 
 
-def parse_store_commands(repro_sh: str) -> list[str]:
-    """The store-building lines of a repro.sh (between the begin and end markers)."""
+def parse_store_commands(repro_sh: str) -> str:
+    """The store-building commands of a repro.sh: the text between the begin and end markers."""
     lines = repro_sh.splitlines()
     start = lines.index("  " + STORE_BEGIN)
     end = lines.index("  " + STORE_END)
-    return [line.strip() for line in lines[start + 1 : end] if line.strip()]
+    return "\n".join(lines[start + 1 : end])
 
 
-def parse_dockerfile_runs(dockerfile: str) -> list[str]:
-    """The store-building RUN lines of a Dockerfile (between the begin and end markers)."""
+def parse_dockerfile_runs(dockerfile: str) -> str:
+    """The store-building commands of a Dockerfile (its RUN lines and ``RUN <<'TLSENV_RUN'``
+    heredocs between the markers), joined as repro.sh writes them."""
     lines = dockerfile.splitlines()
     start = lines.index(STORE_BEGIN)
     end = lines.index(STORE_END)
-    out = []
-    for line in lines[start + 1 : end]:
-        if line.startswith("RUN "):
+    out: list[str] = []
+    body = iter(lines[start + 1 : end])
+    for line in body:
+        if line == f"RUN <<'{_DOCKER_HEREDOC}'":
+            block: list[str] = []
+            for inner in body:
+                if inner == _DOCKER_HEREDOC:
+                    break
+                block.append(inner)
+            out.append("\n".join(block))
+        elif line.startswith("RUN "):
             out.append(line.removeprefix("RUN "))
-        elif line.startswith("# "):
-            out.append(line)
-    return out
+        else:
+            out.append(line)  # a comment line, as in repro.sh
+    return "\n".join(out)
+
+
+_DOCKER_HEREDOC = "TLSENV_RUN"
+
+
+def _docker_run(command: str) -> str:
+    """``command`` as a Dockerfile instruction: RUN, or a RUN heredoc if it spans lines."""
+    if command.startswith("# "):
+        return command
+    if "\n" in command:
+        return f"RUN <<'{_DOCKER_HEREDOC}'\n{command}\n{_DOCKER_HEREDOC}"
+    return f"RUN {command}"
 
 
 # -- translating the session's words into the bundle's placeholders ---------------------------
@@ -791,7 +812,8 @@ echo "tlsenv: the store at $STORE:"
 (cd "$STORE" && find . -exec ls -ld {} + 2>/dev/null | sed 's/^/  /')
 
 mkdir -p "$WORK/server"
-python3 "$HERE/server.py" --bundle "$HERE" --state "$WORK/server" \
+# -I -S: no site-packages, no PYTHON* variables: server.py needs the standard library only.
+python3 -I -S "$HERE/server.py" --bundle "$HERE" --state "$WORK/server" \
   >"$WORK/server/output" 2>&1 &
 SERVER_PID=$!
 n=0
@@ -871,7 +893,8 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
         CLIENT=_dq(main_client),
         STORE_BEGIN=STORE_BEGIN,
         STORE_END=STORE_END,
-        STORE_COMMANDS="\n".join("  " + line for line in commands),
+        # At column 0: a multi-line command (a heredoc) must keep its lines exactly.
+        STORE_COMMANDS="\n".join(commands),
         CRASH=_grep_lines(_CRASH_PATTERNS),
         REJECT=_grep_lines(_REJECT_PATTERNS),
         ORIGIN_HOST=shlex.quote(data["servers"]["origin"]["host"]),
@@ -895,7 +918,9 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
             N=str(i),
             TOTAL=str(len(runs)),
             NOTE=f"{note} ({recorded})",
-            ECHO=shlex.quote(f"tlsenv: run {i}: " + " ".join(run.argv)),
+            ECHO=shlex.quote(f"tlsenv: run {i}:")
+            + (' "$CLIENT" ' if client_word else " ")
+            + shlex.quote(" ".join(run.argv[1:] if client_word else run.argv)),
             CALLER=caller,
             ASSIGNS="\n".join(f"    {a} \\" for a in assigns),
             COMMAND=" ".join(words),
@@ -935,8 +960,13 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         install = [
             f"# Install the client {client['name']!r} here: it is neither in apt nor pip maps."
         ]
+    if any(re.search(r"(^|[;&|]\s*)openssl ", c, re.MULTILINE) for c in commands):
+        apt.append("openssl")
     sc = data["scenario"]
+    # RUN heredocs (multi-line store commands) need the BuildKit Dockerfile frontend.
+    syntax = ["# syntax=docker/dockerfile:1"] if any("\n" in c for c in commands) else []
     lines = [
+        *syntax,
         f"# Reproduction of pytest-tlsenv scenario {sc['name']!r} ({data['generator']}).",
         "# docker build -t tlsenv-repro . && docker run --rm tlsenv-repro",
         "FROM debian:12",
@@ -952,7 +982,7 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         "# The store, built as root with the same commands as repro.sh's build_store.",
         f"ENV STORE={DOCKER_STORE} CERTS={DOCKER_BUNDLE}/certs",
         STORE_BEGIN,
-        *(line if line.startswith("# ") else f"RUN {line}" for line in commands),
+        *(_docker_run(line) for line in commands),
         STORE_END,
         "USER tlsenv",
         "WORKDIR /home/tlsenv",
