@@ -359,7 +359,11 @@ def _column_labels(tests: Sequence[str]) -> dict[str, str]:
 
 
 def grid(
-    results: Sequence[Result], changes: Iterable[Change] = (), *, width: int = 80
+    results: Sequence[Result],
+    changes: Iterable[Change] = (),
+    *,
+    width: int = 80,
+    trim: bool = True,
 ) -> list[list[list[Cell]]]:
     """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns.
 
@@ -408,8 +412,13 @@ def grid(
                 cell = cells.get((t, s), Cell("", "missing"))
                 row.append(Cell("  " + cell.text.ljust(widths[t]), cell.style))
             rows.append(row)
-        # No padding after the last column: lines end with their last verdict.
-        out.append([[*row[:-1], Cell(row[-1].text.rstrip(), row[-1].style)] for row in rows])
+        if trim:
+            # No padding after the last verdict: drop empty trailing cells, strip the last.
+            for row in rows:
+                while len(row) > 1 and not row[-1].text.strip():
+                    row.pop()
+                row[-1] = Cell(row[-1].text.rstrip(), row[-1].style)
+        out.append(rows)
     return out
 
 
@@ -455,7 +464,7 @@ def to_markdown(
     if baseline:
         lines.append(f"- baseline: `{baseline}`")
     lines += ["", "## Verdicts", ""]
-    for block in grid(ordered, changes, width=10**6):
+    for block in grid(ordered, changes, width=10**6, trim=False):
         for n, row in enumerate(block):
             lines.append("| " + " | ".join(_md_escape(c.text.strip()) for c in row) + " |")
             if n == 0:
