@@ -30,13 +30,23 @@ from .subjecthash import name_hash
 __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
 
 
+#: Where the half a layout lacks points, so the host's own store never joins in: with
+#: SSL_CERT_DIR unset, OpenSSL would search /usr/lib/ssl/certs (the host's /etc/ssl/certs).
+EMPTY_FILE = "etc/ssl/tlsenv-empty.pem"
+EMPTY_DIR = "etc/ssl/tlsenv-empty-certs"
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where one OS keeps its trust, as paths relative to the scenario root.
 
     ``bundle`` is the PEM bundle file, ``cert_dir`` the hashed directory, ``anchors`` where an
-    administrator drops extra CAs, ``aliases`` extra symlinks (path -> target) the OS ships,
-    ``variables`` the environment that points OpenSSL-style clients at the store.
+    administrator drops extra CAs, ``shared`` where the CA files that cert-dir entries link to
+    live, ``aliases`` extra symlinks (path -> target) the OS ships, ``cert_file`` the path
+    ``SSL_CERT_FILE`` names when it is not the bundle itself (Alpine: the ``cert.pem`` link).
+    :meth:`variables` is the environment that points OpenSSL-style clients at the store; a
+    layout without a bundle (or a cert dir) points that variable at an empty file (or an empty
+    directory) instead of leaving it unset, which would let the host's store in.
     """
 
     name: str
@@ -46,14 +56,25 @@ class Layout:
     anchors: str | None = None
     shared: str | None = None
     aliases: tuple[tuple[str, str], ...] = ()
+    cert_file: str | None = None
 
     def variables(self, root: Path) -> dict[str, str]:
-        env: dict[str, str] = {}
-        if self.bundle:
-            env["SSL_CERT_FILE"] = str(root / self.bundle)
-        if self.cert_dir:
-            env["SSL_CERT_DIR"] = str(root / self.cert_dir)
-        return env
+        """``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` for a store under ``root``."""
+        file = self.cert_file or self.bundle or EMPTY_FILE
+        return {
+            "SSL_CERT_FILE": str(root / file),
+            "SSL_CERT_DIR": str(root / (self.cert_dir or EMPTY_DIR)),
+        }
+
+    def paths(self) -> list[str]:
+        """Every path this layout creates (relative), for the docs and the tests."""
+        out = [p for p in (self.bundle, self.cert_dir, self.anchors, self.shared) if p]
+        out += [alias for alias, _ in self.aliases]
+        if not self.bundle:
+            out.append(EMPTY_FILE)
+        if not self.cert_dir:
+            out.append(EMPTY_DIR)
+        return out
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -61,8 +82,9 @@ LAYOUTS: dict[str, Layout] = {
     for layout in (
         Layout(
             "debian",
-            "Debian/Ubuntu: /etc/ssl/certs with hash links, ca-certificates.crt, "
-            "/usr/local/share/ca-certificates",
+            "Debian/Ubuntu: /etc/ssl/certs with hash links to NAME.pem links into "
+            "/usr/share/ca-certificates, the bundle /etc/ssl/certs/ca-certificates.crt, admin "
+            "anchors in /usr/local/share/ca-certificates",
             bundle="etc/ssl/certs/ca-certificates.crt",
             cert_dir="etc/ssl/certs",
             anchors="usr/local/share/ca-certificates",
@@ -70,36 +92,44 @@ LAYOUTS: dict[str, Layout] = {
         ),
         Layout(
             "rhel",
-            "RHEL/Fedora: /etc/pki/ca-trust/extracted/pem bundle (ca-bundle.crt links to it), "
-            "/etc/pki/tls/certs, anchors in /etc/pki/ca-trust/source/anchors",
+            "RHEL/Fedora: the bundle /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem "
+            "(/etc/pki/tls/certs/ca-bundle.crt and /etc/pki/tls/cert.pem link to it), hash "
+            "links in /etc/pki/tls/certs (/etc/ssl/certs links there) to anchors in "
+            "/etc/pki/ca-trust/source/anchors",
             bundle="etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
             cert_dir="etc/pki/tls/certs",
             anchors="etc/pki/ca-trust/source/anchors",
+            shared="etc/pki/ca-trust/source/anchors",
             aliases=(
                 (
                     "etc/pki/tls/certs/ca-bundle.crt",
                     "../../ca-trust/extracted/pem/tls-ca-bundle.pem",
                 ),
-                ("etc/pki/tls/cert.pem", "certs/ca-bundle.crt"),
+                ("etc/pki/tls/cert.pem", "../ca-trust/extracted/pem/tls-ca-bundle.pem"),
+                ("etc/ssl/certs", "../pki/tls/certs"),
             ),
         ),
         Layout(
             "alpine",
-            "Alpine: /etc/ssl/cert.pem (a link to certs/ca-certificates.crt) and /etc/ssl/certs",
+            "Alpine: /etc/ssl/cert.pem (SSL_CERT_FILE; a link to certs/ca-certificates.crt), "
+            "hash links in /etc/ssl/certs into /usr/share/ca-certificates, admin anchors in "
+            "/usr/local/share/ca-certificates",
             bundle="etc/ssl/certs/ca-certificates.crt",
             cert_dir="etc/ssl/certs",
             anchors="usr/local/share/ca-certificates",
+            shared="usr/share/ca-certificates/tlsenv",
             aliases=(("etc/ssl/cert.pem", "certs/ca-certificates.crt"),),
+            cert_file="etc/ssl/cert.pem",
         ),
         Layout(
             "bundle-only",
-            "a single PEM bundle, SSL_CERT_FILE only",
+            "one PEM bundle /etc/ssl/cert.pem (SSL_CERT_FILE); SSL_CERT_DIR names an empty dir",
             bundle="etc/ssl/cert.pem",
             cert_dir=None,
         ),
         Layout(
             "dir-only",
-            "a hashed directory, SSL_CERT_DIR only",
+            "a hashed directory /etc/ssl/certs (SSL_CERT_DIR); SSL_CERT_FILE names an empty file",
             bundle=None,
             cert_dir="etc/ssl/certs",
         ),
@@ -169,11 +199,14 @@ class TrustStore:
                 f"unknown layout {layout!r}; expected one of: {', '.join(LAYOUTS)}"
             ) from None
         store = cls(root=root, layout=lay, fault_uid=fault_uid)
-        for rel in (lay.cert_dir, lay.anchors, lay.shared):
+        for rel in (lay.cert_dir, lay.anchors, lay.shared, None if lay.cert_dir else EMPTY_DIR):
             if rel:
                 (root / rel).mkdir(parents=True, exist_ok=True)
         if lay.bundle:
             (root / lay.bundle).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            (root / EMPTY_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (root / EMPTY_FILE).touch()
         return store
 
     # -- where things are ---------------------------------------------------------------
