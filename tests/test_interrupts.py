@@ -1,0 +1,82 @@
+"""Cleanup holds when a test fails, errors in setup, is interrupted, or the process is killed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from leakcheck import altered_files
+
+pytestmark = pytest.mark.nonroot
+
+
+def test_keyboard_interrupt_mid_test_restores(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tlsenv(scenario="unreadable-file")
+        def test_interrupted(tlsenv):
+            raise KeyboardInterrupt
+
+        def test_never_runs():
+            pass
+        """
+    )
+    base = pytester.path / "bt"
+    result = pytester.runpytest_subprocess("--basetemp", str(base))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    assert altered_files(base) == []
+
+
+def test_setup_error_restores(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken(tlsenv):
+            raise RuntimeError("setup goes wrong after the scenario is built")
+
+        @pytest.mark.tlsenv(scenario="unreadable-file")
+        def test_x(broken):
+            pass
+        """
+    )
+    base = pytester.path / "bt"
+    result = pytester.runpytest("--basetemp", str(base))
+    result.assert_outcomes(errors=1)
+    assert altered_files(base) == []
+
+
+KILLED = """
+import os, signal, pytest
+
+@pytest.mark.tlsenv(scenario="unreadable-file")
+def test_killed(tlsenv):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+LATER = """
+def test_later(tlsenv):
+    pass
+"""
+
+
+def test_killed_session_is_repaired_by_the_next(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TLSENV_JOURNAL_DIR", str(tmp_path / "journal"))
+    pytester.makepyfile(test_killed=KILLED)
+    base = pytester.path / "bt1"
+    killed = pytester.runpytest_subprocess("--basetemp", str(base))
+    assert killed.ret != 0
+    # Negative twin: SIGKILL left the fault behind, and its journal.
+    assert altered_files(base), "the kill should have left an unrestored fault"
+    assert list((tmp_path / "journal").glob("*.json"))
+    pytester.makepyfile(test_later=LATER)
+    later = pytester.runpytest_subprocess("--basetemp", str(pytester.path / "bt2"), "test_later.py")
+    later.assert_outcomes(passed=1)
+    assert altered_files(base) == []
+    assert not (tmp_path / "journal").exists()
