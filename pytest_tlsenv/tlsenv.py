@@ -13,16 +13,19 @@ import functools
 import itertools
 import os
 import shutil
+import stat
 import tempfile
+import threading
 import venv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ConfigError
 from .faults import Applied, Site, get_fault
+from .journal import Change, Journal
 from .namespace import MountPlan, call_in_namespace
 from .namespace import require as require_namespaces
 from .outcome import Outcome, classify_call, classify_run
@@ -33,9 +36,13 @@ from .scenarios import Scenario, Spec
 from .servers import Origin
 from .store import TrustStore, filler_cas
 
+if TYPE_CHECKING:
+    from .clients import Client
+
 __all__ = ["DEFAULT_TIMEOUT", "Settings", "TLSEnv"]
 
 DEFAULT_TIMEOUT = 20.0
+_CALL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class TLSEnv:
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
+        self._journal = Journal()
         # Every Outcome of run/call, in order: the plugin reports and baselines them per test.
         self.outcomes: list[Outcome] = []
 
@@ -121,6 +129,29 @@ class TLSEnv:
         for n, name in enumerate(self.spec.faults):
             site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
             self.applied.append(get_fault(name).apply(site))
+        if self.spec.faults:
+            self._journal_faults()
+
+    def _journal_faults(self) -> None:
+        # If this process dies before close(), the next session restores these (journal.py).
+        changes: list[Change] = []
+        fifos: list[str] = []
+        uid, gid = os.geteuid(), os.getegid()
+        # Only what the faults touched (walking the whole store would cost ~0.5 ms a test).
+        for applied in self.applied:
+            for p in applied.paths:
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    continue
+                if stat.S_ISFIFO(st.st_mode):
+                    fifos.append(str(p))
+                elif not stat.S_ISLNK(st.st_mode) and (
+                    st.st_uid != uid or not st.st_mode & stat.S_IRUSR
+                ):
+                    mode = 0o755 if stat.S_ISDIR(st.st_mode) else 0o644
+                    changes.append(Change(str(p), mode, uid, gid))
+        self._journal.write(changes, fifos)
 
     def __enter__(self) -> TLSEnv:
         return self
@@ -128,8 +159,13 @@ class TLSEnv:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self, *, keep: bool = False) -> None:
-        """Stop servers, restore permissions, and delete the scenario root (unless ``keep``)."""
+    def close(self, *, keep: bool = False, trash: Path | None = None) -> None:
+        """Stop servers, restore permissions, and delete the scenario root (unless ``keep``).
+
+        With ``trash`` (a directory on the same filesystem), the restored tree is moved there
+        instead of deleted: one rename instead of a dozen rmdirs in the test's teardown; the
+        owner of ``trash`` empties it later (the plugin does at session end).
+        """
         if self._closed:
             return
         self._closed = True
@@ -144,7 +180,17 @@ class TLSEnv:
             for t in self._threads:
                 t.join(1.0)
             if not keep:
-                shutil.rmtree(self.root, ignore_errors=True)
+                self._remove_root(trash)
+            self._journal.discard()
+
+    def _remove_root(self, trash: Path | None) -> None:
+        if trash is not None and not self._own_root:
+            try:
+                os.rename(self.root, trash / f"{self.root.name}-{id(self):x}")
+                return
+            except OSError:
+                pass  # another filesystem, or trash vanished: delete in place
+        shutil.rmtree(self.root, ignore_errors=True)
 
     # -- what it is -----------------------------------------------------------------------
 
@@ -166,6 +212,15 @@ class TLSEnv:
         return str(path / "bin" / "python")
 
     # -- running clients ------------------------------------------------------------------
+
+    def client(self, name: str, *, version: str | None = None) -> Client:
+        """A ready client preset for this scenario: ``.argv`` or ``.fn``, ``.env``, ``.run()``.
+
+        ``version`` pins a PyPI-installable client (uv), installed into the cache.
+        """
+        from .clients import make_client
+
+        return make_client(self, name, version)
 
     def _sandbox(self) -> Sandbox:
         owner = _user_ids(self.user) if self.user is not None else None
@@ -255,13 +310,13 @@ class TLSEnv:
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         overlay: dict[str, str | None] = dict(self.environ)
         overlay.update(env or {})
-        with scrubbed(overlay) as environ:
+        # os.environ is process-wide: two calls at once (survey workers, threads in a test)
+        # would see each other's scenario. One call at a time.
+        with _CALL_LOCK, scrubbed(overlay) as environ:
             if self.system_paths:
                 # A forked child in the namespace; DAC caps dropped as root, all as non-root.
                 drop = "dac" if must_drop_caps(None) else "all"
-                result: Any = call_in_namespace(
-                    fn, self.mount_plan(), timeout=timeout, drop=drop
-                )
+                result: Any = call_in_namespace(fn, self.mount_plan(), timeout=timeout, drop=drop)
             else:
                 result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
         if result.timed_out and not self.system_paths:
@@ -288,6 +343,24 @@ class TLSEnv:
         )
         self.outcomes.append(outcome)
         return outcome
+
+    def repro(self, path: str | os.PathLike[str], *, pip_requirement: str | None = None) -> Path:
+        """Write a reproduction bundle of this scenario and its recorded runs to ``path``.
+
+        ``repro.sh``, a ``Dockerfile``, ``ISSUE.md``, ``scenario.json``, the bundle's own
+        fresh certificates and a stdlib-only ``server.py``: it runs without pytest
+        (:mod:`pytest_tlsenv.repro`). ``pip_requirement`` (``"uv==0.2.29"``) tells the
+        Dockerfile how to install the client when it cannot be guessed.
+        """
+        from .repro import export
+
+        return export(self, path, pip_requirement=pip_requirement)
+
+    def mount_plan(self) -> MountPlan:
+        """What ``system_paths=True`` mounts where (computed once, after the faults)."""
+        if self._mount_plan is None:
+            self._mount_plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+        return self._mount_plan
 
     # -- the proxy (proxy group scenarios) ------------------------------------------------
 
@@ -346,12 +419,6 @@ class TLSEnv:
 
     def _leak_count(self) -> int:
         return len(self.proxy.leaks) if self.proxy is not None else 0
-
-    def mount_plan(self) -> MountPlan:
-        """What ``system_paths=True`` mounts where (computed once, after the faults)."""
-        if self._mount_plan is None:
-            self._mount_plan = MountPlan.for_store(self.store, self.root / "ns-stage")
-        return self._mount_plan
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
