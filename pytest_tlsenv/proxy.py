@@ -423,7 +423,9 @@ class Proxy:
             self._reply(conn, 405, "Method Not Allowed", "Allow: CONNECT\r\n")
             return
         host, sep, port_text = target.rpartition(":")
-        if not sep or not port_text.isdigit() or not host or not 0 < int(port_text) < 65536:
+        # isascii: str.isdigit() also accepts "²" (latin-1 0xb2), which int() refuses.
+        digits = port_text.isascii() and port_text.isdigit()
+        if not sep or not digits or not host or not 0 < int(port_text) < 65536:
             self._record(target, peer, 400, "target is not host:port")
             self._reply(conn, 400, "Bad Request")
             return

@@ -312,7 +312,8 @@ class Origin:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
             length_text = headers.get("content-length", "0") or "0"
-            if not length_text.isdigit() or int(length_text) > _MAX_BODY:
+            digits = length_text.isascii() and length_text.isdigit()  # not "²"
+            if not digits or int(length_text) > _MAX_BODY:
                 self._send(tls, 400, "text/plain", b"bad content-length\n", close=True)
                 return
             length = int(length_text)
