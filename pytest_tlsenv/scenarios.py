@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ConfigError, NotYetSupportedError
+from .errors import ConfigError
 from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
 from .store import LAYOUTS
@@ -441,9 +441,6 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
             f"server takes a name from the server group, got {server!r}; valid: "
             f"{', '.join(GROUPS.get('server', ()))}"
         )
-    # Keywords whose machinery has not landed yet fail loudly instead of being ignored.
-    if backend != "disk":
-        raise NotYetSupportedError("backend='fakefs' is not yet supported")
     if not isinstance(kwargs.get("system_paths", False), bool):
         raise ConfigError(f"system_paths must be True or False, got {kwargs['system_paths']!r}")
 

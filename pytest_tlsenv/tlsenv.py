@@ -9,6 +9,7 @@ Works without pytest::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -318,7 +319,8 @@ class TLSEnv:
                 drop = "dac" if must_drop_caps(None) else "all"
                 result: Any = call_in_namespace(fn, self.mount_plan(), timeout=timeout, drop=drop)
             else:
-                result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
+                with self._backend():
+                    result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
         if result.timed_out and not self.system_paths:
             self._threads.append(result.thread)
         reached = len(self.origin.received) > before
@@ -343,6 +345,14 @@ class TLSEnv:
         )
         self.outcomes.append(outcome)
         return outcome
+
+    def _backend(self) -> contextlib.AbstractContextManager[Any]:
+        """``backend="fakefs"``: ``call`` sees the store inside pyfakefs (fakefs.py)."""
+        if self.spec.backend == "fakefs":
+            from .fakefs import fake_store  # pyfakefs is an extra: import it only when asked
+
+            return fake_store(self.store)
+        return contextlib.nullcontext()
 
     def repro(self, path: str | os.PathLike[str], *, pip_requirement: str | None = None) -> Path:
         """Write a reproduction bundle of this scenario and its recorded runs to ``path``.
