@@ -67,6 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH",
     )
     group.addoption(
+        "--tlsenv-system-paths",
+        action="store_true",
+        default=False,
+        help="system_paths=True for every scenario: clients see the fake store at /etc/ssl "
+        "(and the layout's other real paths) in a private mount namespace",
+    )
+    group.addoption(
         "--tlsenv-keep",
         action="store_true",
         default=False,
@@ -126,6 +133,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", MATRIX_HELP)
+    _settings(config)  # a bad --tlsenv-timeout / ini value is a usage error before collection
     session = _Session.from_config(config)
     config.stash[_session_key] = session
     config.pluginmanager.register(session, "tlsenv-session")
@@ -160,12 +168,18 @@ def _settings(config: pytest.Config) -> Settings:
 
     try:
         fault_uid = int(config.getini("tlsenv_fault_uid"))
-        timeout = config.getoption("tlsenv_timeout") or float(config.getini("tlsenv_timeout"))
+        option = config.getoption("tlsenv_timeout")
+        timeout = option if option is not None else float(config.getini("tlsenv_timeout"))
     except ValueError as e:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
     if timeout <= 0:
         raise pytest.UsageError("pytest-tlsenv: --tlsenv-timeout must be positive")
-    return Settings(fault_uid=fault_uid, timeout=timeout, user=config.getoption("tlsenv_user"))
+    return Settings(
+        fault_uid=fault_uid,
+        timeout=timeout,
+        user=config.getoption("tlsenv_user"),
+        system_paths=config.getoption("tlsenv_system_paths"),
+    )
 
 
 def _spec_for(item: pytest.Item) -> Spec:

@@ -191,3 +191,26 @@ def test_update_without_a_baseline_path_is_a_usage_error(pytester: pytest.Pytest
     result = pytester.runpytest("--tlsenv-update-baseline")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--tlsenv-update-baseline needs --tlsenv-baseline PATH*"])
+
+
+def test_keep_keeps_roots_of_tests_the_baseline_failed(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "crash")
+    baseline = pytester.path / "b.json"
+    baseline.write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
+    result = pytester.runpytest(
+        "-k", "test_b or good", "--tlsenv-baseline", "b.json", "--tlsenv-keep"
+    )
+    result.assert_outcomes(failed=2, deselected=1)
+    kept = [line for line in result.stdout.lines if line.startswith("tlsenv: kept good at ")]
+    assert len(kept) == 2
+    for line in kept:
+        assert (Path(line.rsplit(" at ", 1)[1]) / "store").is_dir()
+
+
+def test_without_keep_roots_are_removed(pytester: pytest.Pytester) -> None:
+    # Negative twin: the same failures, no --tlsenv-keep, nothing kept.
+    _suite(pytester, "crash")
+    (pytester.path / "b.json").write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
+    result = pytester.runpytest("-k", "test_b or good", "--tlsenv-baseline", "b.json")
+    result.assert_outcomes(failed=2, deselected=1)
+    assert "tlsenv: kept" not in result.stdout.str()

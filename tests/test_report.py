@@ -268,3 +268,45 @@ def test_redact_environ_by_name() -> None:
         "SSL_CERT_FILE": "/store/bundle.crt",
         "proxy_auth": "<redacted>",
     }
+
+
+# -- the options that shape the runs, seen through the grid -----------------------------------
+
+
+def test_timeout_option_makes_a_hung_cell(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_sleeps(tlsenv):
+            out = tlsenv.run(["sleep", "30"])
+            assert out.reason == "no exit within 0.5 s; process group killed"
+        """
+    )
+    result = pytester.runpytest("--color=no", "--tlsenv-timeout", "0.5")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["scenario  test_sleeps", "good      HUNG!"])
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "soon"])
+def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile("def test_x(tlsenv): pass")
+    result = pytester.runpytest(f"--tlsenv-timeout={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "passed" not in result.stdout.str()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root (probed: euid != 0)")
+def test_user_option_switches_user_and_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_who(tlsenv):
+            script = "id -u; curl -fsS --cacert $SSL_CERT_FILE $0"
+            out = tlsenv.run(["sh", "-c", script, tlsenv.origin.url])
+            out.assert_ok()
+            assert out.stdout.splitlines()[0] == "65534"
+        """
+    )
+    result = pytester.runpytest("--color=no", "--tlsenv-user", "nobody")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["tlsenv: OpenSSL *; clients ran as switched user nobody; clients seen: sh", "good      OK"]
+    )
