@@ -1,9 +1,10 @@
 """Enter a private mount namespace, show a trust store at the system paths, drop caps, exec.
 
 This file is the whole of the namespace helper, and imports nothing but the standard library:
-``run`` launches it *by path* (``python -I -S _nsexec.py PLAN -- ARGV...``), so a client
-start pays for a bare interpreter, not for the engine (cryptography, trustme); ``call``
-imports it and applies the same plan in a forked child. The plan (JSON) is built by
+``run`` launches it *by path* (``python -I -S _nsexec.py PLAN... -- ARGV...``), so a client
+start pays for a bare interpreter plus ctypes, not for the engine (cryptography, trustme) nor
+json/typing (about 10 ms more); ``call`` imports it and applies the same plan in a forked
+child. The plan, a list of words (:func:`apply`), is built by
 :mod:`pytest_tlsenv.namespace`, which documents the design; this file only executes it:
 
 1. ``unshare(CLONE_NEWNS)`` (root) or ``unshare(CLONE_NEWUSER | CLONE_NEWNS)`` with the
@@ -20,11 +21,9 @@ imports it and applies the same plan in a forked child. The plan (JSON) is built
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import stat
 import sys
-from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -174,39 +173,68 @@ def drop_caps(which: str) -> None:
     _check(_libc.syscall(capset, ctypes.byref(header), data), "capset")
 
 
-def apply(plan: dict[str, Any]) -> None:
-    """Everything but the exec: namespace, mounts, capability drop, user switch."""
-    enter(bool(plan["userns"]))
-    for op in plan["mounts"]:
-        if op[0] == "bind":
-            bind(op[1], op[2])
-        elif op[0] == "graft":
-            graft(op[1], op[2], op[3])
+def apply(words: list[str]) -> None:
+    """Everything but the exec: namespace, mounts, capability drop, user switch.
+
+    ``words``: ``USERNS DROP SWITCH`` (``0``/``1``, ``none``/``dac``/``all``, ``-`` or
+    ``UID:GID``), then operations: ``bind SOURCE TARGET`` and
+    ``graft PARENT STAGE N NAME1 SOURCE1 ... NAMEn SOURCEn``.
+    """
+    if len(words) < 3:
+        raise SetupError(0, f"a plan starts with USERNS DROP SWITCH, got {words!r}")
+    userns, drop, switch = words[:3]
+    enter(userns == "1")
+    i = 3
+    while i < len(words):
+        op = words[i]
+        if op == "bind":
+            bind(words[i + 1], words[i + 2])
+            i += 3
+        elif op == "graft":
+            n = int(words[i + 3])
+            flat = words[i + 4 : i + 4 + 2 * n]
+            graft(words[i + 1], words[i + 2], [flat[k : k + 2] for k in range(0, 2 * n, 2)])
+            i += 4 + 2 * n
         else:
-            raise SetupError(0, f"unknown mount operation {op[0]!r}")
-    switch = plan.get("switch")
-    if switch is not None:
+            raise SetupError(0, f"unknown mount operation {op!r}")
+    if switch != "-":
         # setuid away from 0 clears every capability (no PR_SET_KEEPCAPS): no drop needed.
-        uid, gid = switch
+        uid, _, gid = switch.partition(":")
         os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
+        os.setgid(int(gid))
+        os.setuid(int(uid))
     else:
-        drop_caps(plan["drop"])
+        drop_caps(drop)
+
+
+def which(name: str, path: str) -> str:
+    """``name`` looked up in ``path`` as ``execvp`` would, for the uid we now have.
+
+    Not ``os.execvpe``: it imports ``warnings`` lazily, and after a switch to another user
+    the interpreter's own stdlib may be out of reach (pyenv under /root, mode 0700).
+    """
+    if "/" in name:
+        return name
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return name
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 4 or argv[2] != "--":
-        print("usage: _nsexec.py PLAN_JSON -- ARGV...", file=sys.stderr)
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        print("usage: _nsexec.py USERNS DROP SWITCH [OPERATION...] -- ARGV...", file=sys.stderr)
         return 2
+    sep = argv.index("--")
     try:
-        apply(json.loads(argv[1]))
-    except (OSError, ValueError, KeyError) as e:
+        apply(argv[1:sep])
+    except (OSError, ValueError, IndexError) as e:
         print(f"tlsenv-nsexec: namespace setup failed: {e}", file=sys.stderr)
         return 125
-    args = argv[3:]
+    args = argv[sep + 1 :]
     try:
-        os.execvpe(args[0], args, os.environ)
+        os.execve(which(args[0], os.environ.get("PATH", os.defpath)), args, os.environ)
     except OSError as e:
         print(f"tlsenv-nsexec: cannot exec {args[0]!r}: {e}", file=sys.stderr)
         return 127

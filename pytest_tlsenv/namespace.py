@@ -40,7 +40,6 @@ falls back to the host store.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import pickle
 import select
@@ -172,15 +171,17 @@ class MountPlan:
         for _parent, stage, _adds in self.grafts:
             os.makedirs(stage, exist_ok=True)
 
-    def to_json(self, *, userns: bool, drop: str, switch: tuple[int, int] | None) -> str:
-        mounts: list[list[Any]] = [
-            ["graft", parent, stage, [list(a) for a in adds]] for parent, stage, adds in self.grafts
-        ]
-        mounts += [["bind", src, host] for src, host in self.binds]
-        return json.dumps(
-            {"userns": userns, "mounts": mounts, "drop": drop, "switch": switch},
-            separators=(",", ":"),
-        )
+    def words(self, *, userns: bool, drop: str, switch: tuple[int, int] | None) -> list[str]:
+        """The plan as the helper's words (``_nsexec.apply``): grafts first, then binds."""
+        who = "-" if switch is None else f"{switch[0]}:{switch[1]}"
+        words = ["1" if userns else "0", drop, who]
+        for parent, stage, adds in self.grafts:
+            words += ["graft", parent, stage, str(len(adds))]
+            for name, src in adds:
+                words += [name, src]
+        for src, host in self.binds:
+            words += ["bind", src, host]
+        return words
 
     def describe(self) -> str:
         lines = [f"bind {src} -> {host}" for src, host in self.binds]
@@ -204,8 +205,8 @@ class MountPlan:
             raise FileNotFoundError(2, f"No such file or directory: {argv[0]!r}")
         userns = os.geteuid() != 0
         drop = "all" if userns else "none"  # as root, run_process's thread dropped DAC already
-        plan = self.to_json(userns=userns, drop=drop, switch=switch)
-        return [sys.executable, "-I", "-S", HELPER, plan, "--", *argv]
+        plan = self.words(userns=userns, drop=drop, switch=switch)
+        return [sys.executable, "-I", "-S", HELPER, *plan, "--", *argv]
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -322,12 +323,12 @@ def _payload(kind: str, obj: Any, duration: float) -> bytes:
         return pickle.dumps((kind, repr(obj), duration))
 
 
-def _child(fn: Callable[[], Any], plan_json: str, w: int) -> None:
+def _child(fn: Callable[[], Any], plan: list[str], w: int) -> None:
     """The forked child: setup, call, report, ``_exit``. Never returns into pytest."""
     try:
         os.setpgid(0, 0)
         try:
-            _nsexec.apply(json.loads(plan_json))
+            _nsexec.apply(plan)
         except BaseException as e:  # noqa: BLE001 - reported to the parent
             data = pickle.dumps(("setup", f"{type(e).__name__}: {e}", 0.0))
         else:
@@ -392,7 +393,7 @@ def call_in_namespace(
     """
     userns = os.geteuid() != 0
     plan.prepare()
-    plan_json = plan.to_json(userns=userns, drop=drop, switch=None)
+    words = plan.words(userns=userns, drop=drop, switch=None)
     r, w = os.pipe()
     start = time.perf_counter()
     try:
@@ -401,7 +402,7 @@ def call_in_namespace(
             pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns
             os.close(r)
-            _child(fn, plan_json, w)
+            _child(fn, words, w)
         os.close(w)
         w = -1
         frame = _read_frame(r, time.monotonic() + timeout)

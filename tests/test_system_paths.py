@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_faults import BITES, DESIGN_STORE_FAULTS  # tests/ is on sys.path (rootdir conftest)
 
-from pytest_tlsenv import TLSEnv, Verdict
+from pytest_tlsenv import FAULTS, TLSEnv, Verdict
 from pytest_tlsenv.errors import ConfigError
 from pytest_tlsenv.namespace import RemoteError, probe
 from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
@@ -161,6 +162,35 @@ def test_run_fault_bites_and_caps_stay_dropped(tlsenv: TLSEnv) -> None:
     bundle = tlsenv.run(["cat", "/etc/ssl/certs/ca-certificates.crt"])
     assert tlsenv.store.bundle is not None
     assert bundle.stdout == tlsenv.store.bundle.read_text()
+
+
+@pytest.mark.parametrize("placement", ["decoy", "shadow"])
+@pytest.mark.parametrize("name", DESIGN_STORE_FAULTS)
+def test_every_store_fault_bites_at_the_system_path(
+    make_tlsenv: Maker, name: str, placement: str
+) -> None:
+    # The same bite as test_faults.py, at the path the client sees: /etc/ssl/certs/...
+    bite = BITES[name]
+    env = make_tlsenv(scenario=name, placement=placement, system_paths=True, timeout=1)
+    entry = env.applied[0].paths[0] if env.applied[0].paths else env.store.root
+    seen = "/" + os.path.relpath(entry, env.store.root)
+    argv = [a.format(entry=seen) for a in bite.argv]
+    out = env.run(argv, timeout=1 if bite.returncode is None else 10)
+    if bite.returncode is None:
+        assert out.verdict is Verdict.HUNG, out.explain("a blocking open")
+    else:
+        assert out.returncode == bite.returncode, out.explain(f"exit {bite.returncode}")
+        assert bite.text in out.stderr + out.stdout, out.explain(repr(bite.text))
+    if FAULTS[name].kind == "env":
+        return  # the variables point into the scenario root, with or without system paths
+    # Negative twin: without system paths that path is the host's: absent, or healthy.
+    host = make_tlsenv(scenario=name, placement=placement, timeout=1)
+    if os.path.lexists(seen):
+        twin = host.run([a.format(entry=seen) for a in bite.argv], timeout=5)
+        assert twin.returncode == 0, twin.explain("the host's own file to be healthy")
+    else:
+        absent = host.run(["sh", "-c", 'test -e "$1" || test -L "$1"', "sh", seen])
+        assert absent.returncode == 1, absent.explain(f"{seen} absent outside")
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="switching to another user needs root")
@@ -396,3 +426,28 @@ def test_unavailable_namespaces_fail_clearly(tmp_path: Path) -> None:
     assert "error: system_paths=True needs a private mount namespace" in done.stdout
     assert "host store is never used instead" in done.stdout
     assert not list(tmp_path.glob("store"))  # nothing was built
+
+
+# -- the plugin option ---------------------------------------------------------------------
+
+OPTION_TEST = """
+import pytest
+
+NO_VARS = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": None}
+
+def test_x(tlsenv, request):
+    out = tlsenv.run(["wget", "-O", "-", tlsenv.origin.url], env=NO_VARS)
+    if request.config.getoption("tlsenv_system_paths"):
+        assert tlsenv.system_paths
+        out.assert_ok()
+    else:
+        assert not tlsenv.system_paths
+        out.assert_rejected()
+"""
+
+
+@pytest.mark.parametrize("option", [True, False])
+def test_option_turns_system_paths_on(pytester: pytest.Pytester, option: bool) -> None:
+    pytester.makepyfile(OPTION_TEST)
+    result = pytester.runpytest(*(["--tlsenv-system-paths"] if option else []))
+    result.assert_outcomes(passed=1)
