@@ -133,7 +133,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", MATRIX_HELP)
-    _settings(config)  # a bad --tlsenv-timeout / ini value is a usage error before collection
+    _knobs(config)  # a bad --tlsenv-timeout / ini value is a usage error before collection
     session = _Session.from_config(config)
     config.stash[_session_key] = session
     config.pluginmanager.register(session, "tlsenv-session")
@@ -163,9 +163,8 @@ def pytest_runtest_makereport(
     return report
 
 
-def _settings(config: pytest.Config) -> Settings:
-    from .tlsenv import Settings
-
+def _knobs(config: pytest.Config) -> tuple[int, float]:
+    """Validated fault uid and timeout; cheap (no engine import), so configure can call it."""
     try:
         fault_uid = int(config.getini("tlsenv_fault_uid"))
         option = config.getoption("tlsenv_timeout")
@@ -174,6 +173,13 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
     if timeout <= 0:
         raise pytest.UsageError("pytest-tlsenv: --tlsenv-timeout must be positive")
+    return fault_uid, timeout
+
+
+def _settings(config: pytest.Config) -> Settings:
+    from .tlsenv import Settings
+
+    fault_uid, timeout = _knobs(config)
     return Settings(
         fault_uid=fault_uid,
         timeout=timeout,

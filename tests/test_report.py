@@ -310,3 +310,25 @@ def test_user_option_switches_user_and_says_so(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(
         ["tlsenv: OpenSSL *; clients ran as switched user nobody; clients seen: sh", "good      OK"]
     )
+
+
+def test_plain_session_imports_no_engine(pytester: pytest.Pytester) -> None:
+    # The plugin loads everywhere it is installed: options are checked without the engine.
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            loaded = sorted(m for m in ("pytest_tlsenv.tlsenv", "pytest_tlsenv.report",
+                                        "pytest_tlsenv.scenarios") if m in sys.modules)
+            print("ENGINE:", loaded)
+        """
+    )
+    pytester.makepyfile(UNRELATED)
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", "--tlsenv-timeout=3")
+    result.assert_outcomes(passed=1)
+    assert "ENGINE: []" in result.stdout.str()
+    # Its twin: a tlsenv test does load it.
+    pytester.makepyfile("def test_x(tlsenv): pass")
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
+    assert "ENGINE: ['pytest_tlsenv.report', 'pytest_tlsenv.scenarios', " in result.stdout.str()
