@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, ServerError
 from .faults import Applied
@@ -222,6 +223,7 @@ class Proxy:
     _hello: ssl.SSLContext | None = field(default=None, repr=False)
     _idle: threading.Condition = field(init=False, repr=False)
     _hellos: dict[int, _Hello] = field(default_factory=dict, repr=False)
+    _sessions: dict[tuple[str, int], ssl.SSLSession] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._idle = threading.Condition(self._lock)
@@ -509,7 +511,6 @@ class Proxy:
         target: str,
         owned: list[socket.socket],
     ) -> None:
-        assert self.upstream_context is not None
         assert self._hello is not None
         tls = self._hello.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         owned[owned.index(conn)] = tls
@@ -517,38 +518,98 @@ class Proxy:
         seen = _Hello(host)
         with self._lock:
             self._hellos[id(tls)] = seen
+        # Dial the origin while the client's handshake runs, as a real proxy's connection pool
+        # would have it ready: the dialler hands its socket over once joined, so no socket is
+        # ever used by two threads at a time.
+        dialled: dict[str, Any] = {}
+        dialler = self._spawn(self._dial, dialled, address, port, host, name="tlsenv-proxy-dial")
         try:
-            tls.do_handshake()
-        except (ssl.SSLError, OSError) as e:
+            try:
+                tls.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                with self._lock:
+                    self.handshakes.append(
+                        ForgedHandshake(target, seen.sni, False, _alert_of(e), str(e))
+                    )
+                return
+            finally:
+                with self._lock:
+                    self._hellos.pop(id(tls), None)
             with self._lock:
-                self.handshakes.append(
-                    ForgedHandshake(target, seen.sni, False, _alert_of(e), str(e))
-                )
-            return
+                self.handshakes.append(ForgedHandshake(target, seen.sni, True, None, None))
+            dialler.join(2 * _IO_TIMEOUT)
+            up = self._adopt(dialled, owned)
+            name = seen.sni or host
+            if up is not None and name != host:
+                # The ClientHello named another host than CONNECT did: verify that one.
+                dialled = {}
+                self._dial(dialled, address, port, name)
+                up = self._adopt(dialled, owned)
+            if up is None or "error" in dialled:
+                self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            try:
+                self._relay_tls(tls, up, target)
+            finally:
+                # TLS 1.3 tickets arrive after the handshake: the session is resumable only now.
+                if up.session is not None and up.session.has_ticket:
+                    with self._lock:
+                        self._sessions[(name, port)] = up.session
         finally:
-            with self._lock:
-                self._hellos.pop(id(tls), None)
+            dialler.join(2 * _IO_TIMEOUT)
+            self._adopt(dialled, owned)
+
+    def _spawn(self, fn: Callable[..., None], *args: Any, name: str) -> threading.Thread:
+        def body() -> None:
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
+                self._errors.append(e)
+            finally:
+                with self._idle:
+                    self._threads.discard(threading.current_thread())
+                    self._idle.notify_all()
+
+        t = threading.Thread(target=body, name=name, daemon=True)
+        # Registered and started under the lock: stop() never sees a thread it cannot join.
+        # (start() only waits for the thread to exist; body takes the lock later.)
         with self._lock:
-            self.handshakes.append(ForgedHandshake(target, seen.sni, True, None, None))
+            self._threads.add(t)
+            t.start()
+        return t
+
+    def _dial(self, box: dict[str, Any], address: str, port: int, name: str) -> None:
+        """Connect and handshake to the origin, verifying it as ``name``; result in ``box``."""
+        assert self.upstream_context is not None
         try:
-            raw_up = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
-            raw_up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            raw = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+        except OSError as e:
+            box["error"] = e
             return
-        owned.append(raw_up)
-        self._track(raw_up)
+        self._track(raw)
+        box["sock"] = raw
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            session = self._sessions.get((name, port))
+        # Like a corporate proxy's upstream pool: resume the TLS session to the origin (its
+        # certificate was verified on the first connection): half the crypto per connection.
         up = self.upstream_context.wrap_socket(
-            raw_up, server_hostname=seen.sni or host, do_handshake_on_connect=False
+            raw, server_hostname=name, do_handshake_on_connect=False, session=session
         )
-        owned[owned.index(raw_up)] = up
-        self._swap(raw_up, up)
+        self._swap(raw, up)
+        box["sock"] = up
         try:
             up.do_handshake()
-        except (ssl.SSLError, OSError):
-            self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-            return
-        self._relay_tls(tls, up, target)
+        except (ssl.SSLError, OSError) as e:
+            box["error"] = e
+
+    @staticmethod
+    def _adopt(box: dict[str, Any], owned: list[socket.socket]) -> ssl.SSLSocket | None:
+        """Take the dialled socket over (closed with the connection's others)."""
+        sock = box.get("sock")
+        if sock is not None and sock not in owned:
+            owned.append(sock)
+        return sock if isinstance(sock, ssl.SSLSocket) else None
 
     def _on_hello(
         self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext
