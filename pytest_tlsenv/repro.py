@@ -321,6 +321,8 @@ def parse_dockerfile_runs(dockerfile: str) -> str:
         if line == f"RUN <<'{_DOCKER_HEREDOC}'":
             block: list[str] = []
             for inner in body:
+                if not block and inner == "set -e":
+                    continue
                 if inner == _DOCKER_HEREDOC:
                     break
                 block.append(inner)
@@ -333,6 +335,16 @@ def parse_dockerfile_runs(dockerfile: str) -> str:
 
 
 _DOCKER_HEREDOC = "TLSENV_RUN"
+
+
+# Docker allows 127 layers: a bigger store (extra_cas, filler CAs) is built by one RUN heredoc.
+_MAX_RUN_LINES = 60
+
+
+def _docker_store(commands: Sequence[str]) -> list[str]:
+    if len(commands) <= _MAX_RUN_LINES:
+        return [_docker_run(c) for c in commands]
+    return [f"RUN <<'{_DOCKER_HEREDOC}'", "set -e", *commands, _DOCKER_HEREDOC]
 
 
 def _docker_run(command: str) -> str:
@@ -668,6 +680,15 @@ def export(
         },
         "layout": dataclasses.asdict(env.store.layout),
         "faults": faults,
+        # What the session's store had done to it (faults, and e.g. an admin-installed CA).
+        "applied": [
+            {
+                "name": a.fault,
+                "placement": a.placement,
+                "paths": [translate(str(p)) for p in a.paths],
+            }
+            for a in env.applied
+        ],
         "expected": expected,
         "environment": {k: translate(v) for k, v in env.environ.items()},
         "store": {
@@ -964,7 +985,8 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         apt.append("openssl")
     sc = data["scenario"]
     # RUN heredocs (multi-line store commands) need the BuildKit Dockerfile frontend.
-    syntax = ["# syntax=docker/dockerfile:1"] if any("\n" in c for c in commands) else []
+    heredocs = len(commands) > _MAX_RUN_LINES or any("\n" in c for c in commands)
+    syntax = ["# syntax=docker/dockerfile:1"] if heredocs else []
     lines = [
         *syntax,
         f"# Reproduction of pytest-tlsenv scenario {sc['name']!r} ({data['generator']}).",
@@ -982,7 +1004,7 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         "# The store, built as root with the same commands as repro.sh's build_store.",
         f"ENV STORE={DOCKER_STORE} CERTS={DOCKER_BUNDLE}/certs",
         STORE_BEGIN,
-        *(_docker_run(line) for line in commands),
+        *_docker_store(commands),
         STORE_END,
         "USER tlsenv",
         "WORKDIR /home/tlsenv",
@@ -1015,15 +1037,16 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
     source = f" Reported first in {sc['source']}." if sc.get("source") else ""
     faults = (
         "\n".join(
-            f"- `{f['name']}` ({f['placement']}): `{', '.join(f['paths'])}`" for f in data["faults"]
+            f"- `{f['name']}` ({f['placement']}): `{', '.join(f['paths'])}`"
+            for f in data["applied"]
         )
-        or "- none"
+        or "- nothing in the store (see the scenario above)"
     )
     install = f"`pip install {client['pip']}`" if client["pip"] else f"`{name}` on PATH"
     text = f"""\
 # {who}: {actual} in a TLS trust environment where {expected} is expected
 
-{sc["description"]}. {sc["why"].capitalize()}.{source}
+{_sentence(sc["description"])} {_sentence(sc["why"])}{source}
 
 Found with [pytest-tlsenv](https://pypi.org/project/pytest-tlsenv/) scenario `{sc["name"]}`;
 the attached bundle reproduces it without pytest (`sh repro.sh`, or the Dockerfile).
@@ -1081,6 +1104,11 @@ The store the client got (mode, uid, gid, size, path under the store's root):
 """
     scrubbed: str = scrub(text)
     return scrubbed
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
 
 
 def _indent(text: str, n: int) -> str:
