@@ -247,12 +247,24 @@ def uv_install(tlsenv: TLSEnv, uv: str):  # type: ignore[no-untyped-def]
 @pytest.mark.nonroot
 @pytest.mark.tlsenv(scenario="unreadable-file")
 @pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("source", ["tlsenv.repro", "cli"])
 def test_uv_0_2_29_crash_reproduces_without_pytest(  # type: ignore[no-untyped-def]
-    tlsenv: TLSEnv, uv_pinned, tmp_path: Path, tmp_path_factory, who: str
+    tlsenv: TLSEnv, uv_pinned, tmp_path: Path, tmp_path_factory, who: str, source: str
 ) -> None:
     uv = uv_pinned("0.2.29")
-    uv_install(tlsenv, uv).assert_verdict(Verdict.CRASHED)
-    bundle = tlsenv.repro(tmp_path / "bundle")
+    if source == "tlsenv.repro":  # from a test, after its failing run
+        uv_install(tlsenv, uv).assert_verdict(Verdict.CRASHED)
+        bundle = tlsenv.repro(tmp_path / "bundle")
+    else:  # from the command line, the cached uv binary in CMD
+        argv = ["pip", "install", "--python", "{venv}", "--index-url", "{index_url}"]
+        done = cli(
+            "repro", "unreadable-file", "--env", "UV_NATIVE_TLS=1", "--out", "bundle",
+            "--", uv, *argv, "tlsenv-probe",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("unreadable-file: CRASHED - "), done.stdout
+        bundle = tmp_path / "bundle"
 
     verdict, text, status = run_bundle(bundle, who, tmp_path, client=uv)
     assert verdict == "CRASHED", text
