@@ -48,7 +48,8 @@ def test_unknown_scenario_fails_at_setup_listing_valid_names(pytester: pytest.Py
         ("placement='sideways'", "placement must be one of decoy, shadow*"),
         ("timeout=-1", "timeout must be a positive number*"),
         ("layout='windows'", "unknown layout 'windows'*"),
-        ("proxy='mitm-untrusted'", "*proxy='mitm-untrusted'*not yet supported*"),
+        ("proxy='squid'", "*proxy takes a name from the proxy group, got 'squid'; valid:*"),
+        ("server='badssl'", "*server takes a name from the server group, got 'badssl'*"),
         ("system_paths='yes'", "*system_paths must be True or False, got 'yes'*"),
     ],
 )
