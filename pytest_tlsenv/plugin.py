@@ -523,7 +523,11 @@ class _Session:
         from .report import results_for
 
         matrix_id = _matrix_id(item)
-        results = results_for(item.nodeid, row_key(item.nodeid, matrix_id), factory.made)
+        try:
+            results = results_for(item.nodeid, row_key(item.nodeid, matrix_id), factory.made)
+        except Exception as e:  # noqa: BLE001 - a reporting bug must not abort the session
+            report.sections.append(("tlsenv", f"could not record this test's results: {e!r}"))
+            results = []
         if self.baseline is not None and not self.update_baseline:
             changes = self.baseline.changes(results)
             if changes:
