@@ -1125,10 +1125,9 @@ def known_verdicts() -> list[str]:
 
 def add_cli_commands(sub: Any) -> None:
     """Add the ``repro`` and ``serve`` subcommands to ``python -m pytest_tlsenv``."""
-    import argparse
-
     p = sub.add_parser(
         "repro",
+        usage="python -m pytest_tlsenv repro SCENARIO [options] -- CMD...",
         help="write a reproduction bundle: repro SCENARIO [options] -- CMD...",
         description="Build SCENARIO, run CMD in it once (to record the verdict and stderr), "
         "and write a bundle that reproduces it without pytest. In CMD, {url}, {index_url}, "
@@ -1136,20 +1135,31 @@ def add_cli_commands(sub: Any) -> None:
         "store's root and a fresh bare virtualenv's interpreter.",
         epilog="example: python -m pytest_tlsenv repro unreadable-file --env UV_NATIVE_TLS=1 "
         "-- uv pip install --python {venv} --index-url {index_url} tlsenv-probe",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", help="a catalogue scenario (see: python -m pytest_tlsenv scenarios)")
     p.add_argument("--layout", help="override the scenario's trust store layout")
     p.add_argument("--placement", help="decoy or shadow")
-    p.add_argument("--fault", action="append", default=[], dest="faults", metavar="FAULT")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        dest="faults",
+        metavar="FAULT",
+        help="add a fault to the scenario's (repeatable)",
+    )
     p.add_argument("--server", help="a server-group variant (expired, wrong-host...)")
-    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable for CMD on top of the scenario's (repeatable)",
+    )
     p.add_argument("--out", metavar="DIR", help="bundle directory (default ./tlsenv-repro-NAME)")
     p.add_argument(
         "--pip", metavar="REQUIREMENT", help="how the Dockerfile installs CMD's client (uv==0.2.29)"
     )
     p.add_argument("--timeout", type=float, default=20.0, help="client timeout in seconds")
-    p.add_argument("--no-run", action="store_true", help="export without running CMD first")
     p.set_defaults(func=_cli_repro, parser=p)
     s = sub.add_parser(
         "serve",
@@ -1209,13 +1219,12 @@ def _cli_repro(args: Any) -> int:
                 )
             argv = _substitute(cmd, env)
             environ = {k: _substitute([v], env)[0] if v else v for k, v in env_overrides.items()}
-            if not args.no_run:
-                try:
-                    outcome = env.run(argv, env=environ)
-                except OSError as e:
-                    parser.error(f"cannot run {cmd[0]!r}: {e}")
-                print(f"{spec.scenario.name}: {outcome.verdict} - {outcome.reason}")
-                print(f"expected: {', '.join(sorted(v.value for v in env.scenario.expected))}")
+            try:
+                outcome = env.run(argv, env=environ)
+            except OSError as e:
+                parser.error(f"cannot run {cmd[0]!r}: {e}")
+            print(f"{spec.scenario.name}: {outcome.verdict} - {outcome.reason}")
+            print(f"expected: {', '.join(sorted(v.value for v in env.scenario.expected))}")
             bundle = env.repro(out, pip_requirement=args.pip)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
