@@ -8,6 +8,7 @@ proxy resolves - so reaching the origin at all proves the client went through th
 from __future__ import annotations
 
 import functools
+import http.client
 import socket
 import ssl
 import sys
@@ -49,6 +50,37 @@ def _httpx(env: TLSEnv) -> bytes:
     return r.content
 
 
+def _close_tunnel_responses(exc: BaseException) -> None:
+    """Close the proxy's refusal response that http.client left open (CPython < 3.11.4).
+
+    ``HTTPConnection._tunnel`` did not close the CONNECT response on a non-200 status
+    (https://github.com/python/cpython/issues/103472, fixed in 3.11.4; Debian 12 ships
+    3.11.2): its socket outlives the call and this suite's fd and ResourceWarning checks would
+    blame the next test. The response is still a local of ``_tunnel``'s frame in the traceback.
+    """
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb = e.__traceback__
+        while tb is not None:
+            for value in tb.tb_frame.f_locals.values():
+                if isinstance(value, http.client.HTTPResponse):
+                    value.close()
+            tb = tb.tb_next
+        todo += [x for x in (e.__cause__, e.__context__, *e.args) if isinstance(x, BaseException)]
+
+
+def _in_process(fn: Callable[[TLSEnv], bytes], env: TLSEnv) -> bytes:
+    try:
+        return fn(env)
+    except BaseException as e:
+        _close_tunnel_responses(e)
+        raise
+
+
 IN_PROCESS: dict[str, Callable[[TLSEnv], bytes]] = {
     "urllib": _urllib,
     "requests": _requests,
@@ -83,7 +115,7 @@ def run_client(
 ) -> Outcome:
     """Run one client against the origin in ``env``; ``env_vars`` override the scenario's."""
     if client in IN_PROCESS:
-        return env.call(functools.partial(IN_PROCESS[client], env), env=env_vars)
+        return env.call(functools.partial(_in_process, IN_PROCESS[client], env), env=env_vars)
     if client == "curl":
         return _curl(env, env_vars=env_vars)
     if client == "pip":
