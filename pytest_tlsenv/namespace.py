@@ -17,7 +17,9 @@ How (the mechanics live in :mod:`pytest_tlsenv._nsexec`, a stdlib-only helper):
   mode, every original entry of the parent is bound back into it (symlinks copied), and the
   missing entry is added, bound to the store. As non-root the grafted parent directory itself
   is then owned by the caller instead of root (the real owner is not mapped in a user
-  namespace); its entries keep their real owners.
+  namespace); its entries keep their real owners. The other places where Linux clients look
+  for trust (:data:`SYSTEM_TRUST_PATHS`) that the layout does not define are *masked* by an
+  empty directory or file, so no client falls back to the host's store.
 * **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then the
   usual capability drop: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
   thread that already dropped CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (mounting needs only
@@ -97,17 +99,36 @@ def _is_dir(path: str) -> bool | None:
         return None
 
 
+# Where Linux clients look for trust when no variable is set (openssl-probe's and Go's lists,
+# Debian/RHEL/SUSE/Alpine/Arch tooling). Those of them that a layout does not define are
+# masked (an empty directory or file bound over them), so a client never falls back to the
+# host's store: under layout="bundle-only" on Debian, /etc/ssl/certs is empty, not the host's.
+SYSTEM_TRUST_PATHS = (
+    "etc/ssl/certs",
+    "etc/ssl/cert.pem",
+    "etc/ssl/ca-bundle.pem",
+    "etc/pki/tls/certs",
+    "etc/pki/tls/cert.pem",
+    "etc/pki/tls/cacert.pem",
+    "etc/pki/ca-trust",
+    "etc/ca-certificates/trust-source",
+    "usr/local/share/ca-certificates",
+)
+
+
 @dataclass(frozen=True)
 class MountPlan:
-    """What to mount where, as data: JSON for the helper, and readable for a failure message.
+    """What to mount where, as data: words for the helper, lines for a person (``describe``).
 
     ``binds`` are ``(store path, host path)``; ``grafts`` are ``(host parent, stage dir,
-    ((name, store path), ...))``.
+    ((name, store path), ...))``; ``masks`` are host trust paths the layout does not define,
+    hidden behind an empty directory or file of ``stage``.
     """
 
     binds: tuple[tuple[str, str], ...]
     grafts: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
     stage: str = ""
+    masks: tuple[str, ...] = ()
 
     @classmethod
     def for_store(cls, store: TrustStore, stage: Path) -> MountPlan:
@@ -156,7 +177,28 @@ class MountPlan:
                 sorted(by_parent.items(), key=lambda kv: kv[0].count("/"))
             )
         )
-        return cls(binds=tuple(binds), grafts=grafts, stage=str(stage))
+        masks: list[str] = []
+        for rel in SYSTEM_TRUST_PATHS:
+            host = "/" + rel
+            # Inside a shown path, or an ancestor of one (the rest of a partly shown tree, e.g.
+            # /etc/pki/ca-trust/extracted/java on a RHEL host, stays the host's).
+            if any(_under(rel, t) or _under(t, rel) for t in targets):
+                continue
+            if _is_dir(host) is None:
+                continue  # absent (or dangling): nothing to hide
+            real = os.path.realpath(host)
+            if any(_under(real, "/" + t) for t in targets) or any(_under(real, m) for m in masks):
+                continue  # an alias into what is shown or masked already
+            masks.append(host)
+        return cls(binds=tuple(binds), grafts=grafts, stage=str(stage), masks=tuple(masks))
+
+    @property
+    def empty_dir(self) -> str:
+        return os.path.join(self.stage, "empty-dir")
+
+    @property
+    def empty_file(self) -> str:
+        return os.path.join(self.stage, "empty-file")
 
     @property
     def host_paths(self) -> list[str]:
@@ -164,12 +206,17 @@ class MountPlan:
         paths = [host for _src, host in self.binds]
         for parent, _stage, adds in self.grafts:
             paths += [os.path.join(parent, name) for name, _src in adds]
-        return sorted(paths)
+        return sorted(paths + list(self.masks))
 
     def prepare(self) -> None:
         """Create the (empty) staging directories; they stay empty as seen from outside."""
         for _parent, stage, _adds in self.grafts:
             os.makedirs(stage, exist_ok=True)
+        if self.masks:
+            os.makedirs(self.empty_dir, mode=0o755, exist_ok=True)
+            with open(self.empty_file, "ab"):
+                pass
+            os.chmod(self.empty_file, 0o644)
 
     def words(self, *, userns: bool, drop: str, switch: tuple[int, int] | None) -> list[str]:
         """The plan as the helper's words (``_nsexec.apply``): grafts first, then binds."""
@@ -181,12 +228,15 @@ class MountPlan:
                 words += [name, src]
         for src, host in self.binds:
             words += ["bind", src, host]
+        for host in self.masks:
+            words += ["bind", self.empty_dir if _is_dir(host) else self.empty_file, host]
         return words
 
     def describe(self) -> str:
         lines = [f"bind {src} -> {host}" for src, host in self.binds]
         for parent, _stage, adds in self.grafts:
             lines += [f"graft {os.path.join(parent, n)} -> {src}" for n, src in adds]
+        lines += [f"mask {host} (empty)" for host in self.masks]
         return "\n".join(lines)
 
     # -- launching ------------------------------------------------------------------------

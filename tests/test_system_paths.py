@@ -29,7 +29,7 @@ from test_faults import BITES, DESIGN_STORE_FAULTS  # tests/ is on sys.path (roo
 
 from pytest_tlsenv import FAULTS, TLSEnv, Verdict
 from pytest_tlsenv.errors import ConfigError
-from pytest_tlsenv.namespace import RemoteError, probe
+from pytest_tlsenv.namespace import SYSTEM_TRUST_PATHS, RemoteError, probe
 from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
 
 pytestmark = pytest.mark.nonroot
@@ -215,6 +215,53 @@ def test_openssl_cnf_is_the_hosts_inside(tlsenv: TLSEnv) -> None:
     assert set(os.listdir("/usr/share/ca-certificates")) <= set(listing)
 
 
+# -- other layouts: grafts and masks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["rhel", "alpine", "bundle-only", "dir-only"])
+def test_other_layouts_show_only_the_fake_store(make_tlsenv: Maker, layout: str) -> None:
+    env = make_tlsenv(system_paths=True, layout=layout)
+    plan = env.mount_plan()
+    store = env.store
+    script = (
+        'for p in "$@"; do if [ -d "$p" ]; then echo "$p: $(ls -A "$p" | wc -l) entries"; '
+        'elif [ -e "$p" ]; then echo "$p: $(sha256sum < "$p" | cut -c1-64)"; '
+        'else echo "$p: absent"; fi; done'
+    )
+    paths = [f"/{p}" for p in (*SYSTEM_TRUST_PATHS, store.layout.bundle) if p]
+    seen = env.run(["sh", "-c", script, "sh", *paths])
+    assert seen.returncode == 0, seen.explain("a listing of the trust paths")
+    lines = dict(line.split(": ", 1) for line in seen.stdout.splitlines())
+    if store.layout.bundle:
+        digest = hashlib.sha256(store.bundle.read_bytes()).hexdigest()  # type: ignore[union-attr]
+        assert lines["/" + store.layout.bundle] == digest
+    for host in plan.masks:
+        assert lines[host] in ("0 entries", hashlib.sha256(b"").hexdigest()), host
+    # Nothing of the host's store anywhere a client looks: every trust path is the store's,
+    # masked, or absent.
+    for rel in SYSTEM_TRUST_PATHS:
+        host = "/" + rel
+        shown = os.path.lexists(store.root / rel)
+        if not shown and host not in plan.masks:
+            assert lines[host] == "absent" or not os.path.lexists(host), (host, lines[host])
+    # The negative twin: without system paths, the host's /etc/ssl/certs is full.
+    full = make_tlsenv(layout=layout).run(["sh", "-c", "ls -A /etc/ssl/certs | wc -l"])
+    assert int(full.stdout) > 10
+
+
+@pytest.mark.slow
+def test_bundle_only_layout_serves_an_openssl_probe_client(
+    make_tlsenv: Maker, uv_pinned: Callable[[str], str]
+) -> None:
+    # openssl-probe takes the first bundle that exists: /etc/ssl/certs/ca-certificates.crt is
+    # masked away, /etc/ssl/cert.pem is the store's.
+    env = make_tlsenv(system_paths=True, layout="bundle-only")
+    assert "/etc/ssl/certs" in env.mount_plan().masks
+    uv_install(env, uv_pinned("0.13.9")).assert_ok()
+    # wget (GnuTLS: only /etc/ssl/certs/ca-certificates.crt) finds nothing: no host fallback.
+    env.run(["wget", "-O", "-", env.origin.url], env=NO_VARS).assert_rejected()
+
+
 # -- the host never changes ------------------------------------------------------------------
 
 
@@ -250,7 +297,7 @@ def host_snapshot() -> dict[str, str]:
     return snap
 
 
-@pytest.mark.parametrize("layout", ["debian", "rhel", "alpine"])
+@pytest.mark.parametrize("layout", ["debian", "rhel", "alpine", "bundle-only"])
 def test_host_untouched_before_during_after(
     make_tlsenv: Maker, tmp_path: Path, layout: str
 ) -> None:
