@@ -107,6 +107,7 @@ _APT = {
     "python": "python3",
 }
 _VERSION_ARGS = {"openssl": ["version"]}
+_VERSIONED = re.compile(r"uv|curl|wget|openssl|git|node|pip3?|python3?(\.\d+)?|go|httpie|http")
 
 
 # -- the bundle's own PKI ---------------------------------------------------------------------
@@ -485,6 +486,10 @@ def _runs(env: TLSEnv, translate: _Translator) -> list[_Run]:
 
 
 def _client_version(argv0: str) -> str | None:
+    """``CLIENT --version``'s first line, for clients known to answer it (and nothing else:
+    an unknown program is never started outside its scenario)."""
+    if not _VERSIONED.fullmatch(os.path.basename(argv0)):
+        return None
     exe = argv0 if os.path.isabs(argv0) else shutil.which(argv0)
     if not exe or not os.access(exe, os.X_OK):
         return None
@@ -698,6 +703,7 @@ def export(
         "runs": [dataclasses.asdict(r) for r in runs],
         "servers": servers,
         "leak_is_bad": leak_is_bad,
+        "system_paths": bool(getattr(env, "system_paths", spec.system_paths)),
         "client": client,
         "host": _host(),
     }
@@ -1027,6 +1033,12 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
     spec = data["spec"]
     name = client["name"]
     who = client["version"] or name
+    system_paths = (
+        "\n- the session also showed the store at the real system paths (a private mount "
+        "namespace); `repro.sh` reaches it through the variables only"
+        if data["system_paths"]
+        else ""
+    )
     actual = run.verdict or "(not run)"
     expected = ", ".join(data["expected"])
     shown = [name if i == 0 and not run.stand_in else w for i, w in enumerate(run.argv)]
@@ -1044,7 +1056,7 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
     )
     install = f"`pip install {client['pip']}`" if client["pip"] else f"`{name}` on PATH"
     text = f"""\
-# {who}: {actual} in a TLS trust environment where {expected} is expected
+# {" ".join(who.split()[:2])}: {actual} in a TLS trust environment where {expected} is expected
 
 {_sentence(sc["description"])} {_sentence(sc["why"])}{source}
 
@@ -1056,7 +1068,7 @@ the attached bundle reproduces it without pytest (`sh repro.sh`, or the Dockerfi
 - client: `{who}`
 - OS: {host["os"]} ({host["kernel"]})
 - TLS library seen by Python: {host["openssl"]}; Python {host["python"]}
-- user: {host["user"]}
+- user: {host["user"]}{system_paths}
 - trust store layout: `{spec["layout"]}`; placement of the faults: `{spec["placement"]}`
 
 ## What is broken in the environment
