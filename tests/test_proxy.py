@@ -479,3 +479,20 @@ def test_uv_refuses_an_untrusted_interceptor(tlsenv: TLSEnv, uv_pinned: Any, ver
     assert not proxy.handshakes[0].completed
     if version == "0.13.9":
         assert proxy.handshakes[0].alert == "tlsv1 alert unknown ca"
+
+
+# -- marker keywords --------------------------------------------------------------------------
+
+
+def test_proxy_and_server_keywords_take_group_names_only() -> None:
+    from pytest_tlsenv.errors import ConfigError
+    from pytest_tlsenv.scenarios import resolve
+
+    with pytest.raises(ConfigError, match=r"proxy takes a name from the proxy group.*mitm-trusted"):
+        resolve(proxy="zscaler")
+    with pytest.raises(ConfigError, match=r"server takes a name from the server group.*expired"):
+        resolve(server="mitm-trusted")
+    spec = resolve(faults=["unreadable-file"], proxy="mitm-untrusted")
+    assert spec.scenario.name == "mitm-untrusted+unreadable-file"
+    assert spec.scenario.expected == {Verdict.REJECTED}
+    assert resolve("uv-5448").proxy == "mitm-trusted"

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pytest_tlsenv.errors import ServerError
 from pytest_tlsenv.pki import PKI, TEST_DOMAIN
 from pytest_tlsenv.proxy import Proxy
 from pytest_tlsenv.servers import Origin
@@ -327,3 +328,30 @@ def test_200_concurrent_tunnels(tlsenv_pki: PKI, mode: str) -> None:
             tls.close()
         rig.close()
     assert _fd_count() <= fds + 2  # + the forged context files' cache, at most
+
+
+class _BrokenUpstream:
+    """An upstream context whose wrap_socket fails with a bug, not a network error."""
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        raise RuntimeError("upstream context exploded")
+
+
+def test_stop_reraises_what_a_handler_thread_raised(tlsenv_pki: PKI) -> None:
+    pki = tlsenv_pki
+    with Origin.variant(pki, "good", host=TEST_DOMAIN) as origin:
+        proxy = Proxy(
+            "intercept",
+            forge=lambda host: pki.forged_context("mitm", host),
+            upstream_context=_BrokenUpstream(),  # type: ignore[arg-type]
+        ).start()
+        ctx = ssl.create_default_context(cadata=pki.authorities["mitm"].cert_pem.decode())
+        raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        raw.sendall(f"CONNECT {TEST_DOMAIN}:{origin.port} HTTP/1.1\r\n\r\n".encode())
+        assert _read_head(raw).startswith(b"HTTP/1.1 200")
+        with ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN) as tls:
+            # The dial failed on its own thread; the client gets a 502 and the proxy the bug.
+            assert _read_all(tls).startswith(b"HTTP/1.1 502")
+        with pytest.raises(ServerError, match="proxy handler failed: RuntimeError: upstream"):
+            proxy.stop()
+    # Twin: a healthy proxy stops without raising (every other test here).
