@@ -132,12 +132,23 @@ def response(status: int, reason: str, ctype: str, body: bytes, *, close: bool) 
     return head.encode() + body
 
 
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context presenting ``cert``; a weak key (the ``weak-key`` scenario) is
+    allowed: judging it is the client's job."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 class Origin:
     """The HTTPS origin: ``/``, the simple index and the wheels of the bundle's index dir."""
 
     def __init__(self, bundle: Path, conf: dict[str, Any], log: Logbook) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(bundle / conf["cert"], bundle / conf["key"])
+        self.context = server_context(bundle / conf["cert"], bundle / conf["key"])
         self.project = str(conf.get("project", "tlsenv-probe"))
         self.wheels = {p.name: p.read_bytes() for p in sorted((bundle / conf["index"]).glob("*"))}
         self.log = log
@@ -250,8 +261,7 @@ class Proxy:
         self.forged: ssl.SSLContext | None = None
         self.upstream: ssl.SSLContext | None = None
         if self.mode == "intercept":
-            self.forged = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.forged.load_cert_chain(bundle / conf["cert"], bundle / conf["key"])
+            self.forged = server_context(bundle / conf["cert"], bundle / conf["key"])
             self.upstream = ssl.create_default_context(cafile=str(bundle / conf["upstream_ca"]))
 
     def serve(self, conn: socket.socket, peer: str) -> None:

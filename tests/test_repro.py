@@ -33,7 +33,7 @@ from pytest_tlsenv import TLSEnv, Verdict
 from pytest_tlsenv.faults import FAULTS, PLACEMENTS
 from pytest_tlsenv.pki import PKI
 from pytest_tlsenv.repro import parse_dockerfile_runs, parse_store_commands, stage
-from pytest_tlsenv.scenarios import Spec, resolve
+from pytest_tlsenv.scenarios import GROUPS, Spec, resolve
 from pytest_tlsenv.store import LAYOUTS
 
 IS_ROOT = os.geteuid() == 0
@@ -381,6 +381,26 @@ def test_mitm_untrusted_with_curl_reproduces(tmp_path: Path, who: str) -> None:
     assert done.stdout.startswith("mitm-untrusted: LEAKED - "), done.stdout
     verdict, text, status = run_bundle(tmp_path / "k", who, tmp_path)
     assert (verdict, status) == ("LEAKED", 1), text
+
+
+@needs_curl
+@pytest.mark.parametrize("scenario", [*GROUPS["server"], *GROUPS["proxy"]])
+def test_server_and_proxy_scenarios_reproduce_with_curl(tmp_path: Path, scenario: str) -> None:
+    # Each server variant's leaf and each proxy mode, rebuilt with the bundle's own PKI by
+    # server.py, gives curl the verdict it gave in the session.
+    argv = ["curl", "-fsS", "--cacert", "{store}/etc/ssl/certs/ca-certificates.crt", "{url}"]
+    done = cli("repro", scenario, "--out", "b", "--", *argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    recorded = re.match(rf"{scenario}: ([A-Z]+) - ", done.stdout)
+    assert recorded, done.stdout
+    verdict, text, _ = run_bundle(tmp_path / "b", "invoker", tmp_path)
+    assert verdict == recorded.group(1), text
+    if scenario == "proxy-auth-required":
+        # Twin: with the credentials the same proxy lets curl through.
+        argv[1:1] = ["--proxy", "{proxy_auth_url}"]
+        cli("repro", scenario, "--out", "auth", "--", *argv, cwd=tmp_path)
+        verdict, text, _ = run_bundle(tmp_path / "auth", "invoker", tmp_path)
+        assert (recorded.group(1), verdict) == ("FAILED", "OK"), text
 
 
 # -- the store commands are the store ------------------------------------------------------------
