@@ -289,6 +289,8 @@ SERVER_VARIANTS: dict[str, str] = {
     "cn-only": "the origin's name in the subject CN only, no subjectAltName",
     "wrong-eku": "extendedKeyUsage clientAuth only (no serverAuth)",
     "weak-key": "an RSA-1024 leaf (below OpenSSL's security level 2 and webpki's minimum)",
+    "constraint-violation": "a leaf from the trusted CA that also names evil.example.com, "
+    "outside the CA's name constraints (x509-limbo's nc cases)",
 }
 
 _DAY = dt.timedelta(days=1)
@@ -405,6 +407,8 @@ class PKI:
             return trusted.issue(("localhost",), common_name="localhost", san=False)
         if variant == "wrong-eku":
             return trusted.issue(eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+        if variant == "constraint-violation":
+            return trusted.issue((*ORIGIN_HOSTS, "evil.example.com"))
         if variant == "weak-key":
             return trusted.issue(key=rsa.generate_private_key(public_exponent=65537, key_size=1024))
         raise KeyError(variant)

@@ -266,6 +266,15 @@ CATALOGUE: dict[str, Scenario] = {
             source="https://badssl.com/",
         ),
         Scenario(
+            "constraint-violation",
+            "the origin's leaf (from the trusted, name-constrained CA) also names evil.example.com",
+            "a leaf outside its CA's permitted subtrees must be refused, even for a good name",
+            groups=("server",),
+            server="constraint-violation",
+            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
+            source="https://x509-limbo.com/",
+        ),
+        Scenario(
             "mitm-untrusted",
             "an intercepting proxy forges the origin's certificate with a CA not in the store",
             "fail closed: refuse, and send the interceptor nothing",

@@ -42,6 +42,7 @@ REASONS: dict[str, tuple[str, str]] = {  # variant -> (python, curl)
     ),
     "wrong-eku": ("unsuitable certificate purpose", "unsuitable certificate purpose"),
     "weak-key": ("EE certificate key too weak", "EE certificate key too weak"),
+    "constraint-violation": ("permitted subtree violation", "permitted subtree violation"),
 }
 
 # Measured per client for cn-only (no SAN, CN=localhost): DESIGN.md expects {OK, REJECTED}.
