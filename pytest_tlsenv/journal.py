@@ -61,7 +61,6 @@ class Journal:
         if not changes and not fifos:
             self.discard()
             return
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         record = {
             "pid": os.getpid(),
             "start": _start_time(os.getpid()),
@@ -69,8 +68,17 @@ class Journal:
             "fifos": fifos,
         }
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self.path)
+        for attempt in range(3):
+            # The shared directory may be removed (empty) by another process's discard()
+            # between our mkdir and our write: make it again and retry.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                tmp.write_text(json.dumps(record))
+                tmp.replace(self.path)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     def discard(self) -> None:
         """Everything was undone: forget the record."""
