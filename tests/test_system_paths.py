@@ -29,7 +29,7 @@ from test_faults import BITES, DESIGN_STORE_FAULTS  # tests/ is on sys.path (roo
 
 from pytest_tlsenv import FAULTS, TLSEnv, Verdict
 from pytest_tlsenv.errors import ConfigError
-from pytest_tlsenv.namespace import SYSTEM_TRUST_PATHS, RemoteError, probe
+from pytest_tlsenv.namespace import SYSTEM_TRUST_PATHS, RemoteError, call_in_namespace, probe
 from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
 
 pytestmark = pytest.mark.nonroot
@@ -304,9 +304,11 @@ def test_host_untouched_before_during_after(
     before = host_snapshot()
     env = make_tlsenv(system_paths=True, layout=layout)
     os.chmod(tmp_path, 0o777)  # the client (any uid) leaves its marks here
-    seen, ready = tmp_path / "seen", tmp_path / "ready"
+    seen, ready, mounts = tmp_path / "seen", tmp_path / "ready", tmp_path / "mounts"
     bundle = "/" + str(env.store.layout.bundle)
-    script = f'cat {bundle} > "{seen}"; : > "{ready}"; sleep 3'
+    script = (
+        f'cat {bundle} > "{seen}"; cat /proc/self/mountinfo > "{mounts}"; : > "{ready}"; sleep 3'
+    )
     box: dict[str, Any] = {}
     client = threading.Thread(
         target=lambda: box.update(out=env.run(["sh", "-c", script], timeout=30)),
@@ -328,6 +330,11 @@ def test_host_untouched_before_during_after(
     assert box["out"].returncode == 0, box["out"].stderr
     assert during == before
     assert after == before
+    # The client's mount table holds the mounts; ours (in the snapshots) never did.
+    plan = env.mount_plan()
+    mounted = {h for _s, h in plan.binds} | set(plan.masks) | {p for p, _s, _a in plan.grafts}
+    assert mounted <= {line.split()[4] for line in mounts.read_text().splitlines()}
+    assert not mounted & {line.split()[4] for line in before["mountinfo"].splitlines()}
 
 
 # -- call: a forked child in the namespace ------------------------------------------------------
@@ -373,6 +380,13 @@ def test_call_fault_bites_and_caps_dropped(tlsenv: TLSEnv) -> None:
     assert tlsenv.store.bundle is not None
     got = tlsenv.call(lambda: Path("/etc/ssl/certs/ca-certificates.crt").read_bytes())
     assert got.value == tlsenv.store.bundle.read_bytes()
+    # And the drop is what makes the fault bite: the same child keeping its capabilities
+    # (root's DAC ones; as non-root, all of them in its new user namespace) reads the file.
+    kept = call_in_namespace(
+        lambda: Path(path).read_bytes(), tlsenv.mount_plan(), timeout=10, drop="none"
+    )
+    assert kept.exception is None
+    assert kept.value.startswith(b"-----BEGIN")
 
 
 class _Unpicklable(Exception):
