@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import ssl
 import stat
+import subprocess
 import threading
 import time
 import urllib.request
@@ -505,3 +506,76 @@ def test_untrusted_origin_is_rejected_by_every_openssl_client(make_tlsenv) -> No
     env: TLSEnv = make_tlsenv(scenario="missing-file-env", placement="shadow")
     for client in ("python", "python-capath", "wget"):
         run_client(env, client).assert_rejected()
+
+
+# -- the shell lines redo the fault (reproduction bundles are built from them) ---------------
+
+
+def _shape(root: Path, *, sizes: bool) -> list[tuple[str, str, int, int, str, int]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = os.lstat(path)
+            kind = stat.S_IFMT(st.st_mode)
+            target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+            size = st.st_size if sizes and stat.S_ISREG(st.st_mode) else 0
+            rel = str(path.relative_to(root))
+            out.append((rel, oct(kind), stat.S_IMODE(st.st_mode), st.st_uid, target, size))
+    return sorted(out)
+
+
+def _open_up(root: Path) -> None:
+    """Undo what the shell lines did to owners and modes, so the tree can go."""
+    uid, gid = os.geteuid(), os.getegid()
+    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
+        for name in dirnames:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                if uid == 0:
+                    os.chown(path, uid, gid)
+                os.chmod(path, 0o755)
+        for name in filenames:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                if uid == 0:
+                    os.chown(path, uid, gid)
+                os.chmod(path, 0o644)
+
+
+@pytest.mark.parametrize("placement", ["decoy", "shadow"])
+@pytest.mark.parametrize("name", DESIGN_STORE_FAULTS)
+def test_shell_lines_redo_the_fault(  # type: ignore[no-untyped-def]
+    make_tlsenv, tlsenv_pki: PKI, tmp_path: Path, name: str, placement: str
+) -> None:
+    from pytest_tlsenv.store import TrustStore
+
+    env: TLSEnv = make_tlsenv(scenario=name, placement=placement)
+    (applied,) = env.applied
+    # A fresh healthy store, then the fault's shell lines, with $CERTS holding the CAs.
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for authority in (tlsenv_pki.authorities["trusted"], tlsenv_pki.decoy(0)):
+        (certs / f"{authority.label}.pem").write_bytes(authority.cert_pem)
+    twin = TrustStore.create(tmp_path / "store", env.store.layout.name)
+    twin.install(tlsenv_pki.authorities["trusted"])
+    twin.write_bundle()
+    script = "set -e\n" + "\n".join(applied.shell) + "\n"
+    try:
+        done = subprocess.run(
+            ["sh", "-c", script],
+            env={"PATH": "/usr/bin:/bin", "STORE": str(twin.root), "CERTS": str(certs)},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        # The same tree: paths, kinds, modes, owners, link targets, and sizes (a fresh
+        # throwaway key may differ in size by a byte or two).
+        sizes = name != "private-key-file"
+        assert _shape(twin.root, sizes=sizes) == _shape(env.store.root, sizes=sizes)
+    finally:
+        _open_up(twin.root)
+        for fifo in twin.root.rglob("tlsenv-fifo.pem"):
+            fifo.unlink()
