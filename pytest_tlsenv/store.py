@@ -9,6 +9,7 @@ computed in Python), keeps a bundle, and remembers every owner/mode change it ma
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -34,6 +35,9 @@ __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
 #: SSL_CERT_DIR unset, OpenSSL would search /usr/lib/ssl/certs (the host's /etc/ssl/certs).
 EMPTY_FILE = "etc/ssl/tlsenv-empty.pem"
 EMPTY_DIR = "etc/ssl/tlsenv-empty-certs"
+
+
+_DIRS: dict[str, tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,24 @@ class Layout:
             "SSL_CERT_FILE": str(root / file),
             "SSL_CERT_DIR": str(root / (self.cert_dir or EMPTY_DIR)),
         }
+
+    def dirs(self) -> tuple[str, ...]:
+        """Every directory the layout needs (relative), each parent before its children."""
+        cached = _DIRS.get(self.name)
+        if cached is None:
+            wanted = [self.cert_dir, self.anchors, self.shared]
+            wanted.append(os.path.dirname(self.bundle or EMPTY_FILE))
+            if not self.cert_dir:
+                wanted.append(EMPTY_DIR)
+            found: dict[str, None] = {}
+            for rel in wanted:
+                if not rel:
+                    continue
+                parts = rel.split("/")
+                for i in range(1, len(parts) + 1):
+                    found.setdefault("/".join(parts[:i]))
+            cached = _DIRS[self.name] = tuple(found)
+        return cached
 
     def paths(self) -> list[str]:
         """Every path this layout creates (relative), for the docs and the tests."""
@@ -199,14 +221,14 @@ class TrustStore:
                 f"unknown layout {layout!r}; expected one of: {', '.join(LAYOUTS)}"
             ) from None
         store = cls(root=root, layout=lay, fault_uid=fault_uid)
-        for rel in (lay.cert_dir, lay.anchors, lay.shared, None if lay.cert_dir else EMPTY_DIR):
-            if rel:
-                (root / rel).mkdir(parents=True, exist_ok=True)
-        if lay.bundle:
-            (root / lay.bundle).parent.mkdir(parents=True, exist_ok=True)
-        else:
-            (root / EMPTY_FILE).parent.mkdir(parents=True, exist_ok=True)
-            (root / EMPTY_FILE).touch()
+        # One mkdir per directory, parents first (Path.mkdir(parents=True) costs about twice
+        # the syscalls: half of a scenario's materialisation time on ext4).
+        os.makedirs(root, exist_ok=True)
+        for rel in lay.dirs():
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(f"{root}/{rel}")
+        if not lay.bundle:
+            os.close(os.open(f"{root}/{EMPTY_FILE}", os.O_WRONLY | os.O_CREAT, 0o644))
         return store
 
     # -- where things are ---------------------------------------------------------------
