@@ -74,6 +74,14 @@ _REJECT_PATTERNS = [
     r"DEPTH_ZERO_SELF_SIGNED_CERT",
     r"CERT_HAS_EXPIRED",
     r"ERR_TLS_CERT_ALTNAME_INVALID",
+    r"INVALID_PURPOSE",
+    # OpenSSL's own reasons, as node prints them without a "verify failed" prefix
+    r"unsuitable certificate purpose",
+    r"permitted subtree violation",
+    r"EE certificate key too weak",
+    # GnuTLS hostname mismatch (wget; curl/git built on GnuTLS)
+    r"The certificate's owner does not match hostname",
+    r"certificate subject name \(.*\) does not match target host name",
 ]
 REJECT_RE = re.compile("|".join(f"(?:{p})" for p in _REJECT_PATTERNS), re.IGNORECASE)
 
@@ -233,8 +241,9 @@ class Outcome:
             parts.append("stderr (tail):\n" + _indent(_tail(self.stderr)))
         if env is not None:
             parts.append(
-                "reproduce: pytest --tlsenv-keep keeps the scenario root for inspection; "
-                f"it was {env.root}"
+                f"reproduce: tlsenv.repro(DIR) or pytest --tlsenv-repro-dir DIR writes a bundle "
+                f"(repro.sh, Dockerfile, ISSUE.md) that runs without pytest; --tlsenv-keep "
+                f"keeps the scenario root ({env.root})"
             )
         return "\n".join(parts)
 

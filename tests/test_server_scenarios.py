@@ -8,6 +8,7 @@ the scenario's expected set (``cn-only`` is {OK, REJECTED}: per-client results a
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
 import urllib.request
@@ -193,3 +194,46 @@ def test_server_composes_with_a_scenario(make_tlsenv: Any) -> None:
     assert env.scenario.name == "unreadable-file+expired"
     assert env.scenario.expected == {Verdict.REJECTED}
     env.call(lambda: _urlopen(env)).assert_expected()
+
+
+# -- other TLS stacks: node (OpenSSL inside, its own wording) and wget (GnuTLS) ---------------
+
+REJ, OK = Verdict.REJECTED, Verdict.OK
+# Measured here (node 20.20, wget 1.21.3 on GnuTLS). Where a client accepts what the catalogue
+# says to refuse, that is a finding about the client, kept here so a change shows up.
+OTHER_STACKS: dict[str, dict[str, Verdict]] = {
+    "node": dict.fromkeys(REASONS, REJ) | {"good": OK, "cn-only": OK, "weak-key": OK},
+    "wget": dict.fromkeys(REASONS, REJ)
+    | {"good": OK, "cn-only": OK, "weak-key": OK, "wrong-eku": OK},
+}
+
+
+def _other_stack(env: TLSEnv, client: str) -> Outcome:
+    bundle = str(env.store.bundle)
+    if client == "wget":
+        return env.run(
+            ["wget", "-O", "-", "--tries", "1", "--ca-certificate", bundle, env.origin.url]
+        )
+    script = (
+        f"require('https').get({env.origin.url!r}, r => {{ r.resume(); r.on('end', () => "
+        "process.exit(r.statusCode === 200 ? 0 : 1)); }).on('error', e => { "
+        "console.error(e.code, e.message); process.exit(1); })"
+    )
+    return env.run(["node", "-e", script], env={"NODE_EXTRA_CA_CERTS": bundle})
+
+
+@pytest.mark.parametrize("client", list(OTHER_STACKS))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_node_and_wget(make_tlsenv: Any, variant: str, client: str) -> None:
+    if shutil.which(client) is None:
+        pytest.skip(f"{client} is not installed")
+    env: TLSEnv = make_tlsenv(server=variant)
+    out = _other_stack(env, client)
+    measured = OTHER_STACKS[client][variant]
+    out.assert_verdict(measured)
+    if measured in env.scenario.expected:
+        out.assert_expected()
+    else:
+        # node accepts RSA-1024; GnuTLS (wget) also ignores the EKU: outside the expected set.
+        with pytest.raises(AssertionError, match=f"got {measured}"):
+            out.assert_expected()
