@@ -496,3 +496,40 @@ def test_proxy_and_server_keywords_take_group_names_only() -> None:
     assert spec.scenario.name == "mitm-untrusted+unreadable-file"
     assert spec.scenario.expected == {Verdict.REJECTED}
     assert resolve("uv-5448").proxy == "mitm-trusted"
+
+
+# -- hermetic proxy variables -------------------------------------------------------------------
+
+OUTER_PROXY = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",  # discard port: a client that used it would fail
+    "https_proxy": "http://127.0.0.1:9",
+    "ALL_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "*",
+}
+
+
+def test_outer_proxy_variables_never_reach_a_client(
+    tlsenv: TLSEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in OUTER_PROXY.items():
+        monkeypatch.setenv(name, value)
+    tlsenv.call(lambda: _urllib(tlsenv)).assert_ok()
+    out = tlsenv.run(["env"])
+    assert "127.0.0.1:9" not in out.stdout
+    assert "PROXY=" not in out.stdout.upper()
+
+
+@pytest.mark.tlsenv(proxy="proxy-tunnel")
+def test_scenario_proxy_replaces_the_outer_one(
+    tlsenv: TLSEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in OUTER_PROXY.items():
+        monkeypatch.setenv(name, value)
+    assert tlsenv.proxy is not None
+    tlsenv.call(lambda: _urllib(tlsenv)).assert_ok()
+    _curl(tlsenv).assert_ok()
+    assert len(tlsenv.proxy.connects) == 2
+    lines = set(tlsenv.run(["env"]).stdout.splitlines())
+    assert f"https_proxy={tlsenv.proxy.url}" in lines
+    assert "NO_PROXY=" in lines
+    assert not any("127.0.0.1:9" in line for line in lines)
