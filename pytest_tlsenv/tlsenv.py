@@ -241,7 +241,9 @@ class TLSEnv:
 
         ``env`` adds variables (None unsets one); ``passenv`` lets named outer variables
         through. As root, the child runs without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH unless
-        ``user`` (or the marker's/option's user) switches to a real user.
+        ``user`` (or the marker's/option's user) switches to a real user. With system paths
+        (``system_paths=True``), the client runs in a private mount namespace that shows the
+        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
         """
         user = user or self.user
         timeout = timeout or self.timeout
@@ -304,6 +306,8 @@ class TLSEnv:
         and gains the scenario's, for the duration only. As root, ``fn`` runs in a fresh
         thread without the DAC capabilities, so a permission fault bites it as it would bite
         a non-root user; thread pools created before the call keep their capabilities.
+        With system paths, ``fn`` runs in a forked child inside the mount namespace instead,
+        and its value/exception come back pickled (caveats: ``namespace.call_in_namespace``).
         """
         timeout = timeout or self.timeout
         before = len(self.origin.received)
