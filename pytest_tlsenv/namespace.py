@@ -194,10 +194,12 @@ class MountPlan:
 
     @property
     def empty_dir(self) -> str:
+        """What a masked directory shows (created by :meth:`prepare`)."""
         return os.path.join(self.stage, "empty-dir")
 
     @property
     def empty_file(self) -> str:
+        """What a masked file shows (created by :meth:`prepare`)."""
         return os.path.join(self.stage, "empty-file")
 
     @property
@@ -233,6 +235,7 @@ class MountPlan:
         return words
 
     def describe(self) -> str:
+        """One line per mount: ``bind SRC -> HOST``, ``graft HOST -> SRC``, ``mask HOST``."""
         lines = [f"bind {src} -> {host}" for src, host in self.binds]
         for parent, _stage, adds in self.grafts:
             lines += [f"graft {os.path.join(parent, n)} -> {src}" for n, src in adds]
