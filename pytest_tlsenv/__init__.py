@@ -10,10 +10,19 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .errors import ConfigError, NotYetSupportedError, ServerError, TLSEnvError
+    from .clients import PRESETS, Client, Preset
+    from .errors import (
+        ClientUnavailableError,
+        ConfigError,
+        NotYetSupportedError,
+        ServerError,
+        TLSEnvError,
+    )
     from .faults import FAULTS, Fault
+    from .namespace import SystemPathsUnavailableError
     from .outcome import Outcome, Verdict
     from .pki import PKI, Authority, Leaf
+    from .report import BaselineError
     from .scenarios import CATALOGUE, GROUPS, Scenario, Spec, resolve
     from .servers import Origin
     from .store import LAYOUTS, Layout, TrustStore
@@ -22,6 +31,12 @@ if TYPE_CHECKING:
 # The plugin is auto-loaded in every pytest session where the package is installed: importing
 # the engine (cryptography, trustme) lazily keeps sessions that never use it fast.
 _LAZY = {
+    "PRESETS": "clients",
+    "Client": "clients",
+    "Preset": "clients",
+    "ClientUnavailableError": "errors",
+    "SystemPathsUnavailableError": "namespace",
+    "BaselineError": "report",
     "ConfigError": "errors",
     "NotYetSupportedError": "errors",
     "ServerError": "errors",
@@ -63,7 +78,11 @@ __all__ = [
     "GROUPS",
     "LAYOUTS",
     "PKI",
+    "PRESETS",
     "Authority",
+    "BaselineError",
+    "Client",
+    "ClientUnavailableError",
     "ConfigError",
     "Fault",
     "Layout",
@@ -71,10 +90,12 @@ __all__ = [
     "NotYetSupportedError",
     "Origin",
     "Outcome",
+    "Preset",
     "Scenario",
     "ServerError",
     "Settings",
     "Spec",
+    "SystemPathsUnavailableError",
     "TLSEnv",
     "TLSEnvError",
     "TrustStore",
