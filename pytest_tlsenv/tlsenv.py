@@ -39,6 +39,7 @@ from .store import TrustStore, filler_cas
 
 if TYPE_CHECKING:
     from .clients import Client
+    from .probe import ProbeReport
 
 __all__ = ["DEFAULT_TIMEOUT", "Settings", "TLSEnv"]
 
@@ -369,6 +370,32 @@ class TLSEnv:
         from .repro import export
 
         return export(self, path, pip_requirement=pip_requirement)
+
+    def probe(
+        self,
+        client: Sequence[str] | Callable[[str], Any],
+        *,
+        env: Mapping[str, str | None] | None = None,
+        variables: Iterable[str] | None = None,
+        system_paths: bool | None = None,
+        timeout: float | None = None,
+    ) -> ProbeReport:
+        """Measure which trust variables (and default paths) ``client`` trusts, and their order.
+
+        ``client`` is an argv with ``{url}`` (``{index_url}``, ``{venv}``...) or a callable
+        taking the URL. The probe brings its own canary CAs and origins (:mod:`.probe`); it
+        uses this TLSEnv's root, timeout and ``system_paths``, not its store or origin.
+        """
+        from .probe import probe
+
+        return probe(
+            client,
+            root=self.root / f"probe-{next(self._counter)}",
+            env=env,
+            variables=variables,
+            system_paths=self.system_paths if system_paths is None else system_paths,
+            timeout=timeout or self.timeout,
+        )
 
     def mount_plan(self) -> MountPlan:
         """What ``system_paths=True`` mounts where (computed once, after the faults)."""
