@@ -579,3 +579,23 @@ def test_shell_lines_redo_the_fault(  # type: ignore[no-untyped-def]
         _open_up(twin.root)
         for fifo in twin.root.rglob("tlsenv-fifo.pem"):
             fifo.unlink()
+
+
+def test_store_close_hooks_run_newest_first_and_all_run(tmp_path: Path) -> None:
+    from pytest_tlsenv.store import TrustStore
+
+    store = TrustStore.create(tmp_path / "store")
+    ran: list[str] = []
+
+    def boom() -> None:
+        ran.append("boom")
+        raise OSError("hook failed")
+
+    store.on_close(lambda: ran.append("first"))
+    store.on_close(boom)
+    store.on_close(lambda: ran.append("last"))
+    with pytest.raises(OSError, match="hook failed"):
+        store.close()
+    assert ran == ["last", "boom", "first"]
+    store.close()  # idempotent: the hooks ran once
+    assert ran == ["last", "boom", "first"]
