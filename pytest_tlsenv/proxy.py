@@ -214,7 +214,10 @@ class Proxy:
     port: int = 0
     _lsock: socket.socket | None = field(default=None, repr=False)
     _socks: set[socket.socket] = field(default_factory=set, repr=False)
+    # _threads: every thread started and perhaps still alive (pruned only once dead, so stop()
+    # joins exactly all of them); _running: those whose work is not finished (settle()).
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
+    _running: set[threading.Thread] = field(default_factory=set, repr=False)
     _errors: list[BaseException] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop_r: socket.socket | None = field(default=None, repr=False)
@@ -264,7 +267,7 @@ class Proxy:
         before deciding a verdict, so the evidence is complete.
         """
         with self._idle:
-            return self._idle.wait_for(lambda: not self._threads, timeout)
+            return self._idle.wait_for(lambda: not self._running, timeout)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -347,7 +350,9 @@ class Proxy:
             )
             with self._lock:
                 self._socks.add(conn)
+                self._threads = {x for x in self._threads if x.is_alive()}
                 self._threads.add(t)
+                self._running.add(t)
             t.start()
 
     def _track(self, s: socket.socket) -> None:
@@ -375,7 +380,7 @@ class Proxy:
         finally:
             self._untrack(*owned)
             with self._idle:
-                self._threads.discard(threading.current_thread())
+                self._running.discard(threading.current_thread())
                 self._idle.notify_all()
 
     def _read_head(self, conn: socket.socket) -> tuple[str, str, dict[str, str]]:
@@ -537,8 +542,7 @@ class Proxy:
                     self._hellos.pop(id(tls), None)
             with self._lock:
                 self.handshakes.append(ForgedHandshake(target, seen.sni, True, None, None))
-            dialler.join(2 * _IO_TIMEOUT)
-            up = self._adopt(dialled, owned)
+            up = self._await(dialler, dialled, owned)
             name = seen.sni or host
             if up is not None and name != host:
                 # The ClientHello named another host than CONNECT did: verify that one.
@@ -556,8 +560,7 @@ class Proxy:
                     with self._lock:
                         self._sessions[(name, port)] = up.session
         finally:
-            dialler.join(2 * _IO_TIMEOUT)
-            self._adopt(dialled, owned)
+            self._await(dialler, dialled, owned)
 
     def _spawn(self, fn: Callable[..., None], *args: Any, name: str) -> threading.Thread:
         def body() -> None:
@@ -567,7 +570,7 @@ class Proxy:
                 self._errors.append(e)
             finally:
                 with self._idle:
-                    self._threads.discard(threading.current_thread())
+                    self._running.discard(threading.current_thread())
                     self._idle.notify_all()
 
         t = threading.Thread(target=body, name=name, daemon=True)
@@ -575,6 +578,7 @@ class Proxy:
         # (start() only waits for the thread to exist; body takes the lock later.)
         with self._lock:
             self._threads.add(t)
+            self._running.add(t)
             t.start()
         return t
 
@@ -602,6 +606,21 @@ class Proxy:
             up.do_handshake()
         except (ssl.SSLError, OSError) as e:
             box["error"] = e
+
+    def _await(
+        self, dialler: threading.Thread, box: dict[str, Any], owned: list[socket.socket]
+    ) -> ssl.SSLSocket | None:
+        """Join the dialler, then take its socket over (never while it still uses it)."""
+        dialler.join(2 * _IO_TIMEOUT)
+        if dialler.is_alive():  # stuck on a silent origin: wake it at the OS level only
+            sock = box.get("sock")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            dialler.join(_IO_TIMEOUT)
+            if dialler.is_alive():
+                return None  # stop() will report the survivor
+        return self._adopt(box, owned)
 
     @staticmethod
     def _adopt(box: dict[str, Any], owned: list[socket.socket]) -> ssl.SSLSocket | None:

@@ -139,6 +139,8 @@ class Origin:
     port: int = 0
     _socks: list[socket.socket] = field(default_factory=list, repr=False)
     _conns: set[socket.socket] = field(default_factory=set, repr=False)
+    # Every handler thread started and perhaps still alive: a thread leaves only once it is
+    # no longer alive (pruned on the next accept), so stop() joins exactly all of them.
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
     _errors: list[BaseException] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -257,6 +259,7 @@ class Origin:
                     )
                     with self._lock:
                         self._conns.add(conn)
+                        self._threads = {x for x in self._threads if x.is_alive()}
                         self._threads.add(t)
                     t.start()
 
@@ -284,7 +287,6 @@ class Origin:
         finally:
             with self._lock:
                 self._conns.discard(sock)
-                self._threads.discard(threading.current_thread())
             sock.close()
 
     def _http(self, tls: ssl.SSLSocket, peer: str, sni: str | None) -> None:
