@@ -274,6 +274,11 @@ class PairResult:
         return f"{self.a} ! {self.b}"
 
     @property
+    def both(self) -> bool:
+        """Whether setting both keeps both in use (a union, not a precedence)."""
+        return self.a_trusted and self.b_trusted
+
+    @property
     def winner(self) -> str | None:
         if self.a_trusted != self.b_trusted:
             return self.a if self.a_trusted else self.b
