@@ -122,7 +122,11 @@ def mitmdump_figures(
     ]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as e:  # e.g. its interpreter lives under a home this user cannot enter
+        print(f"  mitmdump cannot run here: {e}")
+        return None
     try:
         deadline = time.monotonic() + 30
         while True:
