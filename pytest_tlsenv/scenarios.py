@@ -51,7 +51,6 @@ class Scenario:
     #: unreadable, then hash-linked and appended to the bundle update-ca-certificates-style).
     proxy_ca: str = "store"
 
-
     @property
     def expected(self) -> frozenset[Verdict]:
         """The verdicts a robust client may give here."""
@@ -418,6 +417,10 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     for f in extra:
         if f not in FAULTS:
             raise ConfigError(f"unknown fault {f!r}; valid names: {', '.join(sorted(FAULTS))}")
+    repeated = sorted({f for f in extra if extra.count(f) > 1})
+    if repeated:
+        # Each fault has one entry per store (tlsenv-<fault>.pem): twice makes no sense.
+        raise ConfigError(f"fault(s) listed more than once: {', '.join(repeated)}")
     faults = base.faults + tuple(f for f in extra if f not in base.faults)
     placement = kwargs.get("placement", base.placement)
     if placement not in PLACEMENTS:

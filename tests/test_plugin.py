@@ -44,6 +44,7 @@ def test_unknown_scenario_fails_at_setup_listing_valid_names(pytester: pytest.Py
     [
         ('faults=["no-such-fault"]', "unknown fault 'no-such-fault'*valid names*"),
         ('faults="unreadable-file"', "faults takes a list*"),
+        ('faults=["fifo", "fifo"]', "*fault(s) listed more than once: fifo*"),
         ("colour='red'", "unknown tlsenv keyword(s) colour*"),
         ("placement='sideways'", "placement must be one of decoy, shadow*"),
         ("timeout=-1", "timeout must be a positive number*"),
