@@ -261,6 +261,8 @@ class PairResult:
     b: str
     a_trusted: bool
     b_trusted: bool
+    a_opened: bool = False  # a's canary files were opened while both were set
+    b_opened: bool = False
 
     @property
     def relation(self) -> str:
@@ -284,12 +286,30 @@ class PairResult:
             return self.a if self.a_trusted else self.b
         return None
 
+    def read(self, name: str) -> bool:
+        """Whether ``name``'s canary files were opened while both were set."""
+        if name not in (self.a, self.b):
+            raise KeyError(f"{name} is not in the pair {self.a} / {self.b}")
+        return self.a_opened if name == self.a else self.b_opened
+
+    @property
+    def text(self) -> str:
+        """The relation, and whether the disabled source was still read (inotify)."""
+        if self.winner is None:
+            return self.relation
+        loser, opened = (
+            (self.b, self.b_opened) if self.winner == self.a else (self.a, self.a_opened)
+        )
+        return f"{self.relation}  ({loser} {'read, not trusted' if opened else 'never opened'})"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "a": self.a,
             "b": self.b,
             "a_trusted": self.a_trusted,
             "b_trusted": self.b_trusted,
+            "a_opened": self.a_opened,
+            "b_opened": self.b_opened,
             "relation": self.relation,
         }
 
@@ -347,10 +367,15 @@ class ProbeReport:
 
     @property
     def order(self) -> list[str]:
-        """Trusted sources, highest precedence first (by pairs won, then registry order)."""
-        score = dict.fromkeys(self.trusted, 0)
+        """Trusted variables, highest precedence first (by pairs won, then registry order).
+
+        System defaults are not in it: they are present all at once; :attr:`defaults_text`
+        says which variable drops which default.
+        """
+        system = {r.source.name for r in self.results if r.source.system}
+        score = dict.fromkeys([n for n in self.trusted if n not in system], 0)
         for p in self.pairs:
-            if p.winner is not None:
+            if p.winner in score:
                 score[p.winner] += 1
         return sorted(score, key=lambda n: -score[n])
 
@@ -409,6 +434,7 @@ class ProbeReport:
             "pairs": [p.as_dict() for p in self.pairs],
             "order": self.order,
             "order_text": self.order_text,
+            "defaults": self.defaults_text,
             "runs": self.runs,
             "duration_s": round(self.duration, 3),
             "inotify_overflowed": self.overflowed,
@@ -425,9 +451,30 @@ class ProbeReport:
             rows.append([r.source.name, r.source.kind, r.status, opened, verdict])
         return rows
 
+    @property
+    def defaults_text(self) -> list[str]:
+        """Per trusted system default: the variables that drop it, and those that keep it."""
+        lines = []
+        for r in self.results:
+            if not r.source.system or r.status != TRUSTED:
+                continue
+            name = r.source.name
+            dropped = [
+                p.winner for p in self.pairs if name in (p.a, p.b) and p.winner not in (None, name)
+            ]
+            kept = [
+                p.a if p.b == name else p.b for p in self.pairs if name in (p.a, p.b) and p.both
+            ]
+            lines.append(
+                f"{name}: trusted by default; setting {' or '.join(map(str, dropped)) or '-'} "
+                f"drops it; kept with {', '.join(kept) or '-'}"
+            )
+        return lines
+
     def _summary(self) -> list[str]:
         lines = [f"precedence: {self.order_text}"]
-        lines += [f"  {p.relation}" for p in self.pairs]
+        lines += [f"  {p.text}" for p in self.pairs]
+        lines += [f"default {line}" for line in self.defaults_text]
         lines.append(
             f"control (no source, unknown CA): {self.control_verdict.value} - {self.control_reason}"
         )
@@ -793,10 +840,20 @@ class Probe:
                 if a.system and b.system:
                     continue  # defaults are always present together: nothing to switch
                 setvars = {s.variable: str(s.path) for s in (a, b) if s.variable}
-                a_ok = self._run(setvars, a.name)[0] == Verdict.OK
-                b_ok = self._run(setvars, b.name)[0] == Verdict.OK
+                a_verdict, _r, a_seen, _d = self._run(setvars, a.name)
+                b_verdict, _r, b_seen, _d = self._run(setvars, b.name)
                 runs += 2
-                report.pairs.append(PairResult(a.name, b.name, a_ok, b_ok))
+                seen = a_seen | b_seen
+                report.pairs.append(
+                    PairResult(
+                        a.name,
+                        b.name,
+                        a_verdict == Verdict.OK,
+                        b_verdict == Verdict.OK,
+                        a_opened=bool(self._opened_of(a, seen)),
+                        b_opened=bool(self._opened_of(b, seen)),
+                    )
+                )
         report.runs = runs
         report.duration = time.perf_counter() - start
         assert self._watch is not None

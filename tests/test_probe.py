@@ -131,6 +131,9 @@ def test_curl_prefers_curl_ca_bundle_then_dir_then_file(
     assert report.wins("CURL_CA_BUNDLE", "SSL_CERT_FILE"), report.table()
     assert report.wins("CURL_CA_BUNDLE", "SSL_CERT_DIR"), report.table()
     assert report.wins("SSL_CERT_DIR", "SSL_CERT_FILE"), report.table()
+    # Disabled means not even opened (inotify), not read and discarded.
+    assert not report.pair("CURL_CA_BUNDLE", "SSL_CERT_FILE").read("SSL_CERT_FILE")
+    assert report.pair("CURL_CA_BUNDLE", "SSL_CERT_FILE").read("CURL_CA_BUNDLE")
     assert report.order == ["CURL_CA_BUNDLE", "SSL_CERT_DIR", "SSL_CERT_FILE"]
     assert report.order_text == "CURL_CA_BUNDLE > SSL_CERT_DIR > SSL_CERT_FILE"
     _ignored_except(report, {"CURL_CA_BUNDLE", "SSL_CERT_DIR", "SSL_CERT_FILE"})
