@@ -458,3 +458,63 @@ def test_cli_mistakes_are_usage_messages(
     assert message in err
     assert "Traceback" not in err
     assert err.startswith("usage: python -m pytest_tlsenv probe")
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_node_system_paths_bundled_store_unless_use_openssl_ca(
+    probed: Callable[..., ProbeReport],
+) -> None:
+    _need("node")
+    plain = probed(
+        "node-system", NODE, system_paths=True, variables=["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS"]
+    )
+    assert plain.valid, plain.table()
+    assert plain.trusted == ["NODE_EXTRA_CA_CERTS"], plain.table()
+    for path in SYSTEM_SOURCES:  # its bundled Mozilla store: no default path is even opened
+        assert plain.status(path) == "ignored", plain.table()
+    openssl = probed(
+        "node-openssl-system",
+        NODE_OPENSSL,
+        system_paths=True,
+        variables=["SSL_CERT_FILE", "SSL_CERT_DIR"],
+    )
+    assert openssl.valid, openssl.table()
+    # This node bundles its own OpenSSL (OPENSSLDIR /etc/ssl, not Debian's /usr/lib/ssl): its
+    # default file is /etc/ssl/cert.pem, which Debian does not have; Debian's bundle is unread.
+    assert set(openssl.trusted) == {
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "/etc/ssl/cert.pem",
+        "/etc/ssl/certs",
+    }, openssl.table()
+    assert openssl.status("/etc/ssl/certs/ca-certificates.crt") == "ignored"
+    assert openssl.wins("SSL_CERT_FILE", "/etc/ssl/cert.pem")
+    assert openssl.wins("SSL_CERT_DIR", "/etc/ssl/certs")
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_uv_0_13_9_system_certs_read_whole_dirs_and_variables_drop_them(
+    probed: Callable[..., ProbeReport], uv_pinned: Callable[[str], str]
+) -> None:
+    uv = uv_pinned("0.13.9")
+    report = probed(
+        "uv-0.13.9-system",
+        [uv, *UV_INSTALL],
+        system_paths=True,
+        variables=["SSL_CERT_FILE", "SSL_CERT_DIR"],
+        env={"UV_SYSTEM_CERTS": "1"},
+    )
+    assert report.valid, report.table()
+    defaults = {"/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs"}
+    # rustls-native-certs via openssl-probe: the first bundle found, and every file of both
+    # cert dirs (RHEL's ca-bundle.crt is read as a file *of* /etc/pki/tls/certs).
+    defaults.add("/etc/pki/tls/certs/ca-bundle.crt")
+    assert set(report.trusted) == {"SSL_CERT_FILE", "SSL_CERT_DIR", *defaults}, report.table()
+    assert "." in report.result("/etc/ssl/certs").opened
+    for path in set(SYSTEM_SOURCES) - defaults:
+        assert report.status(path) == "ignored", report.table()
+    # Either variable set: only the variables, no default at all (never opened).
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        for path in defaults:
+            assert report.wins(var, path), report.table()
+            assert not report.pair(var, path).read(path)
