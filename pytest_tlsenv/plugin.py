@@ -125,6 +125,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("tlsenv_timeout", "default client timeout in seconds", default="20")
     parser.addini(
+        "tlsenv_grid_max_tests",
+        "print the verdict grid only when at most this many tests ran a client (0: never); "
+        "larger sessions get a one-line summary and --tlsenv-report has the full grid",
+        default="40",
+    )
+    parser.addini(
         "tlsenv_scenarios",
         "default of --tlsenv-scenarios (comma-separated scenario/group names, -NAME deselects)",
         default="",
@@ -587,7 +593,22 @@ class _Session:
             "changed": {"yellow": True, "bold": True},
             "missing": {},
         }
-        if results:
+        tests = {r["nodeid"] for r in results}
+        try:
+            limit = int(tr.config.getini("tlsenv_grid_max_tests"))
+        except ValueError:
+            limit = 40
+        if results and len(tests) > limit:
+            scenarios = {r["scenario"] for r in results}
+            outside = sum(
+                1 for r in results if r["verdict"] is not None and r["verdict"] not in r["expected"]
+            )
+            tr.write_line(
+                f"tlsenv: grid of {len(tests)} tests x {len(scenarios)} scenarios not shown "
+                f"(tlsenv_grid_max_tests={limit}); {outside} verdict(s) outside their expected "
+                "set; --tlsenv-report PATH.md writes the full grid"
+            )
+        elif results:
             for block in grid(results, self.changes, width=tr._tw.fullwidth):
                 for row in block:
                     for n, cell in enumerate(row):

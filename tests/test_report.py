@@ -332,3 +332,26 @@ def test_plain_session_imports_no_engine(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(tlsenv): pass")
     result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider")
     assert "ENGINE: ['pytest_tlsenv.report', 'pytest_tlsenv.scenarios', " in result.stdout.str()
+
+
+def test_large_sessions_get_a_summary_line_instead_of_the_grid(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntlsenv_grid_max_tests = 1\n")
+    pytester.makepyfile(
+        """
+        def test_a(tlsenv):
+            tlsenv.run(["true"])
+
+        def test_b(tlsenv):
+            tlsenv.run(["true"])
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["tlsenv: grid of 2 tests x 1 scenarios not shown (tlsenv_grid_max_tests=1)*"]
+    )
+    # Negative twin: under the limit, the grid is printed.
+    pytester.makeini("[pytest]\ntlsenv_grid_max_tests = 2\n")
+    again = pytester.runpytest()
+    assert "not shown" not in again.stdout.str()
+    again.stdout.fnmatch_lines(["*scenario*test_a*test_b*"])
