@@ -593,7 +593,9 @@ class Probe:
             from .namespace import require
 
             require()
-        self._own_root = root is None
+        if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
+            # The probe deletes its root when done: never someone else's files.
+            raise ConfigError(f"probe root {root} exists and is not an empty directory")
         self.root = Path(tempfile.mkdtemp(prefix="tlsenv-probe-")) if root is None else root
         self.root.mkdir(parents=True, exist_ok=True)
         self.sources: list[Source] = [

@@ -188,6 +188,7 @@ def test_httpx_ssl_cert_file_disables_ssl_cert_dir(probed: Callable[..., ProbeRe
     assert set(report.trusted) == {"SSL_CERT_FILE", "SSL_CERT_DIR"}, report.table()
     assert report.wins("SSL_CERT_FILE", "SSL_CERT_DIR"), report.table()
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
+    assert report.check_honours(PRESETS["httpx"].honours) == []
 
 
 # -- node -------------------------------------------------------------------------------------
@@ -228,6 +229,10 @@ def test_uv_0_2_28_reads_ssl_cert_file_only(
     assert report.trusted == ["SSL_CERT_FILE"], report.table()
     assert report.status("SSL_CERT_DIR") == "ignored"
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
+    # The uv preset's honours (SSL_CERT_FILE, SSL_CERT_DIR) holds for recent uv only.
+    assert report.check_honours(PRESETS["uv"].honours) == [
+        "SSL_CERT_DIR: the preset says honoured, the probe found it ignored"
+    ]
 
 
 def test_uv_0_13_9_reads_file_and_dir_together(
@@ -242,6 +247,7 @@ def test_uv_0_13_9_reads_file_and_dir_together(
     # rustls-native-certs reads the whole directory: it lists it.
     assert "." in report.result("SSL_CERT_DIR").opened
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
+    assert report.check_honours(PRESETS["uv"].honours) == []
 
 
 # -- presets against measurements -------------------------------------------------------------
@@ -415,6 +421,13 @@ def test_probe_argument_errors() -> None:
         probe(CURL, env={"SSL_CERT_FILE": "/x"})
     with pytest.raises(ConfigError, match="argv list"):
         probe("curl {url}")
+
+
+def test_probe_never_takes_over_a_directory_with_files(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="not an empty directory"):
+        probe(CURL, root=tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep"
 
 
 def test_cli_probe_writes_json_and_markdown(
