@@ -43,7 +43,7 @@ import venv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ConfigError, TLSEnvError
@@ -52,6 +52,9 @@ from .pki import Authority, Leaf
 from .runner import call_in_thread, must_drop_caps, run_process
 from .servers import Origin
 from .store import LAYOUTS, Layout, TrustStore
+
+if TYPE_CHECKING:
+    from .namespace import MountPlan
 
 __all__ = [
     "PLACEHOLDERS",
@@ -608,10 +611,9 @@ class Probe:
             ]
         self._canaries: dict[str, _Canary] = {}
         self._watch: OpenWatch | None = None
-        self._plan: Any = None
+        self._plan: MountPlan | None = None
         self._counter = itertools.count()
         self._threads: list[threading.Thread] = []
-        self._lost = False  # a callable timed out: its thread may still open files
 
     def _variable_path(self, name: str) -> Path:
         base = self.root / "sources" / name
