@@ -78,6 +78,9 @@ def test_key_files_are_private_and_ca_keys_never_written(
     basetemp = tmp_path_factory.getbasetemp()
     keys = _private_key_files(basetemp)
     assert keys, "the origin's key must be on disk for its server context"
+    # The private-key-file fault puts a throwaway key *into a store* on purpose (a trust
+    # store entry that is not a certificate); it protects nothing and is not checked here.
+    keys = [k for k in keys if k.name != "tlsenv-private-key-file.pem"]
     for key in keys:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
         # Only a PKI's own directory holds keys (this session's, or a test's own PKI), or a
