@@ -45,6 +45,7 @@ from typing import Any
 from .errors import ConfigError, ServerError
 from .faults import Applied
 from .pki import Authority
+from .servers import wrap_socket
 from .store import TrustStore
 
 __all__ = [
@@ -517,7 +518,7 @@ class Proxy:
         owned: list[socket.socket],
     ) -> None:
         assert self._hello is not None
-        tls = self._hello.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        tls = wrap_socket(self._hello, conn, server_side=True, do_handshake_on_connect=False)
         owned[owned.index(conn)] = tls
         self._swap(conn, tls)
         seen = _Hello(host)
@@ -583,7 +584,11 @@ class Proxy:
         return t
 
     def _dial(self, box: dict[str, Any], address: str, port: int, name: str) -> None:
-        """Connect and handshake to the origin, verifying it as ``name``; result in ``box``."""
+        """Connect and handshake to the origin, verifying it as ``name``; result in ``box``.
+
+        Any OSError (the origin refused, reset, or stop() shut the socket down under us) is
+        a result, not a failure of the proxy: the caller answers 502.
+        """
         assert self.upstream_context is not None
         try:
             raw = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
@@ -592,19 +597,23 @@ class Proxy:
             return
         self._track(raw)
         box["sock"] = raw
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
-            session = self._sessions.get((name, port))
-        # Like a corporate proxy's upstream pool: resume the TLS session to the origin (its
-        # certificate was verified on the first connection): half the crypto per connection.
-        up = self.upstream_context.wrap_socket(
-            raw, server_hostname=name, do_handshake_on_connect=False, session=session
-        )
-        self._swap(raw, up)
-        box["sock"] = up
         try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                session = self._sessions.get((name, port))
+            # Like a corporate proxy's upstream pool: resume the TLS session to the origin (its
+            # certificate was verified on the first connection): half the crypto per connection.
+            up = wrap_socket(
+                self.upstream_context,
+                raw,
+                server_hostname=name,
+                do_handshake_on_connect=False,
+                session=session,
+            )
+            self._swap(raw, up)
+            box["sock"] = up
             up.do_handshake()
-        except (ssl.SSLError, OSError) as e:
+        except OSError as e:  # ssl.SSLError included
             box["error"] = e
 
     def _await(

@@ -26,11 +26,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from .errors import ConfigError, ServerError
 from .pki import PKI, SERVER_VARIANTS
 
-__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel"]
+__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel", "wrap_socket"]
 
 PROBE_PROJECT = "tlsenv-probe"
 PROBE_VERSION = "0.1"
@@ -88,6 +89,26 @@ def probe_wheel() -> tuple[str, bytes]:
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
     return f"{dist}-py3-none-any.whl", buf.getvalue()
+
+
+def wrap_socket(ctx: ssl.SSLContext, sock: socket.socket, **kwargs: Any) -> ssl.SSLSocket:
+    """``ctx.wrap_socket(sock, ...)``, closing the SSLSocket CPython drops when wrapping fails.
+
+    ``SSLSocket._create`` takes the fd over (``sock.detach()``) before it checks the
+    connection; if the peer reset in between, its ``recv(1)`` probe (added for CVE-2023-40217)
+    raises ECONNRESET and the half-made SSLSocket is dropped unclosed: a ResourceWarning on a
+    server thread, blamed on whatever test runs then. It is still ``self`` in the traceback.
+    """
+    try:
+        return ctx.wrap_socket(sock, **kwargs)
+    except OSError as e:
+        tb = e.__traceback__
+        while tb is not None:
+            leaked = tb.tb_frame.f_locals.get("self")
+            if isinstance(leaked, ssl.SSLSocket):
+                leaked.close()
+            tb = tb.tb_next
+        raise
 
 
 @cache
@@ -268,7 +289,7 @@ class Origin:
         sock: socket.socket = raw
         try:
             # wrap_socket detaches `raw`: from here on the SSLSocket owns the fd.
-            tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            tls = wrap_socket(self.context, raw, server_side=True, do_handshake_on_connect=False)
             with self._lock:
                 self._conns.discard(raw)
                 self._conns.add(tls)

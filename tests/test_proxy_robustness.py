@@ -8,7 +8,9 @@ failed or survived) and the process back to the file descriptors it had before.
 
 from __future__ import annotations
 
+import functools
 import os
+import select
 import socket
 import ssl
 import struct
@@ -355,3 +357,44 @@ def test_stop_reraises_what_a_handler_thread_raised(tlsenv_pki: PKI) -> None:
         with pytest.raises(ServerError, match="proxy handler failed: RuntimeError: upstream"):
             proxy.stop()
     # Twin: a healthy proxy stops without raising (every other test here).
+
+
+def _reset_accepted() -> tuple[socket.socket, socket.socket]:
+    """A server-side socket whose peer has already reset the connection (and its listener)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    _reset(client)
+    select.select([server], [], [], 2)  # until the RST has arrived (recv would consume it)
+    return server, listener
+
+
+@pytest.mark.parametrize("helper", [True, False])
+def test_wrap_socket_closes_what_cpython_drops(
+    monkeypatch: pytest.MonkeyPatch, helper: bool
+) -> None:
+    # CPython's SSLSocket._create takes the fd, then its recv(1) probe raises ECONNRESET and
+    # the half-made SSLSocket is dropped unclosed. servers.wrap_socket closes it; the twin
+    # (plain ctx.wrap_socket) shows the ResourceWarning it prevents.
+    import gc
+
+    from pytest_tlsenv.servers import wrap_socket
+
+    unraisable: list[str] = []
+    monkeypatch.setattr("sys.unraisablehook", lambda u: unraisable.append(str(u.exc_value)))
+    server, listener = _reset_accepted()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    wrap = functools.partial(wrap_socket, ctx) if helper else ctx.wrap_socket
+    try:
+        with pytest.raises(ConnectionResetError):
+            wrap(server, server_side=True, do_handshake_on_connect=False)
+    finally:
+        server.close()
+        listener.close()
+    gc.collect()
+    if helper:
+        assert unraisable == []
+    else:
+        assert any("unclosed <ssl.SSLSocket" in u for u in unraisable), unraisable
