@@ -384,19 +384,37 @@ class ProbeReport:
 
     @property
     def order_text(self) -> str:
-        """The order as one line: ``>`` wins over, ``+`` both used, ``,`` not compared."""
+        """The order as one line: ``>`` wins over, ``+`` both used, ``,`` not compared.
+
+        Sources used together with every other one (truststore's SSL_CERT_FILE in pip 24)
+        come last, after ``;``, so the chain before it reads transitively:
+        ``REQUESTS_CA_BUNDLE > CURL_CA_BUNDLE > PIP_CERT; with all: SSL_CERT_FILE + ...``.
+        """
         order = self.order
         if not order:
             return "(no source trusted)"
-        text = order[0]
-        for prev, cur in itertools.pairwise(order):
+
+        def both(a: str, b: str) -> bool | None:
+            try:
+                return self.pair(a, b).both
+            except KeyError:
+                return None
+
+        always = [n for n in order if all(both(n, m) for m in order if m != n)]
+        if len(order) > 1 and len(always) == len(order):
+            return " + ".join(order)
+        chain = [n for n in order if n not in always] if len(order) > 1 else order
+        text = chain[0]
+        for prev, cur in itertools.pairwise(chain):
             try:
                 p = self.pair(prev, cur)
             except KeyError:
                 sep = ","
             else:
-                sep = "+" if p.a_trusted and p.b_trusted else ">" if p.winner == prev else "?"
+                sep = "+" if p.both else ">" if p.winner == prev else "?"
             text += f" {sep} {cur}"
+        if always and len(order) > 1:
+            text += "; with all: " + " + ".join(always)
         return text
 
     def check_honours(self, honours: Sequence[str]) -> list[str]:

@@ -8,10 +8,12 @@ negative twin in the same report: a source the client does not read is REJECTED 
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
 import ssl
+import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,8 +24,8 @@ import pytest
 
 from pytest_tlsenv import TLSEnv
 from pytest_tlsenv.cli import main
-from pytest_tlsenv.clients import PRESETS, _httpx_fetch, _requests_fetch, _urllib_fetch
-from pytest_tlsenv.errors import ConfigError
+from pytest_tlsenv.clients import PRESETS, _httpx_fetch, _requests_fetch, _urllib_fetch, pinned
+from pytest_tlsenv.errors import ClientUnavailableError, ConfigError
 from pytest_tlsenv.namespace import probe as namespace_probe
 from pytest_tlsenv.outcome import Verdict
 from pytest_tlsenv.probe import (
@@ -248,6 +250,57 @@ def test_uv_0_13_9_reads_file_and_dir_together(
     assert "." in report.result("SSL_CERT_DIR").opened
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
     assert report.check_honours(PRESETS["uv"].honours) == []
+
+
+# -- pip: the venv's own (< 24.2), and 24.3.1 (truststore) -------------------------------------
+
+PIP_INSTALL = [
+    "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--retries", "0", "--timeout", "10",
+    "--target", "{venvdir}/target", "--index-url", "{index_url}", "tlsenv-probe",
+]  # fmt: skip
+PIP_VARIABLES = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"]
+
+
+def test_pip_requests_variables_override_pip_cert(probed: Callable[..., ProbeReport]) -> None:
+    version = importlib.metadata.version("pip")
+    if tuple(int(x) for x in version.split(".")[:2]) >= (24, 2):
+        pytest.skip(f"this interpreter's pip {version} has truststore (see the 24.3.1 test)")
+    report = probed("pip", [sys.executable, *PIP_INSTALL], variables=PIP_VARIABLES)
+    assert report.valid, report.table()
+    # pip sets session.verify from PIP_CERT, and requests lets its variables override it.
+    assert set(report.trusted) == {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"}
+    assert report.order == ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"], report.table()
+    assert not report.pair("REQUESTS_CA_BUNDLE", "PIP_CERT").read("PIP_CERT")
+    # This pip has no truststore: SSL_CERT_FILE is ignored.
+    assert report.status("SSL_CERT_FILE") == "ignored"
+    assert report.check_honours(PRESETS["pip"].honours) == [
+        "the preset ranks PIP_CERT above REQUESTS_CA_BUNDLE, but REQUESTS_CA_BUNDLE wins over "
+        "PIP_CERT",
+        "the preset ranks PIP_CERT above CURL_CA_BUNDLE, but CURL_CA_BUNDLE wins over PIP_CERT",
+    ]
+
+
+def test_pip_24_truststore_adds_ssl_cert_file_to_everything(
+    probed: Callable[..., ProbeReport],
+) -> None:
+    try:
+        target = pinned("pip", "24.3.1").parent.parent
+    except ClientUnavailableError as e:
+        pytest.skip(str(e))
+    report = probed(
+        "pip-24.3.1",
+        [sys.executable, *PIP_INSTALL],
+        variables=PIP_VARIABLES,
+        env={"PYTHONPATH": str(target)},  # pip 24.3.1 shadows the venv's own
+    )
+    assert report.valid, report.table()
+    assert set(report.trusted) == set(PIP_VARIABLES), report.table()
+    assert report.wins("REQUESTS_CA_BUNDLE", "PIP_CERT")
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"):
+        assert report.pair("SSL_CERT_FILE", var).both, report.table()
+    assert report.order_text == (
+        "REQUESTS_CA_BUNDLE > CURL_CA_BUNDLE > PIP_CERT; with all: SSL_CERT_FILE"
+    )
 
 
 # -- presets against measurements -------------------------------------------------------------
