@@ -584,3 +584,27 @@ def test_uv_0_13_9_system_certs_read_whole_dirs_and_variables_drop_them(
         for path in defaults:
             assert report.wins(var, path), report.table()
             assert not report.pair(var, path).read(path)
+
+
+def test_a_hanging_client_is_bounded_by_the_timeout() -> None:
+    report = probe(["sh", "-c", "sleep 30", "{url}"], variables=["SSL_CERT_FILE"], timeout=0.5)
+    assert report.control_verdict == Verdict.HUNG
+    assert not report.valid
+    assert report.status("SSL_CERT_FILE") == "inconclusive"
+    assert report.control_reason == "no exit within 0.5 s; process group killed"
+
+
+def test_cli_system_paths_unavailable_is_a_usage_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pytest_tlsenv.namespace as namespace
+
+    # What a container without mount namespaces answers (namespace.probe's real attempt).
+    monkeypatch.setattr(namespace, "probe", lambda: "unshare: Operation not permitted")
+    with pytest.raises(SystemExit) as exc:
+        main(["probe", "--system-paths", "--", *CURL])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "system_paths=True needs a private mount namespace" in err
+    assert "unshare: Operation not permitted" in err
+    assert "Traceback" not in err
