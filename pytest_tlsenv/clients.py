@@ -419,7 +419,8 @@ def _uv(env: TLSEnv, version: str | None) -> Client:
         env.origin.index_url,
         "tlsenv-probe",
     )
-    return Client("uv", env, argv=argv, env={flag: "1"}, version=version)
+    # No retries: uv 0.13 retries a refused CONNECT for ~5 s, longer than a survey's timeout.
+    return Client("uv", env, argv=argv, env={flag: "1", "UV_HTTP_RETRIES": "0"}, version=version)
 
 
 PRESETS: dict[str, Preset] = {}

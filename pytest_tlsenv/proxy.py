@@ -302,21 +302,24 @@ class Proxy:
         with contextlib.suppress(OSError):
             self._stop_w.send(b"x")  # relays select on _stop_r too: they all end
         self._acceptor.join(timeout)
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            # The OS-level shutdown wakes a thread blocked in recv/handshake without touching
-            # the SSL object (SSLSocket.shutdown would reset it under the owning thread).
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(s, socket.SHUT_RDWR)
         deadline = time.monotonic() + timeout
+        while True:
+            # Repeat until every handler is gone: a handler may register a socket (its
+            # upstream, dialled during the client's handshake) after a first sweep.
+            with self._lock:
+                socks = list(self._socks)
+                threads = [t for t in self._threads if t.is_alive()]
+            for s in socks:
+                # The OS-level shutdown wakes a thread blocked in recv/handshake without
+                # touching the SSL object (SSLSocket.shutdown would reset it under its owner).
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(s, socket.SHUT_RDWR)
+            for t in threads:
+                t.join(min(0.05, max(0.0, deadline - time.monotonic())))
+            if not any(t.is_alive() for t in threads) or time.monotonic() >= deadline:
+                break
         with self._lock:
-            threads = list(self._threads)
-        survivors = []
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-            if t.is_alive():
-                survivors.append(t.name)
+            survivors = [t.name for t in self._threads if t.is_alive()]
         for s in (self._lsock, self._stop_r, self._stop_w):
             s.close()
         alive = self._acceptor.is_alive()
@@ -555,6 +558,11 @@ class Proxy:
                 return
             try:
                 self._relay_tls(tls, up, target)
+                # Like the origin, end the client's side with close_notify: OpenSSL 3 clients
+                # that read to EOF (s_client) report "unexpected eof" without it.
+                tls.settimeout(1.0)
+                with contextlib.suppress(OSError, ValueError):
+                    tls.unwrap()
             finally:
                 # TLS 1.3 tickets arrive after the handshake: the session is resumable only now.
                 if up.session is not None and up.session.has_ticket:
