@@ -1,0 +1,93 @@
+"""The public surface: ``__all__`` is exact, and DESIGN.md's names exist (they are API)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+import pytest_tlsenv
+from pytest_tlsenv import Outcome, TLSEnv, Verdict
+from pytest_tlsenv.scenarios import CATALOGUE, GROUPS, KEYWORDS
+
+INIT = Path(pytest_tlsenv.__file__)
+
+
+def test_all_matches_what_the_package_exports() -> None:
+    # Every name in __all__ resolves, and every public name the package defines lazily or
+    # directly is in __all__ (httpx checks the same).
+    for name in pytest_tlsenv.__all__:
+        assert getattr(pytest_tlsenv, name) is not None, name
+    tree = ast.parse(INIT.read_text())
+    lazy = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "_LAZY" for t in node.targets)
+    )
+    assert isinstance(lazy, ast.Dict)
+    declared = {k.value for k in lazy.keys if isinstance(k, ast.Constant)}
+    assert declared | {"__version__"} == set(pytest_tlsenv.__all__)
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        pytest_tlsenv.Nope  # noqa: B018
+
+
+def test_verdicts_are_the_designed_six() -> None:
+    assert [v.value for v in Verdict] == ["OK", "REJECTED", "CRASHED", "HUNG", "LEAKED", "FAILED"]
+    assert str(Verdict.CRASHED) == "CRASHED"
+
+
+def test_marker_keywords_are_the_designed_signature() -> None:
+    assert KEYWORDS == (
+        "scenario", "faults", "placement", "proxy", "server", "layout", "backend",
+        "system_paths", "user", "timeout", "extra_cas",
+    )  # fmt: skip
+
+
+def test_catalogue_has_every_designed_scenario() -> None:
+    designed = {
+        "store": """unreadable-file unreadable-bundle unreadable-dir dangling-symlink
+            symlink-loop fifo empty-file garbage-file truncated-pem der-file private-key-file
+            garbage-in-bundle expired-decoy non-ca-cert huge-file crlf-pem missing-file-env
+            missing-dir-env dir-as-file""",
+        "reports": "uv-5448",
+        "proxy": "mitm-untrusted mitm-trusted proxy-tunnel proxy-refuses proxy-auth-required",
+        "server": """good expired not-yet-valid wrong-host self-signed untrusted-root
+            incomplete-chain wrong-eku weak-key cn-only""",
+    }
+    for group, names in designed.items():
+        for name in names.split():
+            assert name in CATALOGUE, name
+            assert name in GROUPS[group], (group, name)
+            sc = CATALOGUE[name]
+            assert sc.description, name
+            assert sc.why, name
+            assert sc.expected, name
+
+
+def test_tlsenv_and_outcome_attributes(tlsenv: TLSEnv) -> None:
+    for name in ("scenario", "store", "origin", "proxy", "environ", "venv", "run", "call",
+                 "repro", "client", "probe"):  # fmt: skip
+        assert hasattr(tlsenv, name), name
+    for name in ("name", "description", "expected", "why"):
+        assert hasattr(tlsenv.scenario, name), name
+    for name in ("root", "bundle", "cert_dir", "entries", "env"):
+        assert hasattr(tlsenv.store, name), name
+    for name in ("url", "host", "port", "index_url", "received"):
+        assert hasattr(tlsenv.origin, name), name
+    run = inspect.signature(TLSEnv.run).parameters
+    assert list(run)[1:] == ["argv", "env", "timeout", "user", "passenv", "cwd"]
+    call = inspect.signature(TLSEnv.call).parameters
+    assert "timeout" in call
+    fields = Outcome.__dataclass_fields__
+    for name in ("verdict", "returncode", "stdout", "stderr", "exception", "value", "duration",
+                 "reason", "reached_origin", "environ"):  # fmt: skip
+        assert name in fields, name
+    for name in ("assert_ok", "assert_graceful", "assert_rejected", "assert_expected",
+                 "assert_verdict"):  # fmt: skip
+        assert callable(getattr(Outcome, name)), name
