@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clients import PRESETS, get_preset, make_client, pinned
+from .clients import get_preset, make_client, pinned, presets
 from .errors import ClientUnavailableError
 from .journal import recover
 from .outcome import Outcome, Verdict
@@ -77,7 +77,7 @@ def _run_cell(
 
 def _available(args: argparse.Namespace) -> list[tuple[str, str | None, str]]:
     """(preset, pinned version or None, version shown) for every client to survey."""
-    chosen = args.clients or sorted(PRESETS)
+    chosen = args.clients or sorted(presets())
     found: list[tuple[str, str | None, str]] = []
     for name in chosen:
         preset = get_preset(name)
@@ -237,9 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     survey.add_argument(
         "--clients",
         nargs="+",
-        choices=sorted(PRESETS),
+        choices=sorted(presets()),
         metavar="CLIENT",
-        help=f"presets to run (default: all found): {', '.join(sorted(PRESETS))}",
+        help=f"presets to run (default: all found): {', '.join(sorted(presets()))}",
     )
     survey.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     survey.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")

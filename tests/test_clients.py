@@ -8,6 +8,11 @@ from PyPI by the suite.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from pytest_tlsenv import TLSEnv
@@ -77,3 +82,49 @@ def test_client_method_returns_a_ready_argv(tlsenv: TLSEnv) -> None:
     assert c.argv is not None
     assert c.argv[-1] == tlsenv.origin.url
     assert "--cacert" in c.argv
+
+
+PLUGIN = """
+from pytest_tlsenv.clients import Client, Preset
+
+
+def _build(env, version):
+    return Client("my-curl", env, argv=("curl", "-fsS", "--cacert", str(env.store.bundle),
+                                        env.origin.url), version=version)
+
+
+PRESET = Preset("my-curl", "curl, by a third-party package", ("CURL_CA_BUNDLE",),
+                lambda: "1.0", _build)
+"""
+
+
+def test_presets_from_an_entry_point(tmp_path: Path) -> None:
+    # A third-party package declares a preset in the "pytest_tlsenv.presets" group; the survey
+    # (no pytest involved) finds and runs it.
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text(PLUGIN)
+    dist = tmp_path / "mypkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mypkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pytest_tlsenv.presets]\nmy-curl = mypkg:PRESET\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest_tlsenv", "survey", "--clients", "my-curl",
+         "--scenarios", "good", "mitm-untrusted"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "my-curl" in out.stdout
+    lines = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.strip()}
+    assert lines["good"][-1] == "OK"
+    assert lines["mitm-untrusted"][-1] == "REJECTED"
+    # Negative twin: without the package on the path, the name is unknown (a usage error).
+    # (Another cwd: `python -m` puts the cwd on sys.path, where the dist-info would be found.)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bare = subprocess.run(
+        [sys.executable, "-m", "pytest_tlsenv", "survey", "--clients", "my-curl"],
+        capture_output=True, text=True, cwd=elsewhere, timeout=120, check=False,
+    )  # fmt: skip
+    assert bare.returncode == 2
+    assert "invalid choice: 'my-curl'" in bare.stderr
