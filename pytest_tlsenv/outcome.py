@@ -50,6 +50,8 @@ _REJECT_PATTERNS = [
     r"SSL certificate problem",
     r"no alternative certificate subject name matches",
     r"Hostname mismatch",
+    r"Certificate did not match expected hostname",  # pip's vendored urllib3
+    r"There was a problem confirming the ssl certificate",  # pip
     r"verify error:num=",
     r"Verification error:",
     # rustls / webpki (uv)
