@@ -72,29 +72,64 @@ def _private_key_files(root: Path) -> list[Path]:
     return found
 
 
-def test_key_files_are_private_and_ca_keys_never_written(
-    tlsenv: TLSEnv, tlsenv_pki: PKI, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    basetemp = tmp_path_factory.getbasetemp()
-    keys = _private_key_files(basetemp)
-    assert keys, "the origin's key must be on disk for its server context"
-    # The private-key-file fault puts a throwaway key *into a store* on purpose (a trust
-    # store entry that is not a certificate); it protects nothing and is not checked here.
-    keys = [k for k in keys if k.name != "tlsenv-private-key-file.pem"]
-    for key in keys:
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
-        # Only a PKI's own directory holds keys (this session's, or a test's own PKI), or a
-        # reproduction bundle's throwaway-keys/ (its own fresh PKI, issue 7).
-        known = ("pki", "tlsenv-pki", "throwaway-keys")
-        assert any(p.name.startswith(known) for p in key.parents), f"stray key: {key}"
+def _key_problems(root: Path, pki: PKI) -> list[str]:
+    """Keys under ``root`` that are not 0600, outside a PKI's directory, or a CA's own key."""
     ca_keys = [
         a.key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        for a in tlsenv_pki.authorities.values()
+        for a in pki.authorities.values()
     ]
-    for key in keys:
-        data = key.read_bytes()
-        assert not any(ca in data for ca in ca_keys), f"a CA private key was written: {key}"
+    problems = []
+    # The private-key-file fault puts a throwaway key *into a store* on purpose (a trust
+    # store entry that is not a certificate); it protects nothing and is not checked here.
+    for key in _private_key_files(root):
+        if key.name == "tlsenv-private-key-file.pem":
+            continue
+        if stat.S_IMODE(key.stat().st_mode) != 0o600:
+            problems.append(f"mode {oct(stat.S_IMODE(key.stat().st_mode))}: {key}")
+        # Only a PKI's own directory holds keys (this session's, or a test's own PKI), or a
+        # reproduction bundle's throwaway-keys/ (its own fresh PKI, issue 7).
+        known = ("pki", "tlsenv-pki", "throwaway-keys")
+        if not any(p.name.startswith(known) for p in key.parents):
+            problems.append(f"stray key: {key}")
+        if any(ca in key.read_bytes() for ca in ca_keys):
+            problems.append(f"a CA private key was written: {key}")
+    return problems
+
+
+def test_key_files_are_private_and_ca_keys_never_written(
+    tlsenv: TLSEnv, tlsenv_pki: PKI, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    basetemp = tmp_path_factory.getbasetemp()
+    assert _private_key_files(basetemp), "the origin's key must be on disk for its server context"
+    assert _key_problems(basetemp, tlsenv_pki) == []
+
+
+def test_key_check_catches_broken_keys(tlsenv_pki: PKI, tmp_path: Path) -> None:
+    # Broken on purpose: a world-readable key, a key outside any PKI directory, and a CA's own
+    # key on disk are each reported by the check above.
+    leaky = tmp_path / "pki" / "leaf.key"
+    leaky.parent.mkdir()
+    leaky.write_bytes(Authority.create("x").issue(["localhost"]).key_pem)
+    leaky.chmod(0o644)
+    stray = tmp_path / "elsewhere.key"
+    stray.write_bytes(leaky.read_bytes())
+    stray.chmod(0o600)
+    ca = tmp_path / "pki" / "ca.key"
+    ca.write_bytes(
+        tlsenv_pki.authorities["trusted"].key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ca.chmod(0o600)
+    problems = "\n".join(_key_problems(tmp_path, tlsenv_pki))
+    assert f"mode 0o644: {leaky}" in problems
+    assert f"stray key: {stray}" in problems
+    assert f"a CA private key was written: {ca}" in problems
+    for p in (leaky, stray, ca):
+        p.unlink()  # the suite's own check must not see these
