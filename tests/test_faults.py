@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from commands import uv_pip_install_argv
 
 from pytest_tlsenv import CATALOGUE, FAULTS, GROUPS, PKI, Outcome, TLSEnv, Verdict, resolve
 from pytest_tlsenv.errors import ConfigError
@@ -444,16 +445,7 @@ def run_client(env: TLSEnv, client: str, uv: str | None = None, timeout: float =
     assert client == "uv", client
     assert uv is not None
     return env.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            env.venv(),
-            "--index-url",
-            env.origin.index_url,
-            "tlsenv-probe",
-        ],
+        uv_pip_install_argv(env, uv),
         env={"UV_SYSTEM_CERTS": "1"},
         timeout=timeout,
     )

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from commands import uv_pip_install_argv
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -229,16 +230,7 @@ def check_issue(bundle: Path, forbidden: list[str]) -> str:
 def uv_install(tlsenv: TLSEnv, uv: str):  # type: ignore[no-untyped-def]
     # The command of tests/test_uv_5448.py.
     return tlsenv.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            tlsenv.venv(),
-            "--index-url",
-            tlsenv.origin.index_url,
-            "tlsenv-probe",
-        ],
+        uv_pip_install_argv(tlsenv, uv),
         env={"UV_NATIVE_TLS": "1"},
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from commands import uv_pip_install_argv
 from test_faults import BITES, DESIGN_STORE_FAULTS  # tests/ is on sys.path (rootdir conftest)
 
 from pytest_tlsenv import FAULTS, TLSEnv, Verdict
@@ -79,16 +80,7 @@ def test_wget_honours_the_fake_store_only_under_system_paths(make_tlsenv: Maker)
 
 def uv_install(env: TLSEnv, uv: str) -> Any:
     return env.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            env.venv(),
-            "--index-url",
-            env.origin.index_url,
-            "tlsenv-probe",
-        ],
+        uv_pip_install_argv(env, uv),
         env={**NO_VARS, "UV_NATIVE_TLS": "1"},
     )
 

@@ -10,6 +10,7 @@ installed by the suite into its cache (tests/conftest.py), never assumed.
 from __future__ import annotations
 
 import pytest
+from commands import uv_pip_install_argv
 
 from pytest_tlsenv import TLSEnv, Verdict
 
@@ -20,16 +21,7 @@ KNOWN = {"0.2.28": Verdict.OK, "0.2.29": Verdict.CRASHED, "0.13.9": Verdict.OK}
 
 def uv_install(tlsenv: TLSEnv, uv: str):  # type: ignore[no-untyped-def]
     return tlsenv.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            tlsenv.venv(),
-            "--index-url",
-            tlsenv.origin.index_url,
-            "tlsenv-probe",
-        ],
+        uv_pip_install_argv(tlsenv, uv),
         env={"UV_NATIVE_TLS": "1"},
     )
 
