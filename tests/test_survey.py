@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,10 +68,28 @@ def test_survey_markdown_report(tmp_path: Path) -> None:
 
 
 def test_survey_leaves_nothing_behind(tmp_path: Path) -> None:
-    before = set(Path("/tmp").glob("tlsenv-survey-*"))
-    out = _cli("survey", "--clients", "curl", "--scenarios", "unreadable-file", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert set(Path("/tmp").glob("tlsenv-survey-*")) == before
+    # A private TMPDIR: other workers run surveys into /tmp at the same time. Watching it while
+    # the survey runs shows the check is not vacuous: the work directory exists, then is gone.
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    argv = [sys.executable, "-m", "pytest_tlsenv", "survey", "--clients", "curl"]
+    argv += ["--scenarios", "unreadable-file", "fifo", "good"]
+    seen: set[str] = set()
+    with subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        while proc.poll() is None:
+            seen.update(p.name for p in tmpdir.iterdir())
+            time.sleep(0.001)
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    assert any(name.startswith("tlsenv-survey-") for name in seen), seen
+    assert list(tmpdir.iterdir()) == []
 
 
 def test_scenarios_lists_the_catalogue(tmp_path: Path) -> None:
