@@ -165,7 +165,9 @@ class Preset:
     """How to detect a client, point it at a scenario's origin/store/proxy, and run it.
 
     ``honours`` lists the trust variables the client reads (highest first), as measured here;
-    ``build(tlsenv, version)`` returns a ready :class:`Client`.
+    ``honours_before`` the older versions' lists, as ``(first version that differs, list)``
+    pairs (see :meth:`honours_for`). ``build(tlsenv, version)`` returns a ready
+    :class:`Client`.
     """
 
     name: str
@@ -175,6 +177,25 @@ class Preset:
     build: Callable[[TLSEnv, str | None], Client]
     in_process: bool = False
     installable: tuple[str, str] | None = None  # (PyPI package, executable) for pinned()
+    honours_before: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def honours_for(self, version: str | None) -> tuple[str, ...]:
+        """What version ``version`` honours: the list of the first ``honours_before`` pair
+        whose version is above it, else :attr:`honours` (also for an unknown version)."""
+        key = _version_key(version)
+        if key is not None:
+            for since, honours in sorted(
+                self.honours_before, key=lambda p: _version_key(p[0]) or ()
+            ):
+                if key < (_version_key(since) or ()):
+                    return honours
+        return self.honours
+
+
+def _version_key(version: str | None) -> tuple[int, ...] | None:
+    """``"0.2.28"`` -> ``(0, 2, 28)``; None when it does not start with a number."""
+    m = re.match(r"\d+(?:\.\d+)*", version or "")
+    return tuple(int(x) for x in m.group(0).split(".")) if m else None
 
 
 def _version_of(argv: Sequence[str], pattern: str) -> Callable[[], str | None]:
@@ -544,7 +565,8 @@ for _p in (
     Preset(
         "pip",
         "python -m pip install --target (PIP_CERT)",
-        ("PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+        # pip sets session.verify from PIP_CERT; requests' own variables then override it.
+        ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"),
         _version_of([sys.executable, "-m", "pip", "--version"], r"pip (\S+)"),
         _pip,
         installable=("pip", "pip"),
@@ -556,6 +578,8 @@ for _p in (
         _version_of(["uv", "--version"], r"uv (\S+)"),
         _uv,
         installable=("uv", "uv"),
+        # uv before 0.2.29 never reads SSL_CERT_DIR (probe and strace, tests/test_probe.py).
+        honours_before=(("0.2.29", ("SSL_CERT_FILE",)),),
     ),
 ):
     register(_p)

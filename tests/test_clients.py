@@ -128,3 +128,24 @@ def test_presets_from_an_entry_point(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bare.returncode == 2
     assert "invalid choice: 'my-curl'" in bare.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("0.2.28", ("SSL_CERT_FILE",)),
+        ("0.1.39", ("SSL_CERT_FILE",)),
+        ("0.2.29", ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+        ("0.13.9", ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+        ("0.2.29-dev (abc 2024-07-22)", ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+        (None, ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+        ("unknown", ("SSL_CERT_FILE", "SSL_CERT_DIR")),
+    ],
+)
+def test_honours_for_picks_the_list_measured_for_a_version(
+    version: str | None, expected: tuple[str, ...]
+) -> None:
+    # What tests/test_probe.py measured: uv reads SSL_CERT_DIR from 0.2.29 on.
+    assert PRESETS["uv"].honours_for(version) == expected
+    # A preset without older lists answers its own for every version.
+    assert PRESETS["curl"].honours_for(version) == PRESETS["curl"].honours

@@ -231,7 +231,8 @@ def test_uv_0_2_28_reads_ssl_cert_file_only(
     assert report.trusted == ["SSL_CERT_FILE"], report.table()
     assert report.status("SSL_CERT_DIR") == "ignored"
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
-    # The uv preset's honours (SSL_CERT_FILE, SSL_CERT_DIR) holds for recent uv only.
+    assert report.check_honours(PRESETS["uv"].honours_for("0.2.28")) == []
+    # Twin: the newest uv's list (SSL_CERT_FILE, SSL_CERT_DIR) does not hold for 0.2.28.
     assert report.check_honours(PRESETS["uv"].honours) == [
         "SSL_CERT_DIR: the preset says honoured, the probe found it ignored"
     ]
@@ -249,7 +250,7 @@ def test_uv_0_13_9_reads_file_and_dir_together(
     # rustls-native-certs reads the whole directory: it lists it.
     assert "." in report.result("SSL_CERT_DIR").opened
     assert report.status("REQUESTS_CA_BUNDLE") == "ignored"
-    assert report.check_honours(PRESETS["uv"].honours) == []
+    assert report.check_honours(PRESETS["uv"].honours_for("0.13.9")) == []
 
 
 # -- pip: the venv's own (< 24.2), and 24.3.1 (truststore) -------------------------------------
@@ -273,7 +274,9 @@ def test_pip_requests_variables_override_pip_cert(probed: Callable[..., ProbeRep
     assert not report.pair("REQUESTS_CA_BUNDLE", "PIP_CERT").read("PIP_CERT")
     # This pip has no truststore: SSL_CERT_FILE is ignored.
     assert report.status("SSL_CERT_FILE") == "ignored"
-    assert report.check_honours(PRESETS["pip"].honours) == [
+    assert report.check_honours(PRESETS["pip"].honours) == []
+    # Twin: the order ../shared/CLIENT-FACTS.md gives (PIP_CERT first) is refuted.
+    assert report.check_honours(("PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")) == [
         "the preset ranks PIP_CERT above REQUESTS_CA_BUNDLE, but REQUESTS_CA_BUNDLE wins over "
         "PIP_CERT",
         "the preset ranks PIP_CERT above CURL_CA_BUNDLE, but CURL_CA_BUNDLE wins over PIP_CERT",
