@@ -352,7 +352,7 @@ def test_stop_reraises_what_a_handler_thread_raised(tlsenv_pki: PKI) -> None:
         raw.sendall(f"CONNECT {TEST_DOMAIN}:{origin.port} HTTP/1.1\r\n\r\n".encode())
         assert _read_head(raw).startswith(b"HTTP/1.1 200")
         with ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN) as tls:
-            # The dial failed on its own thread; the client gets a 502 and the proxy the bug.
+            # The dial failed; the client gets a 502 and the proxy the bug.
             assert _read_all(tls).startswith(b"HTTP/1.1 502")
         with pytest.raises(ServerError, match="proxy handler failed: RuntimeError: upstream"):
             proxy.stop()
@@ -398,3 +398,46 @@ def test_wrap_socket_closes_what_cpython_drops(
         assert unraisable == []
     else:
         assert any("unclosed <ssl.SSLSocket" in u for u in unraisable), unraisable
+
+
+@pytest.mark.parametrize("client_trusts_the_proxy", [False, True])
+def test_silent_origin_holds_only_a_client_that_accepted(
+    tlsenv_pki: PKI, client_trusts_the_proxy: bool
+) -> None:
+    # The proxy runs the client's handshake and its own to the origin together. An origin
+    # that accepts TCP and never answers must not hold a client that refused the forged
+    # certificate: the proxy abandons the origin's handshake then (settles at once). The twin
+    # (a client that accepted) waits for the origin, as it should; stop() still wakes it.
+    pki = tlsenv_pki
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # the kernel completes the TCP handshake; nobody ever reads
+    port = silent.getsockname()[1]
+    proxy = Proxy(
+        "intercept",
+        forge=lambda host: pki.forged_context("mitm", host),
+        upstream_context=pki.client_context("trusted"),
+    ).start()
+    try:
+        authority = "mitm" if client_trusts_the_proxy else "untrusted"
+        ctx = ssl.create_default_context(cadata=pki.authorities[authority].cert_pem.decode())
+        raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+        raw.sendall(f"CONNECT {TEST_DOMAIN}:{port} HTTP/1.1\r\n\r\n".encode())
+        assert _read_head(raw).startswith(b"HTTP/1.1 200")
+        if client_trusts_the_proxy:
+            tls = ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN)
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert not proxy.settle(0.3)  # the handler waits for the origin
+            tls.close()
+        else:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN)
+            raw.close()
+            assert proxy.settle(2.0)  # well under the 10 s handshake timeout
+            (handshake,) = proxy.handshakes
+            assert not handshake.completed
+            assert "unknown ca" in (handshake.alert or "")
+    finally:
+        proxy.stop(timeout=2.0)
+        silent.close()
+    assert proxy.leaked == b""
