@@ -751,6 +751,8 @@ _HEAD = r"""#!/bin/sh
 # Needs: sh, coreutils, python3 (standard library only); setpriv (util-linux) as root.
 # Knobs: TLSENV_CLIENT=/path/to/client  TLSENV_TIMEOUT=seconds  TLSENV_KEEP=1 (keep the work
 # dir)  TLSENV_STORE=DIR with TLSENV_PREBUILT=1 (a store built already, as the Dockerfile does).
+# The client: TLSENV_CLIENT, else the reporter's path, else (a version pinned from PyPI) that
+# version installed into the work dir with pip, else the same name on PATH.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 CERTS="$HERE/certs"
@@ -758,6 +760,8 @@ EXPECTED=@EXPECTED_Q@
 LEAK_IS_BAD=@LEAK_IS_BAD@
 TIMEOUT="${TLSENV_TIMEOUT:-@TIMEOUT@}"
 CLIENT="${TLSENV_CLIENT:-@CLIENT@}"
+CLIENT_NAME=@CLIENT_NAME@
+CLIENT_PIP=@CLIENT_PIP@
 CLIENT_PATH="$PATH"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsenv-repro.XXXXXX") || exit 2
 STORE="${TLSENV_STORE:-$WORK/store}"
@@ -775,6 +779,29 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+client_found() { case "$1" in */*) [ -x "$1" ] ;; *) command -v "$1" >/dev/null 2>&1 ;; esac; }
+if ! client_found "$CLIENT"; then
+  if [ -n "${TLSENV_CLIENT:-}" ]; then
+    echo "tlsenv: TLSENV_CLIENT=$CLIENT is not an executable" >&2; exit 2
+  elif [ -n "$CLIENT_PIP" ]; then
+    echo "tlsenv: $CLIENT is not on this machine: installing $CLIENT_PIP into the work dir"
+    if ! python3 -m pip install -q --disable-pip-version-check --no-input --no-deps \
+        --no-cache-dir --target "$WORK/client" "$CLIENT_PIP" >"$WORK/pip.log" 2>&1 ||
+        ! [ -x "$WORK/client/bin/$CLIENT_NAME" ]; then
+      tail -n 5 "$WORK/pip.log" >&2
+      echo "tlsenv: could not install $CLIENT_PIP; set TLSENV_CLIENT=/path/to/$CLIENT_NAME" >&2
+      exit 2
+    fi
+    CLIENT="$WORK/client/bin/$CLIENT_NAME"
+  elif client_found "$CLIENT_NAME"; then
+    echo "tlsenv: $CLIENT is not on this machine: using $(command -v "$CLIENT_NAME")"
+    CLIENT=$(command -v "$CLIENT_NAME")
+  else
+    echo "tlsenv: client $CLIENT not found; set TLSENV_CLIENT=/path/to/$CLIENT_NAME" >&2
+    exit 2
+  fi
+fi
 
 build_store() {
   @STORE_BEGIN@
@@ -918,6 +945,8 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
         LEAK_IS_BAD="1" if data["leak_is_bad"] else "0",
         TIMEOUT=str(int(data["spec"]["timeout"] or 20)),
         CLIENT=_dq(main_client),
+        CLIENT_NAME=shlex.quote(data["client"]["name"]),
+        CLIENT_PIP=shlex.quote(data["client"]["pip"] or ""),
         STORE_BEGIN=STORE_BEGIN,
         STORE_END=STORE_END,
         # At column 0: a multi-line command (a heredoc) must keep its lines exactly.
@@ -1054,7 +1083,11 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
         )
         or "- nothing in the store (see the scenario above)"
     )
-    install = f"`pip install {client['pip']}`" if client["pip"] else f"`{name}` on PATH"
+    install = (
+        f"`{name}` on PATH (or it installs `{client['pip']}` with pip into its work dir)"
+        if client["pip"]
+        else f"`{name}` on PATH"
+    )
     text = f"""\
 # {" ".join(who.split()[:2])}: {actual} in a TLS trust environment where {expected} is expected
 

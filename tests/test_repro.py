@@ -395,6 +395,107 @@ def test_server_and_proxy_scenarios_reproduce_with_curl(tmp_path: Path, scenario
         assert (recorded.group(1), verdict) == ("FAILED", "OK"), text
 
 
+# -- the client on the maintainer's machine ------------------------------------------------------
+
+CURL_BUNDLE_ARGS = ["-fsS", "--cacert", "{store}/etc/ssl/certs/ca-certificates.crt", "{url}"]
+
+
+def _raw_bundle_run(bundle: Path, tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": CLEAN_PATH, "HOME": str(tmp), "TMPDIR": str(tmp), **extra}
+    argv = ["sh", str(bundle / "repro.sh")]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
+
+
+def _exported_then_removed(tmp_path: Path, relative: str) -> tuple[Path, Path]:
+    """A bundle recorded with a copy of curl at tmp_path/relative, which is then deleted (the
+    maintainer's machine does not have the reporter's paths)."""
+    client = tmp_path / relative
+    client.parent.mkdir(parents=True)
+    shutil.copy2(shutil.which("curl") or "curl", client)
+    done = cli("repro", "good", "--out", "b", "--", str(client), *CURL_BUNDLE_ARGS, cwd=tmp_path)
+    assert done.stdout.startswith("good: OK - "), done.stdout + done.stderr
+    client.unlink()
+    return tmp_path / "b", client
+
+
+@needs_curl
+def test_bundle_falls_back_to_the_clients_name_on_path(tmp_path: Path) -> None:
+    bundle, gone = _exported_then_removed(tmp_path, "elsewhere/curl")
+    verdict, text, status = run_bundle(bundle, "invoker", tmp_path)
+    assert (verdict, status) == ("OK", 0), text
+    assert f"tlsenv: {gone} is not on this machine: using /usr/bin/curl" in text
+    # Twins: an explicit TLSENV_CLIENT that does not exist is an error, never a fallback; a
+    # client found neither at its path nor by name tells how to point at one.
+    done = _raw_bundle_run(bundle, tmp_path, TLSENV_CLIENT=str(gone))
+    assert done.returncode == 2
+    assert f"tlsenv: TLSENV_CLIENT={gone} is not an executable" in done.stderr
+    assert "verdict:" not in done.stdout
+    bundle, gone = _exported_then_removed(tmp_path / "x", "elsewhere/tlsenv-no-such-client")
+    done = _raw_bundle_run(bundle, tmp_path)
+    assert done.returncode == 2
+    assert f"client {gone} not found; set TLSENV_CLIENT=/path/to/tlsenv-no-such-client" in (
+        done.stderr
+    )
+
+
+def _script_wheel(directory: Path, project: str, version: str, script: str, body: bytes) -> None:
+    """A wheel of ``project`` that installs ``bin/script`` (executable), as uv's does."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{project.replace('-', '_')}-{version}"
+    files = {
+        f"{dist}.data/scripts/{script}": body,
+        f"{dist}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n"
+        ).encode(),
+        f"{dist}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = [
+        f"{name},sha256="
+        f"{base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+        f"{len(data)}"
+        for name, data in files.items()
+    ]
+    files[f"{dist}.dist-info/RECORD"] = (
+        "\n".join([*record, f"{dist}.dist-info/RECORD,,"]) + "\n"
+    ).encode()
+    with zipfile.ZipFile(directory / f"{dist}-py3-none-any.whl", "w") as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100755 if "/scripts/" in name else 0o100644) << 16
+            zf.writestr(info, data)
+
+
+@needs_curl
+def test_bundle_installs_a_pinned_client_it_does_not_find(tmp_path: Path) -> None:
+    # Recorded with a client pinned the way pinned() caches them (<cache>/clients/NAME-VERSION/
+    # bin/EXE): the bundle knows its requirement and installs it with pip when the path is not
+    # there. The package is a wheel from a local directory (no index is contacted).
+    bundle, _ = _exported_then_removed(tmp_path, "clients/tlsenv-fakecurl-1.0/bin/fakecurl")
+    data = json.loads((bundle / "scenario.json").read_text())
+    assert data["client"]["pip"] == "tlsenv-fakecurl==1.0"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _script_wheel(wheels, "tlsenv-fakecurl", "1.0", "fakecurl", b'#!/bin/sh\nexec curl "$@"\n')
+    offline = {"PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull}
+    done = _raw_bundle_run(bundle, tmp_path, PIP_FIND_LINKS=str(wheels), **offline)
+    assert "installing tlsenv-fakecurl==1.0 into the work dir" in done.stdout, done.stderr
+    assert re.search(r"^verdict: OK - ", done.stdout, re.MULTILINE), done.stdout + done.stderr
+    assert done.returncode == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tlsenv-repro.")]
+    # Twin: where pip cannot get it, the bundle says so and how to proceed; no verdict.
+    done = _raw_bundle_run(bundle, tmp_path, **offline)
+    assert done.returncode == 2
+    assert "could not install tlsenv-fakecurl==1.0; set TLSENV_CLIENT=/path/to/fakecurl" in (
+        done.stderr
+    )
+    assert "verdict:" not in done.stdout
+
+
 # -- the store commands are the store ------------------------------------------------------------
 
 
