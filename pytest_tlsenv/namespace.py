@@ -47,7 +47,6 @@ import pickle
 import select
 import shutil
 import signal
-import stat
 import sys
 import tempfile
 import time
@@ -58,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _nsexec
+from . import _nsexec, _nsplan
 from .errors import TLSEnvError
 from .store import TrustStore
 
@@ -87,33 +86,8 @@ class RemoteError(Exception):
 # -- the plan -------------------------------------------------------------------------------
 
 
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _is_dir(path: str) -> bool | None:
-    """Whether ``path`` (following symlinks) is a directory; None if it does not resolve."""
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError:
-        return None
-
-
-# Where Linux clients look for trust when no variable is set (openssl-probe's and Go's lists,
-# Debian/RHEL/SUSE/Alpine/Arch tooling). Those of them that a layout does not define are
-# masked (an empty directory or file bound over them), so a client never falls back to the
-# host's store: under layout="bundle-only" on Debian, /etc/ssl/certs is empty, not the host's.
-SYSTEM_TRUST_PATHS = (
-    "etc/ssl/certs",
-    "etc/ssl/cert.pem",
-    "etc/ssl/ca-bundle.pem",
-    "etc/pki/tls/certs",
-    "etc/pki/tls/cert.pem",
-    "etc/pki/tls/cacert.pem",
-    "etc/pki/ca-trust",
-    "etc/ca-certificates/trust-source",
-    "usr/local/share/ca-certificates",
-)
+# Where Linux clients look for trust when no variable is set; see _nsplan.py.
+SYSTEM_TRUST_PATHS = _nsplan.SYSTEM_TRUST_PATHS
 
 
 @dataclass(frozen=True)
@@ -139,68 +113,21 @@ class MountPlan:
         layout = store.layout
         rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared]
         rels += [alias for alias, _target in layout.aliases]
-        targets: list[str] = []
-        for rel in sorted({r.strip("/") for r in rels if r}):
-            if not any(_under(rel, t) for t in targets):
-                targets.append(rel)
-        binds: list[tuple[str, str]] = []
-        missing: dict[str, str] = {}  # topmost missing host path -> its store counterpart
-        for rel in targets:
-            host, source = "/" + rel, str(store.root / rel)
-            if not os.path.lexists(host):
-                top = host
-                while not os.path.lexists(os.path.dirname(top)):
-                    top = os.path.dirname(top)
-                missing[top] = str(store.root / top.lstrip("/"))
-                continue
-            same_alias = os.path.islink(host) and os.path.islink(source)
-            if same_alias and os.readlink(host) == os.readlink(source):
-                continue  # the same alias: it resolves into the paths bound here
-            src_dir, host_dir = _is_dir(source), _is_dir(host)
-            if src_dir is None:
-                raise TLSEnvError(
-                    f"system_paths: the store's {source} does not resolve, so it cannot be shown "
-                    f"at {host}"
-                )
-            if src_dir != host_dir:
-                raise TLSEnvError(
-                    f"system_paths: cannot show {source} at {host}: one is a directory and the "
-                    "other is not"
-                )
-            binds.append((source, host))
-        by_parent: dict[str, list[tuple[str, str]]] = {}
-        for top, source in sorted(missing.items()):
-            by_parent.setdefault(os.path.dirname(top), []).append((os.path.basename(top), source))
-        grafts = tuple(
-            (parent, str(stage / f"graft-{i}"), tuple(adds))
-            for i, (parent, adds) in enumerate(
-                sorted(by_parent.items(), key=lambda kv: kv[0].count("/"))
-            )
-        )
-        masks: list[str] = []
-        for rel in SYSTEM_TRUST_PATHS:
-            host = "/" + rel
-            # Inside a shown path, or an ancestor of one (the rest of a partly shown tree, e.g.
-            # /etc/pki/ca-trust/extracted/java on a RHEL host, stays the host's).
-            if any(_under(rel, t) or _under(t, rel) for t in targets):
-                continue
-            if _is_dir(host) is None:
-                continue  # absent (or dangling): nothing to hide
-            real = os.path.realpath(host)
-            if any(_under(real, "/" + t) for t in targets) or any(_under(real, m) for m in masks):
-                continue  # an alias into what is shown or masked already
-            masks.append(host)
-        return cls(binds=tuple(binds), grafts=grafts, stage=str(stage), masks=tuple(masks))
+        try:
+            binds, grafts, masks = _nsplan.plan([r for r in rels if r], str(store.root), str(stage))
+        except _nsplan.PlanError as e:
+            raise TLSEnvError(str(e)) from None
+        return cls(binds=binds, grafts=grafts, stage=str(stage), masks=masks)
 
     @property
     def empty_dir(self) -> str:
         """What a masked directory shows (created by :meth:`prepare`)."""
-        return os.path.join(self.stage, "empty-dir")
+        return _nsplan.empty_dir(self.stage)
 
     @property
     def empty_file(self) -> str:
         """What a masked file shows (created by :meth:`prepare`)."""
-        return os.path.join(self.stage, "empty-file")
+        return _nsplan.empty_file(self.stage)
 
     @property
     def host_paths(self) -> list[str]:
@@ -212,27 +139,13 @@ class MountPlan:
 
     def prepare(self) -> None:
         """Create the (empty) staging directories; they stay empty as seen from outside."""
-        for _parent, stage, _adds in self.grafts:
-            os.makedirs(stage, exist_ok=True)
-        if self.masks:
-            os.makedirs(self.empty_dir, mode=0o755, exist_ok=True)
-            with open(self.empty_file, "ab"):
-                pass
-            os.chmod(self.empty_file, 0o644)
+        _nsplan.prepare(self.grafts, self.masks, self.stage)
 
     def words(self, *, userns: bool, drop: str, switch: tuple[int, int] | None) -> list[str]:
         """The plan as the helper's words (``_nsexec.apply``): grafts first, then binds."""
-        who = "-" if switch is None else f"{switch[0]}:{switch[1]}"
-        words = ["1" if userns else "0", drop, who]
-        for parent, stage, adds in self.grafts:
-            words += ["graft", parent, stage, str(len(adds))]
-            for name, src in adds:
-                words += [name, src]
-        for src, host in self.binds:
-            words += ["bind", src, host]
-        for host in self.masks:
-            words += ["bind", self.empty_dir if _is_dir(host) else self.empty_file, host]
-        return words
+        return _nsplan.words(
+            self.binds, self.grafts, self.masks, self.stage, userns=userns, drop=drop, switch=switch
+        )
 
     def describe(self) -> str:
         """One line per mount: ``bind SRC -> HOST``, ``graft HOST -> SRC``, ``mask HOST``."""
