@@ -201,6 +201,7 @@ def main(argv: list[str]) -> int:
     )
     import importlib.util
 
+    sys.dont_write_bytecode = True  # no __pycache__ in the bundle
     helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nsexec.py")
     spec = importlib.util.spec_from_file_location("nsexec", helper)
     if spec is None or spec.loader is None:

@@ -90,6 +90,8 @@ DOCKER_STORE = "/tlsenv/store"
 DOCKER_BUNDLE = "/tlsenv/bundle"
 SERVER_SCRIPT = "server.py"
 KEYS_DIR = "throwaway-keys"
+# System paths: the mount plan (computed on the host that runs the bundle) and its executor.
+NS_SCRIPTS = {"nsplan.py": "_nsplan.py", "nsexec.py": "_nsexec.py"}
 MAX_RUNS = 5
 
 # Variables repro.sh takes from its own caller (the allow-list idea of env.build_environ).
@@ -710,6 +712,10 @@ def export(
     _write(bundle / "scenario.json", json.dumps(data, indent=2) + "\n")
     server_src = resources.files("pytest_tlsenv").joinpath("_bundle_server.py").read_text()
     _write(bundle / SERVER_SCRIPT, server_src, 0o755)
+    if data["system_paths"]:
+        for name, module in NS_SCRIPTS.items():
+            source = resources.files("pytest_tlsenv").joinpath(module).read_text()
+            _write(bundle / name, source, 0o755)
     _write(bundle / KEYS_DIR / "README", _KEYS_README)
     _write(bundle / "repro.sh", _repro_sh(data, runs, commands), 0o755)
     _write(bundle / "Dockerfile", _dockerfile(data, commands))
@@ -963,11 +969,21 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
         text += _VENV
     text += _DROP
     caller = " ".join(f'${{{v}:+"{v}=${v}"}}' for v in _CALLER_VARS)
+    # System paths: nsplan.py shows the store at the real paths in a private mount namespace
+    # (a user namespace too as non-root), drops capabilities, then execs the client.
+    namespace = (
+        ['python3 -I -S "$HERE/nsplan.py" --scenario "$HERE/scenario.json" --store "$STORE"',
+         '--stage "$RUN/ns" --']
+        if data["system_paths"]
+        else []
+    )  # fmt: skip
     for i, run in enumerate(runs, 1):
         client_word = main_client if run.argv[0] == main_client else None
-        words = [_shell_word(a, client=client_word) for a in run.argv]
+        words = [*namespace, *(_shell_word(a, client=client_word) for a in run.argv)]
         assigns = [_shell_word(f"{k}={v}") for k, v in sorted(run.env.items())]
         note = "an in-process call; Python's ssl stands in" if run.stand_in else "a recorded run"
+        if namespace:
+            note += ", the store shown at the system paths"
         recorded = f"recorded verdict {run.verdict}" if run.verdict else "not run before export"
         text += _fill(
             _RUN,
@@ -1019,13 +1035,23 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
     if any(re.search(r"(^|[;&|]\s*)openssl ", c, re.MULTILINE) for c in commands):
         apt.append("openssl")
     sc = data["scenario"]
+    copied = [SERVER_SCRIPT, "repro.sh", "scenario.json"]
+    run_hint = "# docker build -t tlsenv-repro . && docker run --rm tlsenv-repro"
+    if data["system_paths"]:
+        copied += list(NS_SCRIPTS)
+        # unshare(2) and mount(2) inside a container: Docker's default seccomp and AppArmor
+        # profiles refuse them, and mounting needs CAP_SYS_ADMIN.
+        run_hint = (
+            "# docker build -t tlsenv-repro . && docker run --rm --cap-add SYS_ADMIN "
+            "--security-opt seccomp=unconfined --security-opt apparmor=unconfined tlsenv-repro"
+        )
     # RUN heredocs (multi-line store commands) need the BuildKit Dockerfile frontend.
     heredocs = len(commands) > _MAX_RUN_LINES or any("\n" in c for c in commands)
     syntax = ["# syntax=docker/dockerfile:1"] if heredocs else []
     lines = [
         *syntax,
         f"# Reproduction of pytest-tlsenv scenario {sc['name']!r} ({data['generator']}).",
-        "# docker build -t tlsenv-repro . && docker run --rm tlsenv-repro",
+        run_hint,
         "FROM debian:12",
         "RUN apt-get update && apt-get install -y --no-install-recommends "
         + " ".join(sorted(set(apt)))
@@ -1035,7 +1061,7 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         f"COPY certs/ {DOCKER_BUNDLE}/certs/",
         f"COPY index/ {DOCKER_BUNDLE}/index/",
         f"COPY --chown=tlsenv:tlsenv {KEYS_DIR}/ {DOCKER_BUNDLE}/{KEYS_DIR}/",
-        f"COPY {SERVER_SCRIPT} repro.sh scenario.json {DOCKER_BUNDLE}/",
+        f"COPY {' '.join(copied)} {DOCKER_BUNDLE}/",
         "# The store, built as root with the same commands as repro.sh's build_store.",
         f"ENV STORE={DOCKER_STORE} CERTS={DOCKER_BUNDLE}/certs",
         STORE_BEGIN,
@@ -1063,8 +1089,9 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
     name = client["name"]
     who = client["version"] or name
     system_paths = (
-        "\n- the session also showed the store at the real system paths (a private mount "
-        "namespace); `repro.sh` reaches it through the variables only"
+        "\n- the client saw the store at the real system paths (/etc/ssl...) through a private "
+        "mount namespace; `repro.sh` does the same (`nsplan.py`, Python's standard library; "
+        "needs root or unprivileged user namespaces)"
         if data["system_paths"]
         else ""
     )
@@ -1194,6 +1221,11 @@ def add_cli_commands(sub: Any) -> None:
     )
     p.add_argument("--server", help="a server-group variant (expired, wrong-host...)")
     p.add_argument(
+        "--system-paths",
+        action="store_true",
+        help="show the store at the real system paths (/etc/ssl...) in a private mount namespace",
+    )
+    p.add_argument(
         "--env",
         action="append",
         default=[],
@@ -1241,6 +1273,8 @@ def _cli_repro(args: Any) -> int:
             keywords[key] = getattr(args, key)
     if args.faults:
         keywords["faults"] = args.faults
+    if args.system_paths:
+        keywords["system_paths"] = True
     try:
         spec = resolve(args.scenario, **keywords)
     except TLSEnvError as e:

@@ -395,6 +395,72 @@ def test_server_and_proxy_scenarios_reproduce_with_curl(tmp_path: Path, scenario
         assert (recorded.group(1), verdict) == ("FAILED", "OK"), text
 
 
+# -- system paths: the store at /etc/ssl, in the bundle too ---------------------------------------
+
+HAS_WGET = shutil.which("wget") is not None
+
+
+def _host_trust_listing() -> dict[str, tuple[int, int, int]]:
+    found = {}
+    for top in ("/etc/ssl/certs", "/usr/local/share/ca-certificates"):
+        for dirpath, _dirs, files in os.walk(top):
+            for name in files:
+                st = os.lstat(os.path.join(dirpath, name))
+                found[os.path.join(dirpath, name)] = (st.st_mode, st.st_uid, st.st_size)
+    return found
+
+
+@pytest.mark.skipif(not HAS_WGET, reason="wget is not installed")
+@pytest.mark.parametrize("who", WHO)
+def test_system_paths_bundle_shows_the_store_at_the_real_paths(tmp_path: Path, who: str) -> None:
+    # Debian's wget (GnuTLS) reads only /etc/ssl/certs/ca-certificates.crt and no variable: a
+    # bundle reproduces what it did only by showing the store there, as the session did.
+    wget = ["wget", "-O", "-", "{url}"]
+    done = cli("repro", "good", "--system-paths", "--out", "b", "--", *wget, cwd=tmp_path)
+    assert done.stdout.startswith("good: OK - "), done.stdout + done.stderr
+    bundle = tmp_path / "b"
+    assert {"nsplan.py", "nsexec.py"} <= {p.name for p in bundle.iterdir()}
+    before = _host_trust_listing()
+    verdict, text, status = run_bundle(bundle, who, tmp_path)
+    assert (verdict, status) == ("OK", 0), text
+    assert _host_trust_listing() == before  # the host never saw the mounts
+    check_dockerfile(bundle, client_install=" wget ")
+    assert "--cap-add SYS_ADMIN" in (bundle / "Dockerfile").read_text()
+    assert "through a private mount namespace; `repro.sh` does the same" in check_issue(
+        bundle, [str(tmp_path)]
+    )
+    # Twin: the same command exported without system paths meets the host's store instead.
+    done = cli("repro", "good", "--out", "host", "--", *wget, cwd=tmp_path)
+    assert done.stdout.startswith("good: REJECTED - "), done.stdout + done.stderr
+    assert not (tmp_path / "host" / "nsplan.py").exists()
+    verdict, text, status = run_bundle(tmp_path / "host", who, tmp_path)
+    assert (verdict, status) == ("REJECTED", 1), text
+
+
+@pytest.mark.slow
+@pytest.mark.nonroot
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
+@pytest.mark.parametrize("who", WHO)
+def test_uv_5448_at_the_real_path_reproduces_without_pytest(  # type: ignore[no-untyped-def]
+    tlsenv: TLSEnv, uv_pinned, tmp_path: Path, who: str
+) -> None:
+    # The seed report exactly: no SSL_CERT_* at all, uv finds /etc/ssl/certs by itself and
+    # meets the unreadable file there. The bundle rebuilds that on the maintainer's host.
+    uv = uv_pinned("0.2.29")
+    no_vars = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": None, "UV_NATIVE_TLS": "1"}
+    tlsenv.run(uv_pip_install_argv(tlsenv, uv), env=no_vars).assert_verdict(Verdict.CRASHED)
+    bundle = tlsenv.repro(tmp_path / "bundle")
+    (run,) = json.loads((bundle / "scenario.json").read_text())["runs"]
+    assert "SSL_CERT_DIR" not in run["env"]
+    assert "SSL_CERT_FILE" not in run["env"]
+    verdict, text, status = run_bundle(bundle, who, tmp_path, client=uv)
+    assert (verdict, status) == ("CRASHED", 1), text
+    assert "panicked at" in text
+    # Twin: the newest uv skips the entry in the very same bundle.
+    verdict, text, status = run_bundle(bundle, who, tmp_path, client=uv_pinned("0.13.9"))
+    assert (verdict, status) == ("OK", 0), text
+
+
 # -- the client on the maintainer's machine ------------------------------------------------------
 
 CURL_BUNDLE_ARGS = ["-fsS", "--cacert", "{store}/etc/ssl/certs/ca-certificates.crt", "{url}"]

@@ -28,6 +28,7 @@ import pytest
 from commands import uv_pip_install_argv
 from test_faults import BITES, DESIGN_STORE_FAULTS  # tests/ is on sys.path (rootdir conftest)
 
+import pytest_tlsenv
 from pytest_tlsenv import FAULTS, TLSEnv, Verdict
 from pytest_tlsenv.errors import ConfigError
 from pytest_tlsenv.namespace import SYSTEM_TRUST_PATHS, RemoteError, call_in_namespace, probe
@@ -504,3 +505,23 @@ def test_option_turns_system_paths_on(pytester: pytest.Pytester, option: bool) -
     pytester.makepyfile(OPTION_TEST)
     result = pytester.runpytest(*(["--tlsenv-system-paths"] if option else []))
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        ([], 2, "usage: nsplan.py --scenario JSON --store DIR --stage DIR -- ARGV..."),
+        (["--scenario", "x", "--", "true"], 2, "usage: nsplan.py"),
+        (["--scenario", "{tmp}/none.json", "--store", "{tmp}", "--stage", "{tmp}/s", "--", "true"],
+         125, "tlsenv-nsplan: [Errno 2] No such file or directory"),
+    ],
+)  # fmt: skip
+def test_bundle_plan_helper_says_what_is_wrong(
+    tmp_path: Path, args: list[str], status: int, message: str
+) -> None:
+    # What repro.sh runs for a system-paths bundle (pytest_tlsenv/_nsplan.py as nsplan.py).
+    helper = Path(pytest_tlsenv.__file__).parent / "_nsplan.py"
+    argv = [sys.executable, "-I", "-S", str(helper), *(a.format(tmp=tmp_path) for a in args)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == status
+    assert message in done.stderr
