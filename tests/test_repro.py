@@ -787,3 +787,40 @@ def test_repro_dir_writes_a_bundle_for_each_failing_test(pytester: pytest.Pytest
     assert bundle.name.endswith("__test_fails")
     verdict, text, status = run_bundle(bundle, "invoker", pytester.path)
     assert (verdict, status) == ("REJECTED", 0), text
+
+
+@needs_curl
+def test_repro_dir_writes_a_bundle_for_a_baseline_regression(pytester: pytest.Pytester) -> None:
+    # The tox/CI use: a test that passes by its own asserts but whose verdict changed against
+    # the baseline fails, and that failure gets its bundle like any other.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tlsenv(scenario="dangling-symlink", placement="shadow")
+        def test_records(tlsenv):
+            argv = ["curl", "-fsS", "--capath", str(tlsenv.store.cert_dir), tlsenv.origin.url]
+            tlsenv.run(argv)
+        """
+    )
+    common = ["--tlsenv-baseline", "baseline.json", "-p", "no:cacheprovider"]
+    pytester.runpytest(*common, "--tlsenv-update-baseline").assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "baseline.json").read_text())
+    (verdicts,) = data["verdicts"].values()
+    assert verdicts == {"dangling-symlink@shadow": "REJECTED"}
+    # Twin: unchanged verdicts pass and write no bundle.
+    result = pytester.runpytest(*common, "--tlsenv-repro-dir", "bundles")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "bundles").exists()
+    # The baseline said OK: the same REJECTED is now a regression, with its bundle.
+    (nodeid,) = data["verdicts"]
+    data["verdicts"][nodeid] = {"dangling-symlink@shadow": "OK"}
+    (pytester.path / "baseline.json").write_text(json.dumps(data))
+    result = pytester.runpytest(*common, "--tlsenv-repro-dir", "bundles")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*dangling-symlink@shadow: OK -> REJECTED*", "*sh */repro.sh (see ISSUE.md)"]
+    )
+    (bundle,) = (pytester.path / "bundles").iterdir()
+    verdict, text, _ = run_bundle(bundle, "invoker", pytester.path)
+    assert verdict == "REJECTED", text
