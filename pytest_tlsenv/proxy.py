@@ -44,7 +44,7 @@ from pathlib import Path
 from .errors import ConfigError, ServerError
 from .faults import Applied
 from .pki import Authority
-from .servers import wrap_socket
+from .servers import sweep, wrap_socket
 from .store import TrustStore
 
 __all__ = [
@@ -301,24 +301,7 @@ class Proxy:
         with contextlib.suppress(OSError):
             self._stop_w.send(b"x")  # relays select on _stop_r too: they all end
         self._acceptor.join(timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            # Repeat until every handler is gone: a handler may register a socket (its
-            # upstream, dialled during the client's handshake) after a first sweep.
-            with self._lock:
-                socks = list(self._socks)
-                threads = [t for t in self._threads if t.is_alive()]
-            for s in socks:
-                # The OS-level shutdown wakes a thread blocked in recv/handshake without
-                # touching the SSL object (SSLSocket.shutdown would reset it under its owner).
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(s, socket.SHUT_RDWR)
-            for t in threads:
-                t.join(min(0.05, max(0.0, deadline - time.monotonic())))
-            if not any(t.is_alive() for t in threads) or time.monotonic() >= deadline:
-                break
-        with self._lock:
-            survivors = [t.name for t in self._threads if t.is_alive()]
+        survivors = sweep(self._lock, lambda: self._socks, lambda: self._threads, timeout)
         for s in (self._lsock, self._stop_r, self._stop_w):
             s.close()
         alive = self._acceptor.is_alive()

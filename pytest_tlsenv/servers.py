@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 from .errors import ConfigError, ServerError
 from .pki import PKI, SERVER_VARIANTS
 
-__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel", "wrap_socket"]
+__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel", "sweep", "wrap_socket"]
 
 PROBE_PROJECT = "tlsenv-probe"
 PROBE_VERSION = "0.1"
@@ -109,6 +109,35 @@ def wrap_socket(ctx: ssl.SSLContext, sock: socket.socket, **kwargs: Any) -> ssl.
                 leaked.close()
             tb = tb.tb_next
         raise
+
+
+def sweep(
+    lock: threading.Lock,
+    sockets: Callable[[], Iterable[socket.socket]],
+    threads: Callable[[], Iterable[threading.Thread]],
+    timeout: float,
+) -> list[str]:
+    """Shut ``sockets()`` down until every one of ``threads()`` has ended; survivors' names.
+
+    What a server's ``stop`` does after its acceptor ended: the OS-level shutdown wakes a
+    handler blocked in recv or a handshake without touching its SSL object (SSLSocket.shutdown
+    would reset it under the thread that owns it). Repeated, because a handler may register a
+    socket (an upstream it is dialling) after a first sweep. Both getters run under ``lock``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with lock:
+            socks = list(sockets())
+            alive = [t for t in threads() if t.is_alive()]
+        for s in socks:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(s, socket.SHUT_RDWR)
+        for t in alive:
+            t.join(min(0.05, max(0.0, deadline - time.monotonic())))
+        if not any(t.is_alive() for t in alive) or time.monotonic() >= deadline:
+            break
+    with lock:
+        return [t.name for t in threads() if t.is_alive()]
 
 
 @cache
@@ -221,21 +250,8 @@ class Origin:
         with contextlib.suppress(OSError):
             self._stop_w.send(b"x")
         self._acceptor.join(timeout)
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:  # unblock handlers waiting on a silent client
-            # At the OS level only: SSLSocket.shutdown would also drop the SSL object under
-            # the thread that owns it.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(conn, socket.SHUT_RDWR)
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = list(self._threads)
-        survivors = []
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-            if t.is_alive():
-                survivors.append(t.name)
+        # Unblock handlers waiting on a silent client.
+        survivors = sweep(self._lock, lambda: self._conns, lambda: self._threads, timeout)
         for s in (*self._socks, self._stop_r, self._stop_w):
             s.close()
         alive = self._acceptor.is_alive()
