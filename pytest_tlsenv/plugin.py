@@ -640,7 +640,7 @@ def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     All are ECDSA P-256, valid for two days, and name-constrained to localhost, ``*.test``,
     127.0.0.0/8 and ::1, so trusting one by accident opens nothing else.
     """
-    from .journal import recover
+    from .journal import recover, tidy
     from .pki import PKI
 
     # A session killed mid-test (SIGKILL, CI timeout) left faults unrestored: fix them first.
@@ -648,6 +648,7 @@ def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     directory = tmp_path_factory.mktemp("tlsenv-pki")
     yield PKI(directory)
     shutil.rmtree(directory, ignore_errors=True)
+    tidy()  # the journal directory, if no other session is using it
 
 
 class _SessionDirs:

@@ -80,3 +80,26 @@ def test_killed_session_is_repaired_by_the_next(
     later.assert_outcomes(passed=1)
     assert altered_files(base) == []
     assert not (tmp_path / "journal").exists()
+
+
+JOURNALLED = """
+import os, pytest
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.tlsenv(scenario="unreadable-file")
+def test_journalled(tlsenv, n):
+    # While the fault is applied its undo record exists (the journal is kept between tests).
+    assert [p for p in os.listdir(os.environ["TLSENV_JOURNAL_DIR"]) if p.endswith(".json")]
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_journal_directory_is_gone_after_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: list[str]
+) -> None:
+    journal = tmp_path / "journal"
+    monkeypatch.setenv("TLSENV_JOURNAL_DIR", str(journal))
+    pytester.makepyfile(test_journalled=JOURNALLED)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *workers)
+    result.assert_outcomes(passed=2)
+    assert not journal.exists()
