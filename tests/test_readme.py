@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_tlsenv.clients import cache_dir
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 CONFTEST = """
@@ -43,6 +45,13 @@ BLOCKS = python_blocks()
 
 
 def run_block(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
+    # pytester moves HOME: keep the suite's client cache (uv is installed once per machine).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLSENV_CACHE_DIR", str(cache_dir()))
+        return _run_block(pytester, name, *args)
+
+
+def _run_block(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
     pytester.makeconftest(CONFTEST)
     source = BLOCKS[name]
     if "import pytest" not in source:
