@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .clients import PRESETS, Client, Preset
     from .errors import (
+        ClientNotFoundError,
         ClientUnavailableError,
         ConfigError,
         NotYetSupportedError,
@@ -34,6 +35,7 @@ _LAZY = {
     "PRESETS": "clients",
     "Client": "clients",
     "Preset": "clients",
+    "ClientNotFoundError": "errors",
     "ClientUnavailableError": "errors",
     "SystemPathsUnavailableError": "namespace",
     "BaselineError": "report",
@@ -82,6 +84,7 @@ __all__ = [
     "Authority",
     "BaselineError",
     "Client",
+    "ClientNotFoundError",
     "ClientUnavailableError",
     "ConfigError",
     "Fault",

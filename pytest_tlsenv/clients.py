@@ -122,6 +122,14 @@ def pinned(package: str, version: str, executable: str | None = None) -> Path:
                     raise ClientUnavailableError(
                         f"cannot install {package}=={version}: package index unreachable\n{tail}"
                     )
+                if "No matching distribution found" in text:
+                    known = re.search(r"\(from versions: ([^)]*)\)", text)
+                    versions = known.group(1).split(", ") if known else []
+                    newest = ", ".join(versions[-5:]) or "none"
+                    raise ConfigError(
+                        f"{package}=={version}: no such version on the package index "
+                        f"({len(versions)} versions, the newest: {newest})"
+                    )
                 raise RuntimeError(f"pip could not install {package}=={version}:\n{tail}")
             if not (staging / "bin" / executable).exists():
                 raise RuntimeError(

@@ -25,3 +25,11 @@ class ServerError(TLSEnvError, RuntimeError):
 
 class ClientUnavailableError(TLSEnvError, LookupError):
     """A client (or a pinned version of it) is neither on the machine nor installable."""
+
+
+class ClientNotFoundError(FileNotFoundError, ClientUnavailableError):
+    """``run`` was given a program that does not exist: not on the PATH clients get, or not
+    at the path given. Also a FileNotFoundError (what ``subprocess`` would have raised)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)

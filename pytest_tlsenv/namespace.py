@@ -41,6 +41,7 @@ falls back to the host store.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import pickle
@@ -165,10 +166,15 @@ class MountPlan:
         ``switch`` is the (uid, gid) to become after mounting (root only), or None.
         """
         self.prepare()
-        # Popen would raise this in the caller; keep it so rather than an exit 127.
-        lookup = switch is None and "/" not in argv[0]
-        if lookup and shutil.which(argv[0], path=environ.get("PATH", os.defpath)) is None:
-            raise FileNotFoundError(2, f"No such file or directory: {argv[0]!r}")
+        # Popen would raise this in the caller; keep it so rather than an exit 127. (A name is
+        # looked up only for this user: another one may have another view of the PATH.)
+        if "/" in argv[0]:
+            missing = not os.path.exists(argv[0])
+        else:
+            path = environ.get("PATH", os.defpath)
+            missing = switch is None and shutil.which(argv[0], path=path) is None
+        if missing:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
         userns = os.geteuid() != 0
         drop = "all" if userns else "none"  # as root, run_process's thread dropped DAC already
         plan = self.words(userns=userns, drop=drop, switch=switch)

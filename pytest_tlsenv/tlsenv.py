@@ -10,6 +10,7 @@ Works without pytest::
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import itertools
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .env import Sandbox, build_environ, scrubbed
-from .errors import ConfigError
+from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
 from .journal import Change, Journal
 from .namespace import MountPlan, call_in_namespace
@@ -259,14 +260,19 @@ class TLSEnv:
         before = len(self.origin.received)
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
-        done = run_process(
-            argv,
-            environ=environ,
-            timeout=timeout,
-            cwd=cwd or str(sandbox.home),
-            user=user,
-            launcher=self.mount_plan().launcher if self.system_paths else None,
-        )
+        try:
+            done = run_process(
+                argv,
+                environ=environ,
+                timeout=timeout,
+                cwd=cwd or str(sandbox.home),
+                user=user,
+                launcher=self.mount_plan().launcher if self.system_paths else None,
+            )
+        except FileNotFoundError as e:
+            if e.filename != argv[0]:
+                raise  # e.g. a cwd that does not exist
+            raise _not_found(argv[0], environ.get("PATH", "")) from None
         reached = len(self.origin.received) > before
         verdict, reason = classify_run(
             returncode=done.returncode,
@@ -470,3 +476,14 @@ def _chown_tree(path: Path, user: str) -> None:
     for dirpath, dirnames, filenames in os.walk(path):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             os.chown(name, uid, gid, follow_symlinks=False)
+
+
+def _not_found(program: str, path: str) -> ClientNotFoundError:
+    if "/" in program:
+        why = f"client {program!r} does not exist"
+    else:
+        why = (
+            f"client {program!r} is not on the PATH clients get ({path}): give its absolute "
+            "path (shutil.which finds it in yours), or a PATH in env="
+        )
+    return ClientNotFoundError(errno.ENOENT, why, program)

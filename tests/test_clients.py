@@ -9,9 +9,11 @@ from PyPI by the suite.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +77,50 @@ def test_unknown_preset_is_a_clear_error(tlsenv: TLSEnv) -> None:
 
     with pytest.raises(ConfigError, match=r"unknown client 'kurl'; known presets: .*curl"):
         tlsenv.client("kurl")
+
+
+@pytest.mark.parametrize("system_paths", [False, True])
+def test_missing_client_is_a_clear_error(make_tlsenv: Any, system_paths: bool) -> None:
+    from pytest_tlsenv.errors import ClientNotFoundError
+
+    env = make_tlsenv(system_paths=system_paths)
+    with pytest.raises(
+        ClientNotFoundError, match=r"'tlsenv-no-such-client' is not on the PATH "
+    ) as e:
+        env.run(["tlsenv-no-such-client", env.origin.url])
+    assert isinstance(e.value, FileNotFoundError)  # what subprocess raises, for old callers
+    assert e.value.filename == "tlsenv-no-such-client"
+    with pytest.raises(ClientNotFoundError, match=r"^client '/nonexistent/curl' does not exist$"):
+        env.run(["/nonexistent/curl", env.origin.url])
+    # Twin: a client that exists runs and gets a verdict.
+    assert (
+        env.run(["curl", "-fsS", "--cacert", str(env.store.bundle), env.origin.url]).verdict == "OK"
+    )
+
+
+def test_missing_cwd_is_not_blamed_on_the_client(tlsenv: TLSEnv) -> None:
+    from pytest_tlsenv.errors import ClientNotFoundError
+
+    with pytest.raises(FileNotFoundError) as e:
+        tlsenv.run(["curl", tlsenv.origin.url], cwd="/nonexistent-tlsenv-cwd")
+    assert not isinstance(e.value, ClientNotFoundError)
+
+
+@pytest.mark.slow
+def test_pinned_version_that_does_not_exist_is_a_config_error() -> None:
+    from pytest_tlsenv.clients import pinned
+    from pytest_tlsenv.errors import ConfigError
+
+    error: Exception | None = None
+    try:
+        pinned("uv", "0.0.0.999")
+    except ClientUnavailableError as e:
+        pytest.skip(str(e))
+    except ConfigError as e:
+        error = e
+    assert error is not None, "uv 0.0.0.999 was installed"
+    assert "uv==0.0.0.999: no such version on the package index" in str(error)
+    assert re.search(r"the newest: \d+\.\d+", str(error)), str(error)
 
 
 def test_client_method_returns_a_ready_argv(tlsenv: TLSEnv) -> None:
