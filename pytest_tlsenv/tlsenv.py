@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import inspect
 import itertools
 import os
 import shutil
@@ -229,6 +230,13 @@ class TLSEnv:
         owner = _user_ids(self.user) if self.user is not None else None
         return Sandbox.create(self.root / f"run-{next(self._counter)}", owner=owner)
 
+    def _timeout(self, timeout: float | None) -> float:
+        if timeout is None:
+            return self.timeout
+        if not timeout > 0:  # also NaN
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        return float(timeout)
+
     def run(
         self,
         argv: Sequence[str],
@@ -247,8 +255,9 @@ class TLSEnv:
         (``system_paths=True``), the client runs in a private mount namespace that shows the
         store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
         """
+        argv = _words(argv)
         user = user or self.user
-        timeout = timeout or self.timeout
+        timeout = self._timeout(timeout)
         sandbox = self._sandbox()
         environ = build_environ(
             sandbox=sandbox,
@@ -316,7 +325,8 @@ class TLSEnv:
         With system paths, ``fn`` runs in a forked child inside the mount namespace instead,
         and its value/exception come back pickled (caveats: ``namespace.call_in_namespace``).
         """
-        timeout = timeout or self.timeout
+        _check_callable(fn)
+        timeout = self._timeout(timeout)
         before = len(self.origin.received)
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
@@ -487,3 +497,34 @@ def _not_found(program: str, path: str) -> ClientNotFoundError:
             "path (shutil.which finds it in yours), or a PATH in env="
         )
     return ClientNotFoundError(errno.ENOENT, why, program)
+
+
+def _words(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``argv`` as a list of strings, or a clear error for what subprocess would misread."""
+    if isinstance(argv, (str, bytes)):
+        raise TypeError(
+            f"argv must be a list of words such as ['curl', url], not a {type(argv).__name__}: "
+            f"{argv!r}"
+        )
+    words = [os.fspath(word) for word in argv]
+    if not words:
+        raise ConfigError("argv is empty: give the client's command, e.g. ['curl', url]")
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(f"argv words must be str or path-like, got {word!r}")
+    return words
+
+
+def _check_callable(fn: object) -> None:
+    """``call`` calls ``fn()``: anything else is the caller's mistake, not a client crash."""
+    if not callable(fn):
+        raise TypeError(f"call() takes a callable, got {type(fn).__name__}: {fn!r}")
+    try:
+        inspect.signature(fn).bind()
+    except ValueError:
+        return  # no signature to check (some builtins)
+    except TypeError:
+        raise TypeError(
+            f"call() calls fn() with no arguments, but {fn!r} needs some: wrap it in a "
+            "lambda or functools.partial"
+        ) from None

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pytest_tlsenv import TLSEnv, Verdict
+from pytest_tlsenv.errors import ConfigError
 from pytest_tlsenv.runner import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, caps_of
 
 DAC = (1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)
@@ -159,3 +161,39 @@ def test_missing_executable_is_a_clear_error(tlsenv: TLSEnv) -> None:
 def test_run_uses_interpreter(tlsenv: TLSEnv) -> None:
     out = tlsenv.run([sys.executable, "-c", "print('hi')"])
     assert out.stdout.strip() == "hi"
+
+
+@pytest.mark.parametrize(
+    ("use", "error", "message"),
+    [
+        (lambda env: env.run("curl " + env.origin.url), TypeError,
+         r"argv must be a list of words such as \['curl', url\], not a str: 'curl https://"),
+        (lambda env: env.run([]), ConfigError, r"argv is empty"),
+        (lambda env: env.run(["curl", 3]), TypeError, r"expected str, bytes or os.PathLike"),
+        (lambda env: env.run(["true"], timeout=-1), ConfigError,
+         r"timeout must be a positive number of seconds, got -1"),
+        (lambda env: env.call(lambda: None, timeout=0), ConfigError, r"got 0"),
+        (lambda env: env.call("urlopen"), TypeError, r"call\(\) takes a callable, got str"),
+        (lambda env: env.call(lambda url: url), TypeError,
+         r"call\(\) calls fn\(\) with no arguments, but .* needs some: wrap it in a lambda"),
+    ],
+)  # fmt: skip
+def test_api_misuse_is_an_error_not_a_verdict(
+    tlsenv: TLSEnv, use: Callable[[TLSEnv], object], error: type[Exception], message: str
+) -> None:
+    # Before these checks, call(lambda url: ...) came back as a CRASHED client and
+    # run("curl URL") as a missing program 'c': blamed on the client, not on the test.
+    with pytest.raises(error, match=message):
+        use(tlsenv)
+    assert tlsenv.outcomes == []  # nothing ran
+
+
+def test_api_accepts_what_it_documents(tlsenv: TLSEnv) -> None:
+    # Twin: path-like words, functools.partial, a bound method and defaults are fine.
+    import functools
+
+    assert tlsenv.run([Path("/bin/true")], timeout=5).returncode == 0
+    assert tlsenv.call(functools.partial(int, "7")).value == 7
+    assert tlsenv.call("tlsenv".upper).value == "TLSENV"
+    assert tlsenv.call(lambda retries=3: retries).value == 3
+    assert len(tlsenv.outcomes) == 4
