@@ -146,7 +146,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "tlsenv-session")
     if config.getoption("tlsenv_repro_dir", None):
         repro_dir = config.invocation_params.dir / config.getoption("tlsenv_repro_dir")
+        _check_creatable(repro_dir, "--tlsenv-repro-dir")
         config.pluginmanager.register(_ReproHooks(repro_dir), "tlsenv-repro")
+
+
+def _check_creatable(directory: Path, option: str) -> None:
+    """A usage error now rather than at the first failing test; leaves nothing behind."""
+    missing = [p for p in (directory, *directory.parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise pytest.UsageError(f"{option} {directory}: {e.strerror or e}") from None
+    if missing:
+        shutil.rmtree(missing[-1], ignore_errors=True)  # created just now, empty
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -824,3 +824,16 @@ def test_repro_dir_writes_a_bundle_for_a_baseline_regression(pytester: pytest.Py
     (bundle,) = (pytester.path / "bundles").iterdir()
     verdict, text, _ = run_bundle(bundle, "invoker", pytester.path)
     assert verdict == "REJECTED", text
+
+
+def test_repro_dir_that_cannot_be_made_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_passes(tlsenv):\n    pass\n")
+    (pytester.path / "afile").write_text("")
+    for bad in ("afile", "afile/bundles"):
+        result = pytester.runpytest("--tlsenv-repro-dir", bad, "-p", "no:cacheprovider")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"ERROR: --tlsenv-repro-dir */{bad}: *"])
+    # Twin: a directory that can be made is fine, and a session without failures leaves none.
+    result = pytester.runpytest("--tlsenv-repro-dir", "new/bundles", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "new").exists()
