@@ -150,15 +150,22 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_ReproHooks(repro_dir), "tlsenv-repro")
 
 
-def _check_creatable(directory: Path, option: str) -> None:
+def _check_creatable(directory: Path, option: str, shown: Path | None = None) -> None:
     """A usage error now rather than at the first failing test; leaves nothing behind."""
     missing = [p for p in (directory, *directory.parents) if not p.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise pytest.UsageError(f"{option} {directory}: {e.strerror or e}") from None
+        why = f"{e.strerror or e}: {e.filename}" if e.filename else (e.strerror or str(e))
+        raise pytest.UsageError(f"{option} {shown or directory}: {why}") from None
     if missing:
         shutil.rmtree(missing[-1], ignore_errors=True)  # created just now, empty
+
+
+def _check_writable_file(path: Path, option: str) -> None:
+    if path.is_dir():
+        raise pytest.UsageError(f"{option} {path}: is a directory")
+    _check_creatable(path.parent, option, shown=path)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -513,10 +520,17 @@ class _Session:
                 f"--tlsenv-report {report}: unknown suffix {report_path.suffix!r}; "
                 "use .json (machine-readable) or .md (grid and failures for an issue)"
             )
+        controller = not hasattr(config, "workerinput")  # xdist workers write no files
+        if report_path is not None and controller:
+            # Found out now, not after the whole session ran.
+            _check_writable_file(config.invocation_params.dir / report_path, "--tlsenv-report")
         baseline_arg = config.getoption("tlsenv_baseline")
         update = bool(config.getoption("tlsenv_update_baseline"))
         if update and not baseline_arg:
             raise pytest.UsageError("--tlsenv-update-baseline needs --tlsenv-baseline PATH")
+        if update and controller:
+            path = config.invocation_params.dir / baseline_arg
+            _check_writable_file(path, "--tlsenv-baseline")
         baseline = None
         if baseline_arg:
             from .report import Baseline

@@ -312,6 +312,7 @@ class Baseline:
             "verdicts": {k: dict(sorted(v.items())) for k, v in sorted(self.verdicts.items())},
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.path)
 

@@ -223,6 +223,38 @@ def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester, name:
     assert not (pytester.path / name).exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tlsenv-report", "afile/r.json"], "*--tlsenv-report */afile/r.json: File exists: *"),
+        (["--tlsenv-report", "adir.md"], "*--tlsenv-report */adir.md: is a directory"),
+        (["--tlsenv-update-baseline", "--tlsenv-baseline", "afile/b.json"],
+         "*--tlsenv-baseline */afile/b.json: File exists: *"),
+    ],
+)  # fmt: skip
+def test_unwritable_report_or_baseline_is_a_usage_error_before_the_run(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    # Found at startup: before, the whole session ran and then ended in a traceback.
+    pytester.makepyfile(SUITE)
+    (pytester.path / "afile").write_text("")
+    (pytester.path / "adir.md").mkdir()
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    result.stdout.no_fnmatch_line("*passed*")
+
+
+def test_report_and_baseline_go_into_new_directories(pytester: pytest.Pytester) -> None:
+    # Twin: directories that do not exist yet are created when the files are written.
+    pytester.makepyfile(SUITE)
+    args = ["--tlsenv-report", "out/r.json", "--tlsenv-update-baseline"]
+    result = pytester.runpytest(*args, "--tlsenv-baseline", "bl/b.json")
+    result.assert_outcomes(passed=5)
+    assert json.loads((pytester.path / "out" / "r.json").read_text())
+    assert json.loads((pytester.path / "bl" / "b.json").read_text())["verdicts"]
+
+
 def test_report_header_in_a_subprocess(pytester: pytest.Pytester) -> None:
     # Subprocess mode: the plugin as users load it, terminal and all.
     pytester.makepyfile(SUITE)
