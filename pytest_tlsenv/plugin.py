@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shutil
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,16 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
     if timeout <= 0:
         raise pytest.UsageError("pytest-tlsenv: --tlsenv-timeout must be positive")
+    user = config.getoption("tlsenv_user")
+    if user:
+        import pwd
+
+        try:
+            pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        except KeyError:
+            raise pytest.UsageError(f"--tlsenv-user {user}: no such user on this machine") from None
+        if os.geteuid() != 0:
+            raise pytest.UsageError(f"--tlsenv-user {user}: switching users needs root")
     return fault_uid, timeout
 
 

@@ -326,6 +326,22 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester, value: str) -> 
     assert "passed" not in result.stdout.str()
 
 
+def test_bad_user_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(tlsenv): pass")
+    result = pytester.runpytest("--tlsenv-user", "tlsenv-no-such-user")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--tlsenv-user tlsenv-no-such-user: no such user on this machine"]
+    )
+    # An existing user: fine as root (the twin below switches to it), a usage error otherwise.
+    result = pytester.runpytest("--tlsenv-user", "nobody")
+    if os.geteuid() == 0:
+        result.assert_outcomes(passed=1)
+    else:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--tlsenv-user nobody: switching users needs root"])
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root (probed: euid != 0)")
 def test_user_option_switches_user_and_says_so(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
