@@ -200,6 +200,17 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
     if timeout <= 0:
         raise pytest.UsageError("pytest-tlsenv: --tlsenv-timeout must be positive")
+    if not 0 < fault_uid < 2**32 - 1:
+        # As root, a permission fault gives its file to this uid: root's own (0) would let
+        # the client (root without the DAC capabilities, but the owner) read it anyway.
+        raise pytest.UsageError(
+            f"pytest-tlsenv: tlsenv_fault_uid must be a uid other than root's, got {fault_uid}"
+        )
+    try:
+        if int(config.getini("tlsenv_grid_max_tests")) < 0:
+            raise ValueError("it must not be negative")
+    except ValueError as e:
+        raise pytest.UsageError(f"pytest-tlsenv: bad ini value tlsenv_grid_max_tests: {e}") from e
     user = config.getoption("tlsenv_user")
     if user:
         import pwd
@@ -631,10 +642,7 @@ class _Session:
             "missing": {},
         }
         tests = {r["nodeid"] for r in results}
-        try:
-            limit = int(tr.config.getini("tlsenv_grid_max_tests"))
-        except ValueError:
-            limit = 40
+        limit = int(tr.config.getini("tlsenv_grid_max_tests"))  # validated at configure
         if results and len(tests) > limit:
             scenarios = {r["scenario"] for r in results}
             outside = sum(

@@ -326,6 +326,29 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester, value: str) -> 
     assert "passed" not in result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("ini", "message"),
+    [
+        ("tlsenv_fault_uid = 0", "*tlsenv_fault_uid must be a uid other than root's, got 0"),
+        ("tlsenv_fault_uid = -5", "*tlsenv_fault_uid must be a uid other than root's, got -5"),
+        ("tlsenv_fault_uid = nobody", "*bad ini value: invalid literal for int()*"),
+        ("tlsenv_grid_max_tests = many", "*bad ini value tlsenv_grid_max_tests: invalid literal*"),
+        ("tlsenv_grid_max_tests = -3", "*tlsenv_grid_max_tests: it must not be negative"),
+        ("tlsenv_timeout = 0", "*--tlsenv-timeout must be positive"),
+    ],
+)
+def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester, ini: str, message: str) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_x(tlsenv): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    # Twin: a sound value of the same key runs.
+    key = ini.split(" = ")[0]
+    pytester.makeini(f"[pytest]\n{key} = {'3' if 'timeout' in key else '65533'}\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
 def test_bad_user_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(tlsenv): pass")
     result = pytester.runpytest("--tlsenv-user", "tlsenv-no-such-user")
