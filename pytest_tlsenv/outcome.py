@@ -14,14 +14,14 @@ import signal
 import socket
 import ssl
 import urllib.error
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .tlsenv import TLSEnv
 
-__all__ = ["Outcome", "Verdict", "classify_call", "classify_run"]
+__all__ = ["Outcome", "Verdict", "classify_call", "classify_run", "refine", "trust_alert"]
 
 
 class Verdict(enum.StrEnum):
@@ -111,6 +111,41 @@ _CRASH_PATTERNS = [
 CRASH_RE = re.compile("|".join(f"(?:{p})" for p in _CRASH_PATTERNS), re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last):"
 RUST_PANIC_EXIT = 101
+
+# The TLS alerts a client sends when it does not accept the certificate it was shown (RFC
+# 8446 6.2), as OpenSSL names them in the server's error. The server's account outranks the
+# client's wording: curl with only --capath, when the CA's slot cannot be loaded, prints the
+# loader's error ("system library::Permission denied", exit 35) after sending "unknown ca".
+TRUST_ALERTS = (
+    "unknown ca",
+    "bad certificate",
+    "certificate unknown",
+    "certificate expired",
+    "certificate revoked",
+    "unsupported certificate",
+)
+TRUST_ALERT_RE = re.compile(r"alert (" + "|".join(TRUST_ALERTS) + ")", re.IGNORECASE)
+
+
+def trust_alert(errors: Iterable[str | None]) -> str | None:
+    """The first certificate alert among the servers' handshake errors (``"unknown ca"``)."""
+    for error in errors:
+        m = TRUST_ALERT_RE.search(error or "")
+        if m:
+            return m.group(1).lower()
+    return None
+
+
+def refine(verdict: Verdict, reason: str, alert: str | None) -> tuple[Verdict, str]:
+    """A FAILED run during which the client refused a server's certificate is REJECTED.
+
+    ``alert`` is what :func:`trust_alert` found in the origin's and the proxy's records of
+    this run's handshakes. Only FAILED changes: a crash, hang or leak stays what it is.
+    """
+    if verdict is Verdict.FAILED and alert:
+        return Verdict.REJECTED, f"the client refused the certificate (it sent '{alert}'); {reason}"
+    return verdict, reason
+
 
 # Exception types that are a network, TLS or timeout failure rather than a crash: their
 # modules. (requests' RequestException derives from OSError, as does PermissionError, so

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import ConfigError
 from .faults import Applied, Site, get_fault
-from .outcome import _CRASH_PATTERNS, _REJECT_PATTERNS, Outcome, Verdict
+from .outcome import _CRASH_PATTERNS, _REJECT_PATTERNS, TRUST_ALERTS, Outcome, Verdict
 from .pki import ORIGIN_HOSTS, PKI, TEST_DOMAIN, Authority, Leaf, write_private
 from .proxy import SETUPS
 from .scenarios import CATALOGUE, Spec
@@ -817,10 +817,22 @@ build_store() {
 
 count() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
 
+# The first certificate alert (unknown ca...) the servers logged after line $1 of their
+# handshake log: a client that refused the certificate, whatever it printed. The servers log
+# on their own threads: wait a little for the last handshake to be written down.
+trust_alert() {
+  n=0
+  while [ "$(count "$WORK/server/handshakes.log")" -le "$1" ] && [ "$n" -lt 10 ]; do
+    sleep 0.05; n=$((n + 1))
+  done
+  tail -n "+$(($1 + 1))" "$WORK/server/handshakes.log" 2>/dev/null |
+    grep -o -i -E 'alert (@ALERTS@)' | head -n 1 | cut -c7- | tr 'A-Z' 'a-z'
+}
+
 # The verdict, by the rules of pytest_tlsenv.outcome: evidence first (what the servers
 # logged), then the exit status, then real wordings of crashes and verification errors.
-verdict() {  # run-dir exit-status start-time origin-requests-before leaked-before
-  dir=$1 rc=$2 start=$3 ob=$4 lb=$5
+verdict() {  # run-dir exit-status start-time origin-requests-before leaked-before handshakes-before
+  dir=$1 rc=$2 start=$3 ob=$4 lb=$5 hb=$6
   text="$dir/output"
   cat "$dir/stderr" "$dir/stdout" > "$text"
   reached=no; [ "$(count "$WORK/server/origin.log")" -gt "$ob" ] && reached=yes
@@ -856,6 +868,12 @@ verdict() {  # run-dir exit-status start-time origin-requests-before leaked-befo
     else V=FAILED; R="exit 0 but the origin received nothing"; fi
   elif [ -n "$reject" ]; then V=REJECTED; R=$reject
   else V=FAILED; R="exit $rc: ${last:-(no output)}"
+  fi
+  if [ "$V" = FAILED ]; then  # the servers' account outranks the client's wording
+    alert=$(trust_alert "$hb")
+    if [ -n "$alert" ]; then
+      V=REJECTED; R="the client refused the certificate (it sent '$alert'); $R"
+    fi
   fi
   case " $EXPECTED " in *" $V "*) ;; *) STATUS=1 ;; esac
 }
@@ -917,13 +935,14 @@ RUN="$WORK/run-@N@"
 mkdir -p "$RUN/home" "$RUN/tmp" "$RUN/cache" "$RUN/config" "$RUN/data"
 : > "$RUN/wgetrc"
 ob=$(count "$WORK/server/origin.log"); lb=$(count "$WORK/server/leaked.log")
+hb=$(count "$WORK/server/handshakes.log")
 start=$(date +%s)
 echo @ECHO@
 (cd "$RUN/home" && exec $DROP $TO env -i PATH="$CLIENT_PATH" \
     @CALLER@ \
 @ASSIGNS@
     @COMMAND@) </dev/null >"$RUN/stdout" 2>"$RUN/stderr"
-verdict "$RUN" "$?" "$start" "$ob" "$lb"
+verdict "$RUN" "$?" "$start" "$ob" "$lb" "$hb"
 sed 's/^/  | /' "$RUN/stderr" | tail -n 20
 echo "verdict: $V - $R (expected: $EXPECTED; recorded: @RECORDED@)"
 """
@@ -958,6 +977,7 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
         # At column 0: a multi-line command (a heredoc) must keep its lines exactly.
         STORE_COMMANDS="\n".join(commands),
         CRASH=_grep_lines(_CRASH_PATTERNS),
+        ALERTS="|".join(TRUST_ALERTS),
         REJECT=_grep_lines(_REJECT_PATTERNS),
         ORIGIN_HOST=shlex.quote(data["servers"]["origin"]["host"]),
     )

@@ -197,6 +197,12 @@ class Origin:
     _stop_r: socket.socket | None = field(default=None, repr=False)
     _stop_w: socket.socket | None = field(default=None, repr=False)
     _acceptor: threading.Thread | None = field(default=None, repr=False)
+    # Accepted connections whose handshake is not yet recorded in `handshakes` (settle()).
+    _unrecorded: int = field(default=0, repr=False)
+    _recorded: threading.Condition = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._recorded = threading.Condition(self._lock)
 
     @classmethod
     def variant(cls, pki: PKI, name: str = "good", *, host: str = "localhost") -> Origin:
@@ -298,11 +304,29 @@ class Origin:
                         self._conns.add(conn)
                         self._threads = {x for x in self._threads if x.is_alive()}
                         self._threads.add(t)
+                        self._unrecorded += 1
                     t.start()
+
+    def settle(self, timeout: float = 1.0) -> bool:
+        """Wait until the handshake of every connection accepted so far is in ``handshakes``.
+
+        The origin records on its own threads: a client that refused the certificate may exit
+        before the alert it sent is written down. False if some are still unrecorded.
+        """
+        with self._recorded:
+            return self._recorded.wait_for(lambda: self._unrecorded == 0, timeout)
+
+    def _record(self, handshake: Handshake | None) -> None:
+        with self._recorded:
+            if handshake is not None:
+                self.handshakes.append(handshake)
+            self._unrecorded -= 1
+            self._recorded.notify_all()
 
     def _serve(self, raw: socket.socket, addr: tuple[str, int]) -> None:
         peer = f"{addr[0]}:{addr[1]}"
         sock: socket.socket = raw
+        recorded = False
         try:
             # wrap_socket detaches `raw`: from here on the SSLSocket owns the fd.
             tls = wrap_socket(self.context, raw, server_side=True, do_handshake_on_connect=False)
@@ -313,15 +337,19 @@ class Origin:
             try:
                 tls.do_handshake()
             except (ssl.SSLError, OSError) as e:
-                self.handshakes.append(Handshake(peer, None, f"{type(e).__name__}: {e}"))
+                recorded = True
+                self._record(Handshake(peer, None, f"{type(e).__name__}: {e}"))
                 return
-            self.handshakes.append(Handshake(peer, None, None))
+            recorded = True
+            self._record(Handshake(peer, None, None))
             self._http(tls, peer, None)
             with contextlib.suppress(OSError, ValueError):
                 tls.unwrap()  # close_notify
         except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
             self._errors.append(e)
         finally:
+            if not recorded:  # wrap_socket failed (a reset before the handshake)
+                self._record(None)
             with self._lock:
                 self._conns.discard(sock)
             sock.close()

@@ -31,7 +31,7 @@ from .faults import Applied, Site, get_fault
 from .journal import Change, Journal
 from .namespace import MountPlan, call_in_namespace
 from .namespace import require as require_namespaces
-from .outcome import Outcome, classify_call, classify_run
+from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, Proxy, install_admin_ca
 from .runner import _user_ids, call_in_thread, must_drop_caps, run_process
@@ -269,6 +269,7 @@ class TLSEnv:
         before = len(self.origin.received)
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
+        shakes_before = self._handshake_counts()
         try:
             done = run_process(
                 argv,
@@ -294,6 +295,8 @@ class TLSEnv:
             proxy_refused=self._proxy_refusal(connects_before),
             leaked=self._leak_count() > leaks_before,
         )
+        if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
+            verdict, reason = refine(verdict, reason, self._client_alert(shakes_before))
         outcome = Outcome(
             verdict=verdict,
             reason=reason,
@@ -330,6 +333,7 @@ class TLSEnv:
         before = len(self.origin.received)
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
+        shakes_before = self._handshake_counts()
         overlay: dict[str, str | None] = dict(self.environ)
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
@@ -354,6 +358,8 @@ class TLSEnv:
             proxy_refused=self._proxy_refusal(connects_before),
             leaked=self._leak_count() > leaks_before,
         )
+        if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
+            verdict, reason = refine(verdict, reason, self._client_alert(shakes_before))
         outcome = Outcome(
             verdict=verdict,
             reason=reason,
@@ -473,6 +479,18 @@ class TLSEnv:
             return None
         c = refused[-1]
         return f"{c.status} to CONNECT {c.target} ({c.note})"
+
+    def _handshake_counts(self) -> tuple[int, int]:
+        proxy = len(self.proxy.handshakes) if self.proxy is not None else 0
+        return len(self.origin.handshakes), proxy
+
+    def _client_alert(self, since: tuple[int, int]) -> str | None:
+        """A certificate alert the client sent the origin or the proxy since ``since``."""
+        self.origin.settle(1.0)  # its handshake records are written on its own threads
+        errors = [h.error for h in self.origin.handshakes[since[0] :]]
+        if self.proxy is not None:
+            errors += [h.alert for h in self.proxy.handshakes[since[1] :]]
+        return trust_alert(errors)
 
     def _leak_count(self) -> int:
         return len(self.proxy.leaks) if self.proxy is not None else 0

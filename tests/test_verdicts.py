@@ -1,0 +1,92 @@
+"""Evidence first: the servers' account of a handshake outranks what the client printed.
+
+A client that refuses the certificate it was shown sends a TLS alert (``unknown ca``...); the
+origin and the proxy record it. A run that the client's own words leave FAILED (curl with only
+``--capath`` prints the CA loader's error, exit 35, after sending ``unknown ca``) is REJECTED
+on that evidence. Nothing else changes: the same exit without such an alert stays FAILED.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import urllib.request
+
+import pytest
+
+from pytest_tlsenv import TLSEnv, Verdict
+from pytest_tlsenv.outcome import refine, trust_alert
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+
+
+@pytest.mark.parametrize(
+    ("errors", "alert"),
+    [
+        (["SSLError: [SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca (_ssl.c:1006)"],
+         "unknown ca"),
+        ([None, "SSLError: [SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate"],
+         "bad certificate"),
+        (["tlsv1 alert certificate expired"], "certificate expired"),
+        ([None, "ConnectionResetError: [Errno 104] Connection reset by peer"], None),
+        (["SSLError: [SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version"], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_trust_alert_reads_only_certificate_alerts(
+    errors: list[str | None], alert: str | None
+) -> None:
+    assert trust_alert(errors) == alert
+
+
+def test_refine_changes_only_failed() -> None:
+    assert refine(Verdict.FAILED, "exit 35: x", "unknown ca") == (
+        Verdict.REJECTED,
+        "the client refused the certificate (it sent 'unknown ca'); exit 35: x",
+    )
+    assert refine(Verdict.FAILED, "exit 35: x", None) == (Verdict.FAILED, "exit 35: x")
+    for verdict in (Verdict.CRASHED, Verdict.HUNG, Verdict.LEAKED, Verdict.OK):
+        assert refine(verdict, "r", "unknown ca") == (verdict, "r")
+
+
+@needs_curl
+@pytest.mark.nonroot
+@pytest.mark.tlsenv(scenario="unreadable-file", placement="shadow")
+def test_curl_capath_refusal_is_rejected_on_the_origins_evidence(tlsenv: TLSEnv) -> None:
+    assert tlsenv.store.cert_dir is not None
+    argv = ["curl", "-sS", "--capath", str(tlsenv.store.cert_dir), tlsenv.origin.url]
+    out = tlsenv.run(argv)
+    assert out.returncode == 35  # curl's own words: a connect error, not a verify error
+    assert "Permission denied" in out.stderr
+    out.assert_rejected()
+    assert out.reason.startswith("the client refused the certificate (it sent 'unknown ca'); ")
+    out.assert_expected()
+    # Twin: the same exit 35 without a certificate alert (curl cannot even offer TLS 1.1 to
+    # this OpenSSL, or the origin refuses it) stays FAILED.
+    twin = tlsenv.run(["curl", "-sS", "--tls-max", "1.1", "--tlsv1.1", tlsenv.origin.url])
+    assert twin.returncode == 35, twin.stderr
+    assert twin.verdict is Verdict.FAILED, twin.reason
+
+
+def test_in_process_refusal_hidden_by_the_client_is_rejected(tlsenv: TLSEnv) -> None:
+    untrusted = tlsenv.pki.authorities["untrusted"].cert_pem.decode()
+
+    def client() -> bytes:
+        ctx = ssl.create_default_context(cadata=untrusted)
+        try:
+            return bytes(urllib.request.urlopen(tlsenv.origin.url, context=ctx, timeout=5).read())
+        except OSError:
+            pass
+        # The client's own wording, with no trace of the SSL error (no __context__ either).
+        raise ConnectionError("download failed")
+
+    out = tlsenv.call(client)
+    out.assert_rejected()
+    assert "it sent 'unknown ca'" in out.reason
+    assert "download failed" in out.reason
+
+    # Twin: the same exception without a handshake at all stays FAILED.
+    def no_connection() -> bytes:
+        raise ConnectionError("download failed")
+
+    tlsenv.call(no_connection).assert_verdict(Verdict.FAILED)
