@@ -19,6 +19,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,14 @@ class Journal:
         self.directory = directory or journal_dir()
         self.path = self.directory / f"{os.getpid()}-{next(_counter)}.json"
 
-    def write(self, changes: list[Change], fifos: list[str]) -> None:
-        """Record what must be undone if this process dies (replaces the previous record)."""
-        if not changes and not fifos:
+    def write(self, changes: list[Change], fifos: list[str], roots: Sequence[str] = ()) -> None:
+        """Record what must be undone if this process dies (replaces the previous record).
+
+        ``changes`` and ``fifos`` name paths exactly; each of ``roots`` is a tree to walk at
+        recovery (every entry made ours and owner-readable again, FIFOs removed), which can be
+        written before the faults exist.
+        """
+        if not changes and not fifos and not roots:
             self.discard()
             return
         record = {
@@ -68,6 +74,7 @@ class Journal:
             "start": _start_time(os.getpid()),
             "changes": [c.__dict__ for c in changes],
             "fifos": fifos,
+            "roots": list(roots),
         }
         if self.directory not in _tidy_at_exit:
             _tidy_at_exit.add(self.directory)
@@ -99,6 +106,41 @@ def tidy(directory: Path | None = None) -> None:
     """Remove the journal directory if it is empty (another process may still use it)."""
     with contextlib.suppress(OSError):
         (directory or journal_dir()).rmdir()
+
+
+def _repair(root: str, done: list[str]) -> None:
+    """Make every entry under ``root`` ours and owner-accessible again; remove FIFOs.
+
+    Top-down, each directory repaired before it is listed (an unreadable-dir fault); symlinks
+    are never followed (dangling and looping ones are faults too).
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    pending = [root]
+    while pending:
+        path = pending.pop()
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if stat.S_ISFIFO(st.st_mode):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                done.append(f"removed FIFO {path}")
+            continue
+        is_dir = stat.S_ISDIR(st.st_mode)
+        need = stat.S_IRWXU if is_dir else stat.S_IRUSR | stat.S_IWUSR
+        with contextlib.suppress(OSError):
+            if st.st_uid != uid and os.geteuid() == 0:
+                os.chown(path, uid, gid, follow_symlinks=False)
+                done.append(f"restored owner {uid} {path}")
+            if st.st_mode & need != need:
+                os.chmod(path, stat.S_IMODE(st.st_mode) | need)
+                done.append(f"restored {oct(stat.S_IMODE(st.st_mode) | need)} {path}")
+        if is_dir:
+            with contextlib.suppress(OSError):
+                pending += [entry.path for entry in os.scandir(path)]
 
 
 def _alive(record: dict[str, object]) -> bool:
@@ -135,6 +177,8 @@ def recover(directory: Path | None = None) -> list[str]:
                 if stat.S_ISFIFO(os.lstat(fifo).st_mode):
                     os.unlink(fifo)
                     done.append(f"removed FIFO {fifo}")
+        for root in record.get("roots", []):
+            _repair(root, done)
         with contextlib.suppress(OSError):
             file.unlink()
     with contextlib.suppress(OSError):

@@ -16,7 +16,6 @@ import inspect
 import itertools
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import venv
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
-from .journal import Change, Journal
+from .journal import Journal
 from .namespace import MountPlan, call_in_namespace
 from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
@@ -124,6 +123,10 @@ class TLSEnv:
 
     def _materialise(self) -> None:
         trusted = self.pki.authorities["trusted"]
+        if self.spec.faults or self._admin_ca():
+            # Before the first fault: if this process dies from here on (SIGKILL, a CI
+            # timeout), the next session walks the store and gives every entry back.
+            self._journal.write([], [], roots=[str(self.store.root)])
         self.store.install(trusted)
         self._install_proxy_ca()
         if self.spec.extra_cas:
@@ -133,29 +136,6 @@ class TLSEnv:
         for n, name in enumerate(self.spec.faults):
             site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
             self.applied.append(get_fault(name).apply(site))
-        if self.applied:  # faults, and the proxy CA an admin installed 0600 (uv-5448)
-            self._journal_faults()
-
-    def _journal_faults(self) -> None:
-        # If this process dies before close(), the next session restores these (journal.py).
-        changes: list[Change] = []
-        fifos: list[str] = []
-        uid, gid = os.geteuid(), os.getegid()
-        # Only what the faults touched (walking the whole store would cost ~0.5 ms a test).
-        for applied in self.applied:
-            for p in applied.paths:
-                try:
-                    st = os.lstat(p)
-                except OSError:
-                    continue
-                if stat.S_ISFIFO(st.st_mode):
-                    fifos.append(str(p))
-                elif not stat.S_ISLNK(st.st_mode) and (
-                    st.st_uid != uid or not st.st_mode & stat.S_IRUSR
-                ):
-                    mode = 0o755 if stat.S_ISDIR(st.st_mode) else 0o644
-                    changes.append(Change(str(p), mode, uid, gid))
-        self._journal.write(changes, fifos)
 
     def __enter__(self) -> TLSEnv:
         return self
@@ -427,12 +407,17 @@ class TLSEnv:
 
     # -- the proxy (proxy group scenarios) ------------------------------------------------
 
+    def _admin_ca(self) -> bool:
+        """Whether the proxy's CA goes in the way uv 5448's admin put it: unreadable."""
+        trusted = self.spec.proxy is not None and SETUPS[self.spec.proxy].ca_trusted
+        return trusted and self.scenario.proxy_ca == "admin-0600"
+
     def _install_proxy_ca(self) -> None:
         """Put a trusted proxy's CA into the store, the way the scenario says."""
         if self.spec.proxy is None or not SETUPS[self.spec.proxy].ca_trusted:
             return
         mitm = self.pki.authorities["mitm"]
-        if self.scenario.proxy_ca == "admin-0600":
+        if self._admin_ca():
             self.applied.append(install_admin_ca(self.store, mitm))
         else:
             self.store.install(mitm)
