@@ -1,11 +1,12 @@
 """A journal of permission changes and FIFOs, so a killed session's leftovers get fixed.
 
-A TLSEnv writes ``<journal dir>/<pid>-<n>.json`` listing every path whose owner or mode a fault
-changed (with the original owner and mode) and every FIFO it made, and deletes the file once
-it has restored them. If the process is killed first (SIGKILL, OOM, a CI timeout), the next
-session that uses pytest-tlsenv finds the journal of a dead process and restores and removes
-those paths before anything else: pytest's own cleanup of old temp dirs then deletes ordinary
-files only.
+Before it applies its first fault, a TLSEnv writes ``<journal dir>/<pid>-<n>.json`` naming its
+store's root, and deletes the file once it has restored the store. If the process is killed
+first (SIGKILL, OOM, a CI timeout; even while the faults are being applied), the next session
+that uses pytest-tlsenv finds the journal of a dead process and walks that tree before
+anything else: every entry ours and owner-accessible again, FIFOs removed. pytest's own
+cleanup of old temp dirs then deletes ordinary files only. (A record may also name exact
+paths with their original owner and mode, and FIFOs.)
 
 The directory is ``$TLSENV_JOURNAL_DIR``, else ``<tmp>/.pytest-tlsenv-journal-<uid>``.
 """
