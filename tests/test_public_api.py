@@ -7,10 +7,10 @@ import inspect
 from pathlib import Path
 
 import pytest
+from commands import UV_0_2_29_CONFTEST, keep_client_cache
 
 import pytest_tlsenv
 from pytest_tlsenv import Outcome, TLSEnv, Verdict
-from pytest_tlsenv.clients import cache_dir
 from pytest_tlsenv.scenarios import CATALOGUE, GROUPS, KEYWORDS
 
 INIT = Path(pytest_tlsenv.__file__)
@@ -118,27 +118,13 @@ def test_matrix(tlsenv):                         # ids: test_matrix[unreadable-f
     tlsenv.call(lambda: requests.get(tlsenv.origin.url, timeout=5)).assert_graceful()
 """
 
-UV_FIXTURE = """
-import pytest
-from pytest_tlsenv.clients import pinned
-from pytest_tlsenv.errors import ClientUnavailableError
-
-@pytest.fixture(scope="session")
-def uv_0_2_29():
-    try:
-        return str(pinned("uv", "0.2.29"))
-    except ClientUnavailableError as e:
-        pytest.skip(str(e))
-"""
-
 
 @pytest.mark.slow
 def test_the_design_example_keeps_working(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # pytester moves HOME: keep the suite's client cache (uv is installed once per machine).
-    monkeypatch.setenv("TLSENV_CACHE_DIR", str(cache_dir()))
-    pytester.makeconftest(UV_FIXTURE)
+    keep_client_cache(monkeypatch)
+    pytester.makeconftest(UV_0_2_29_CONFTEST)
     pytester.makepyfile(test_design=DESIGN_EXAMPLE)
     result = pytester.runpytest("-p", "no:cacheprovider", "-rf")
     # Every store scenario and the others pass; only uv 0.2.29 fails, as the comment says.

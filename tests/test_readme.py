@@ -11,23 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-
-from pytest_tlsenv.clients import cache_dir
+from commands import UV_0_2_29_CONFTEST, keep_client_cache
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-CONFTEST = """
-import pytest
-from pytest_tlsenv.clients import pinned
-from pytest_tlsenv.errors import ClientUnavailableError
-
-@pytest.fixture(scope="session")
-def uv_0_2_29():
-    try:
-        return str(pinned("uv", "0.2.29"))
-    except ClientUnavailableError as e:
-        pytest.skip(str(e))
-"""
 
 
 def python_blocks() -> dict[str, str]:
@@ -45,14 +31,13 @@ BLOCKS = python_blocks()
 
 
 def run_block(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
-    # pytester moves HOME: keep the suite's client cache (uv is installed once per machine).
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLSENV_CACHE_DIR", str(cache_dir()))
+        keep_client_cache(mp)
         return _run_block(pytester, name, *args)
 
 
 def _run_block(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
-    pytester.makeconftest(CONFTEST)
+    pytester.makeconftest(UV_0_2_29_CONFTEST)
     source = BLOCKS[name]
     if "import pytest" not in source:
         source = "import pytest\n\n" + source
