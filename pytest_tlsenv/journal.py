@@ -5,8 +5,7 @@ store's root, and deletes the file once it has restored the store. If the proces
 first (SIGKILL, OOM, a CI timeout; even while the faults are being applied), the next session
 that uses pytest-tlsenv finds the journal of a dead process and walks that tree before
 anything else: every entry ours and owner-accessible again, FIFOs removed. pytest's own
-cleanup of old temp dirs then deletes ordinary files only. (A record may also name exact
-paths with their original owner and mode, and FIFOs.)
+cleanup of old temp dirs then deletes ordinary files only.
 
 The directory is ``$TLSENV_JOURNAL_DIR``, else ``<tmp>/.pytest-tlsenv-journal-<uid>``.
 """
@@ -21,7 +20,6 @@ import os
 import stat
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Journal", "journal_dir", "recover", "tidy"]
@@ -45,14 +43,6 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class Change:
-    path: str
-    mode: int
-    uid: int
-    gid: int
-
-
 class Journal:
     """The journal of one TLSEnv."""
 
@@ -60,23 +50,16 @@ class Journal:
         self.directory = directory or journal_dir()
         self.path = self.directory / f"{os.getpid()}-{next(_counter)}.json"
 
-    def write(self, changes: list[Change], fifos: list[str], roots: Sequence[str] = ()) -> None:
-        """Record what must be undone if this process dies (replaces the previous record).
+    def write(self, roots: Sequence[str]) -> None:
+        """Record the trees to repair if this process dies (replaces the previous record).
 
-        ``changes`` and ``fifos`` name paths exactly; each of ``roots`` is a tree to walk at
-        recovery (every entry made ours and owner-readable again, FIFOs removed), which can be
-        written before the faults exist.
+        Written before the faults exist: at recovery every entry of each root is made ours
+        and owner-accessible again, and FIFOs are removed.
         """
-        if not changes and not fifos and not roots:
+        if not roots:
             self.discard()
             return
-        record = {
-            "pid": os.getpid(),
-            "start": _start_time(os.getpid()),
-            "changes": [c.__dict__ for c in changes],
-            "fifos": fifos,
-            "roots": list(roots),
-        }
+        record = {"pid": os.getpid(), "start": _start_time(os.getpid()), "roots": list(roots)}
         if self.directory not in _tidy_at_exit:
             _tidy_at_exit.add(self.directory)
             atexit.register(tidy, self.directory)
@@ -166,18 +149,6 @@ def recover(directory: Path | None = None) -> list[str]:
             continue
         if _alive(record):
             continue
-        for change in reversed(record.get("changes", [])):
-            path = change["path"]
-            with contextlib.suppress(OSError):
-                if os.geteuid() == 0:
-                    os.chown(path, change["uid"], change["gid"], follow_symlinks=False)
-                os.chmod(path, change["mode"])
-                done.append(f"restored {oct(change['mode'])} {path}")
-        for fifo in record.get("fifos", []):
-            with contextlib.suppress(OSError):
-                if stat.S_ISFIFO(os.lstat(fifo).st_mode):
-                    os.unlink(fifo)
-                    done.append(f"removed FIFO {fifo}")
         for root in record.get("roots", []):
             _repair(root, done)
         with contextlib.suppress(OSError):

@@ -126,7 +126,7 @@ class TLSEnv:
         if self.spec.faults or self._admin_ca():
             # Before the first fault: if this process dies from here on (SIGKILL, a CI
             # timeout), the next session walks the store and gives every entry back.
-            self._journal.write([], [], roots=[str(self.store.root)])
+            self._journal.write([str(self.store.root)])
         self.store.install(trusted)
         self._install_proxy_ca()
         if self.spec.extra_cas:
