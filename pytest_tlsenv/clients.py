@@ -174,7 +174,7 @@ class Preset:
 
     ``honours`` lists the trust variables the client reads (highest first), as measured here;
     ``honours_before`` the older versions' lists, as ``(first version that differs, list)``
-    pairs (see :meth:`honours_for`). ``build(tlsenv, version)`` returns a ready
+    pairs, oldest first (see :meth:`honours_for`). ``build(tlsenv, version)`` returns a ready
     :class:`Client`.
     """
 
@@ -192,9 +192,7 @@ class Preset:
         whose version is above it, else :attr:`honours` (also for an unknown version)."""
         key = _version_key(version)
         if key is not None:
-            for since, honours in sorted(
-                self.honours_before, key=lambda p: _version_key(p[0]) or ()
-            ):
+            for since, honours in self.honours_before:  # oldest first
                 if key < (_version_key(since) or ()):
                     return honours
         return self.honours
