@@ -1131,7 +1131,7 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
         or "- nothing in the store (see the scenario above)"
     )
     install = (
-        f"`{name}` on PATH (or it installs `{client['pip']}` with pip into its work dir)"
+        f"python3's pip at hand (it installs `{client['pip']}` into its work dir)"
         if client["pip"]
         else f"`{name}` on PATH"
     )
