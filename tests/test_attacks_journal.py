@@ -25,7 +25,8 @@ import pytest
 from leakcheck import altered_files
 
 NOBODY = 65534
-PAYLOAD_MODE = 0o4644  # setuid, but not executable by anyone: never run, only stat'ed
+PAYLOAD_MODE = 0o4400  # setuid, not executable by anyone (never run, only stat'ed); the old
+# repair chowned it to root and added u+w back with the setuid bit: root:root 04600
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0,
@@ -95,7 +96,7 @@ os.makedirs(os.path.join(evil, "tree"))
 payload = os.path.join(evil, "payload")
 with open(payload, "w") as f:
     f.write("not a program\\n")
-os.chmod(payload, 0o4644)
+os.chmod(payload, 0o4400)
 os.chmod(os.path.join(evil, "tree"), 0o700)
 with open(os.path.join(journal, "1-0.json"), "w") as f:
     json.dump({"pid": "x", "roots": [evil]}, f)
