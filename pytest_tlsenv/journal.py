@@ -1,7 +1,7 @@
 """A journal of what a session leaves on disk and running, so a killed session's leftovers go.
 
 Before it applies its first fault (or, for a root outside pytest's temp dirs, when it makes
-it), a TLSEnv writes ``<journal dir>/<pid>-<n>.json`` naming its root, and deletes the file
+it), a TLSEnv writes ``<journal dir>/<pid>-<n>-<version>.json`` naming its root, and deletes it
 once it has restored and removed it; a subprocess client's process group is added when it
 starts. The plugin records its session directories (the PKI's keys, the scenario roots) the
 same way. If the process is killed first (SIGKILL, OOM, a CI timeout; even while the faults
@@ -107,12 +107,26 @@ def _start_time(pid: int) -> str | None:
     return fields[19] if fields is not None and len(fields) > 19 else None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+_own: dict[int, str | None] = {}
+
+
+def _own_start() -> str | None:
+    pid = os.getpid()  # a forked child is another process: keyed by pid
+    if pid not in _own:
+        _own[pid] = _start_time(pid)
+    return _own[pid]
+
+
+def _write_private(path: Path, data: bytes, flags: int = os.O_TRUNC) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | flags, 0o600)
     try:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    _write_private(path, data, os.O_EXCL)
 
 
 class Journal:
@@ -123,14 +137,15 @@ class Journal:
 
     def __init__(self, directory: Path | None = None, *, fault_uid: int | None = None) -> None:
         self._directory = directory
-        self.name = f"{os.getpid()}-{next(_counter)}.json"
+        self.stem = f"{os.getpid()}-{next(_counter)}"
+        self._version = itertools.count()
+        self._current: Path | None = None
         self.token = secrets.token_hex(16)
         self.fault_uid = fault_uid
         self.roots: list[str] = []
         self.keep: list[str] = []
         self.groups: dict[int, str] = {}
         self._marked: set[str] = set()
-        self._written = False
 
     @property
     def directory(self) -> Path:
@@ -140,8 +155,9 @@ class Journal:
         return self._directory
 
     @property
-    def path(self) -> Path:
-        return self.directory / self.name
+    def path(self) -> Path | None:
+        """The record's file, while there is one."""
+        return self._current
 
     def write(self, roots: Sequence[str | os.PathLike[str]], *, keep: Sequence[str] = ()) -> None:
         """Record the trees to repair and remove if this process dies (replaces the last).
@@ -177,7 +193,7 @@ class Journal:
             return
         record = {
             "pid": os.getpid(),
-            "start": _start_time(os.getpid()),
+            "start": _own_start(),
             "owner": [os.geteuid(), os.getegid()],
             "fault_uid": self.fault_uid,
             "token": self.token,
@@ -190,7 +206,10 @@ class Journal:
             _tidy_at_exit.add(directory)
             atexit.register(tidy, directory)
         data = json.dumps(record).encode()
-        tmp = directory / (self.name + ".tmp")
+        # Each version is a new file, and the previous one goes once it is complete: no
+        # moment without a whole record, and no rename over an existing file, which ext4
+        # turns into a synchronous flush (~7 ms per client run on a slow disk).
+        path = directory / f"{self.stem}-{next(self._version)}.json"
         for attempt in range(3):
             # Another process's tidy() may remove the (empty) directory between two writes:
             # make it again, exclusively, and check it again.
@@ -198,14 +217,14 @@ class Journal:
                 privdir.ensure(directory, what=_WHAT)
                 _ensured.add(directory)
             try:
-                _write_private(tmp, data)
-                os.replace(tmp, directory / self.name)
-                self._written = True
-                return
+                _write_new(path, data)
+                break
             except FileNotFoundError:
                 _ensured.discard(directory)
                 if attempt == 2:
                     raise
+        self.discard()
+        self._current = path
 
     def discard(self) -> None:
         """Everything was undone: forget the record.
@@ -213,10 +232,10 @@ class Journal:
         The directory stays for the next record (an rmdir and a mkdir per test cost ~0.15 ms
         on a slow disk); :func:`tidy` removes it when empty, at exit at the latest.
         """
-        if self._written:
-            self._written = False
+        if self._current is not None:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.directory / self.name)
+                os.unlink(self._current)
+            self._current = None
 
 
 def tidy(directory: Path | None = None) -> None:
@@ -434,12 +453,6 @@ def recover(directory: Path | None = None) -> list[str]:
     done: list[str] = []
     for name in sorted(names):
         path = os.path.join(directory, name)
-        if name.endswith(".json.tmp"):
-            pid = name.split("-", 1)[0]
-            if pid.isdigit() and _stat_fields(int(pid)) is None:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            continue
         if not name.endswith(".json"):
             continue
         try:
@@ -447,10 +460,13 @@ def recover(directory: Path | None = None) -> list[str]:
         except OSError:
             continue
         if not _valid(record):
-            # Not something this plugin wrote (or an older format): never acted upon.
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            done.append(f"discarded {path}: not a record of this user's sessions")
+            # Not something this plugin wrote (or an older format): never acted upon. It may
+            # be a live process's record being written: removed only once that one is dead.
+            pid = name.split("-", 1)[0]
+            if not (pid.isdigit() and _stat_fields(int(pid)) is not None):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                done.append(f"discarded {path}: not a record of this user's sessions")
             continue
         if _alive(record["pid"], record.get("start")):
             continue
