@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .clients import get_preset, make_client, pinned, presets
 from .errors import ClientUnavailableError
-from .journal import recover
+from .journal import Journal, recover
 from .outcome import Outcome, Verdict
 from .pki import PKI
 from .scenarios import CATALOGUE, resolve
@@ -106,9 +106,11 @@ def _survey(args: argparse.Namespace) -> int:
         return 2
     cells = _cells(names)
     tmp = Path(tempfile.mkdtemp(prefix="tlsenv-survey-"))
+    journal = Journal()
     start = time.perf_counter()
     results: list[Cell] = []
     try:
+        journal.write([tmp])  # killed, the next session removes it (and its keys)
         pki = PKI(tmp / "pki")
         settings = Settings(timeout=args.timeout)
         pairs = [(c, v) for c, v, _ in clients]
@@ -127,6 +129,7 @@ def _survey(args: argparse.Namespace) -> int:
             print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        journal.discard()
     elapsed = time.perf_counter() - start
     order = {c: i for i, c in enumerate(cells)}
     results.sort(key=lambda c: order[(c.scenario, c.placement)])

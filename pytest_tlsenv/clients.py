@@ -11,7 +11,8 @@ Pinned versions: never installed into the running Python.
 ``pinned("uv", "0.2.29")`` returns the path of that version's executable, installing it once
 with ``pip install --target`` into ``<cache>/clients/uv-0.2.29`` under a file lock (safe with
 pytest-xdist workers and parallel tox envs). The cache is ``$TLSENV_CACHE_DIR``, else
-``$XDG_CACHE_HOME/pytest-tlsenv``, else ``~/.cache/pytest-tlsenv``.
+``$XDG_CACHE_HOME/pytest-tlsenv``, else ``~/.cache/pytest-tlsenv``; it must be this user's own
+(:func:`cache_dir`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from . import privdir
 from .errors import ClientUnavailableError, ConfigError
 
 if TYPE_CHECKING:
@@ -60,20 +62,31 @@ _OFFLINE = re.compile(
 
 
 def cache_dir() -> Path:
-    """Where pinned clients are cached (created on first use, writable by this user)."""
+    """Where pinned clients are cached (created on first use, this user's own).
+
+    Tests run the executables found here, so a directory another user could write is refused
+    (:class:`~pytest_tlsenv.privdir.UnsafeDirectoryError`, naming it and what is wrong):
+    it must be owned by this user, not a symlink, without group/other write. When the home
+    cache cannot be made or written, ``<tmp>/pytest-tlsenv-cache-<uid>`` is made exclusively.
+    """
     explicit = os.environ.get("TLSENV_CACHE_DIR")
+    what = "the client cache"
     if explicit:
-        base = Path(explicit)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        base = Path(xdg) / "pytest-tlsenv"
+        return privdir.ensure(Path(explicit), what=f"{what} ($TLSENV_CACHE_DIR)", forbid=0o022)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = Path(xdg) / "pytest-tlsenv"
     try:
-        base.mkdir(parents=True, exist_ok=True)
+        privdir.ensure(base, what=what, forbid=0o022)
         if not os.access(base, os.W_OK | os.X_OK):
             raise PermissionError(base)
+    except privdir.UnsafeDirectoryError:
+        raise
     except OSError:
-        base = Path(tempfile.gettempdir()) / f"pytest-tlsenv-cache-{os.geteuid()}"
-        base.mkdir(mode=0o700, exist_ok=True)
+        return privdir.ensure_in_tmp(
+            f"pytest-tlsenv-cache-{os.geteuid()}",
+            what=f"{what} (in tmp: {base} cannot be made or written)",
+            forbid=0o022,
+        )
     return base
 
 

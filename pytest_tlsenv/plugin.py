@@ -685,14 +685,18 @@ def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
     All are ECDSA P-256, valid for two days, and name-constrained to localhost, ``*.test``,
     127.0.0.0/8 and ::1, so trusting one by accident opens nothing else.
     """
-    from .journal import recover, tidy
+    from .journal import Journal, recover, tidy
     from .pki import PKI
 
-    # A session killed mid-test (SIGKILL, CI timeout) left faults unrestored: fix them first.
+    # A session killed mid-test (SIGKILL, CI timeout) left faults unrestored, clients running,
+    # keys and stores on disk (pytest's lock keeps its temp dirs for days): undo that first.
     recover()
     directory = tmp_path_factory.mktemp("tlsenv-pki")
+    journal = Journal()
+    journal.write([directory])  # the keys go when we do, even if we are killed
     yield PKI(directory)
     shutil.rmtree(directory, ignore_errors=True)
+    journal.discard()
     tidy()  # the journal directory, if no other session is using it
 
 
@@ -706,11 +710,22 @@ class _SessionDirs:
     """
 
     def __init__(self, base: Path, settings: Settings) -> None:
+        from .journal import Journal
+
         self.base = base
         self.trash = base / "trash"
         self.trash.mkdir()
         self.settings = settings
         self._n = itertools.count()
+        # If the session is killed, the next one removes all of it but the kept roots.
+        self.journal = Journal(fault_uid=settings.fault_uid)
+        self._kept: list[str] = []
+        self.journal.write([base])
+
+    def kept(self, root: Path) -> None:
+        """``root`` stays for inspection (``--tlsenv-keep``), even after a kill."""
+        self._kept.append(str(root))
+        self.journal.write([self.base], keep=self._kept)
 
     def new_root(self) -> Path:
         root = self.base / f"tlsenv{next(self._n)}"
@@ -723,10 +738,14 @@ def _tlsenv_dirs(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[_SessionDirs]:
     dirs = _SessionDirs(tmp_path_factory.mktemp("tlsenv-roots"), _settings(pytestconfig))
+    from .journal import MARKER
+
     yield dirs
     # Only the trash: roots kept by --tlsenv-keep stay for inspection.
     shutil.rmtree(dirs.trash, ignore_errors=True)
+    dirs.journal.discard()
     with contextlib.suppress(OSError):
+        (dirs.base / MARKER).unlink()
         dirs.base.rmdir()  # when nothing was kept
 
 
@@ -779,6 +798,7 @@ class TLSEnvFactory:
             except Exception as e:  # noqa: BLE001 - close them all, then report the first
                 errors.append(e)
             if keep:
+                self._dirs.kept(env.root)
                 reporter = request.config.pluginmanager.get_plugin("terminalreporter")
                 if reporter is not None:
                     reporter.write_line(f"tlsenv: kept {env.scenario.name} at {env.root}")

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ConfigError, TLSEnvError
+from .journal import Journal
 from .outcome import Verdict, classify_call, classify_run
 from .pki import Authority, Leaf
 from .runner import call_in_thread, must_drop_caps, run_process
@@ -617,7 +618,13 @@ class Probe:
         if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
             # The probe deletes its root when done: never someone else's files.
             raise ConfigError(f"probe root {root} exists and is not an empty directory")
-        self.root = Path(tempfile.mkdtemp(prefix="tlsenv-probe-")) if root is None else root
+        self._journal: Journal | None = None
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="tlsenv-probe-"))
+            # In tmp, nothing else would remove it (and its keys) if we were killed.
+            self._journal = Journal()
+            self._journal.write([root])
+        self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.sources: list[Source] = [
             Source(n, TRUST_VARIABLES[n].kind, n, self._variable_path(n)) for n in names
@@ -709,6 +716,8 @@ class Probe:
         for t in self._threads:
             t.join(1.0)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._journal is not None:
+            self._journal.discard()
         if errors:
             raise errors[0]
 

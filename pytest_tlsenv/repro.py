@@ -282,6 +282,8 @@ def stage(spec: Spec, root: Path, *, fault_uid: int = 65533) -> Staged:
         mitm_trusted = bool(spec.proxy and SETUPS[spec.proxy].ca_trusted)
         trusted = pki.authorities["trusted"]
         applied: list[Applied] = []
+        if spec.faults:
+            env._journal_root()  # as TLSEnv does: recorded before the first fault
         for n, name in enumerate(spec.faults):
             site = Site(store, spec.placement, trusted, pki.decoy(n))
             done = get_fault(name).apply(site)

@@ -16,6 +16,7 @@ import inspect
 import itertools
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import venv
@@ -75,6 +76,7 @@ class TLSEnv:
         self._mount_plan: MountPlan | None = None
         if self.system_paths:
             require_namespaces()
+        self._journal = Journal(fault_uid=settings.fault_uid)
         if self.user is not None:
             uid, _gid = _user_ids(self.user)
             if uid == settings.fault_uid:
@@ -85,6 +87,8 @@ class TLSEnv:
             # The user must traverse every directory down to the store; pytest's tmp dirs
             # are 0700, so such a scenario lives in a 0711 directory of its own.
             root = Path(tempfile.mkdtemp(prefix="tlsenv-user-"))
+            # Outside pytest's temp dirs nothing else would remove it after a kill.
+            self._journal.write([root])
             os.chmod(root, 0o711)
             self._own_root = True
         else:
@@ -102,7 +106,6 @@ class TLSEnv:
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
-        self._journal = Journal()
         # Every Outcome of run/call, in order: the plugin reports and baselines them per test.
         self.outcomes: list[Outcome] = []
 
@@ -124,9 +127,7 @@ class TLSEnv:
     def _materialise(self) -> None:
         trusted = self.pki.authorities["trusted"]
         if self.spec.faults or self._admin_ca():
-            # Before the first fault: if this process dies from here on (SIGKILL, a CI
-            # timeout), the next session walks the store and gives every entry back.
-            self._journal.write([str(self.store.root)])
+            self._journal_root()
         self.store.install(trusted)
         self._install_proxy_ca()
         if self.spec.extra_cas:
@@ -136,6 +137,12 @@ class TLSEnv:
         for n, name in enumerate(self.spec.faults):
             site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
             self.applied.append(get_fault(name).apply(site))
+
+    def _journal_root(self) -> None:
+        """Record the root before the first fault: if this process dies from here on
+        (SIGKILL, a CI timeout), the next session gives every entry back and removes it."""
+        if str(self.root) not in self._journal.roots:
+            self._journal.write([str(self.root)])
 
     def __enter__(self) -> TLSEnv:
         return self
@@ -250,6 +257,12 @@ class TLSEnv:
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         shakes_before = self._handshake_counts()
+        groups: list[int] = []
+
+        def started(proc: subprocess.Popen[bytes]) -> None:
+            groups.append(proc.pid)
+            self._journal.started(proc)
+
         try:
             done = run_process(
                 argv,
@@ -257,12 +270,18 @@ class TLSEnv:
                 timeout=timeout,
                 cwd=cwd or str(sandbox.home),
                 user=user,
+                # The group goes into the journal: killed with us, it is killed by the next
+                # session (it may be blocked on a FIFO forever).
+                on_start=started,
                 launcher=self.mount_plan().launcher if self.system_paths else None,
             )
         except FileNotFoundError as e:
             if e.filename != argv[0]:
                 raise  # e.g. a cwd that does not exist
             raise _not_found(argv[0], environ.get("PATH", "")) from None
+        finally:
+            for pid in groups:
+                self._journal.ended(pid)
         reached = len(self.origin.received) > before
         verdict, reason = classify_run(
             returncode=done.returncode,
