@@ -33,7 +33,7 @@ from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, Proxy, install_admin_ca
-from .runner import _user_ids, call_in_thread, must_drop_caps, run_process
+from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
 from .scenarios import Scenario, Spec
 from .servers import Origin
 from .store import TrustStore, filler_cas
@@ -76,12 +76,7 @@ class TLSEnv:
         if self.system_paths:
             require_namespaces()
         if self.user is not None:
-            uid, _gid = _user_ids(self.user)
-            if uid == settings.fault_uid:
-                raise ConfigError(
-                    f"the client user {self.user!r} has the fault uid {uid}: files it must not "
-                    "read would be its own; set ini tlsenv_fault_uid to another uid"
-                )
+            self._client_ids(self.user)
             # The user must traverse every directory down to the store; pytest's tmp dirs
             # are 0700, so such a scenario lives in a 0711 directory of its own.
             root = Path(tempfile.mkdtemp(prefix="tlsenv-user-"))
@@ -206,9 +201,33 @@ class TLSEnv:
 
         return make_client(self, name, version)
 
-    def _sandbox(self) -> Sandbox:
-        owner = _user_ids(self.user) if self.user is not None else None
+    def _client_ids(self, user: str) -> tuple[int, int]:
+        """``user``'s uid and gid, or a ConfigError: not uid 0, not the fault uid."""
+        uid, gid = client_ids(user)
+        if uid == self.settings.fault_uid:
+            raise ConfigError(
+                f"the client user {user!r} has the fault uid {uid}: files it must not "
+                "read would be its own; set ini tlsenv_fault_uid to another uid"
+            )
+        return uid, gid
+
+    def _sandbox(self, user: str | None) -> Sandbox:
+        owner = self._client_ids(user) if user is not None else None
         return Sandbox.create(self.root / f"run-{next(self._counter)}", owner=owner)
+
+    def _check_reachable(self, user: str) -> None:
+        """A user given to one ``run`` only must reach the scenario (store, sandbox)."""
+        if user == self.user or os.geteuid() != 0:
+            return
+        uid, gid = self._client_ids(user)
+        try:
+            check_usable(str(self.root), uid, gid, want=os.X_OK, what="the scenario", user=user)
+        except ConfigError as e:
+            raise ConfigError(
+                f"{e} (give user={user!r} where the scenario is made: the tlsenv marker, "
+                "make_tlsenv(user=...), ini tlsenv_user or --tlsenv-user; its store then "
+                "lives where that user can reach it)"
+            ) from None
 
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:
@@ -230,15 +249,19 @@ class TLSEnv:
         """Run ``argv`` as a subprocess in this scenario, hermetically; return its Outcome.
 
         ``env`` adds variables (None unsets one); ``passenv`` lets named outer variables
-        through. As root, the child runs without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH unless
-        ``user`` (or the marker's/option's user) switches to a real user. With system paths
+        through. As root, the child runs as uid 0 without any capability (and with
+        no_new_privs), unless ``user`` (or the marker's, ini's or option's user) switches to a
+        real unprivileged user, who must be able to run ``argv[0]`` and enter ``cwd`` (a
+        ConfigError names the path otherwise); uid 0 is refused there. With system paths
         (``system_paths=True``), the client runs in a private mount namespace that shows the
         store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
         """
         argv = _words(argv)
         user = user or self.user
         timeout = self._timeout(timeout)
-        sandbox = self._sandbox()
+        if user is not None:
+            self._check_reachable(user)
+        sandbox = self._sandbox(user)
         environ = build_environ(
             sandbox=sandbox,
             scenario=self.environ,
@@ -304,7 +327,8 @@ class TLSEnv:
         ``os.environ`` loses every trust/proxy/index variable (SSL_*, *_CA_BUNDLE, PIP_*...)
         and gains the scenario's, for the duration only. As root, ``fn`` runs in a fresh
         thread without the DAC capabilities, so a permission fault bites it as it would bite
-        a non-root user; thread pools created before the call keep their capabilities.
+        a non-root user; it keeps every other capability (``fn`` is the test's own code, not a
+        contained client), and thread pools created before the call keep all of theirs.
         With system paths, ``fn`` runs in a forked child inside the mount namespace instead,
         and its value/exception come back pickled (caveats: ``namespace.call_in_namespace``).
         """
@@ -485,7 +509,7 @@ class TLSEnv:
 
 
 def _chown_tree(path: Path, user: str) -> None:
-    uid, gid = _user_ids(user)
+    uid, gid = client_ids(user)
     for dirpath, dirnames, filenames in os.walk(path):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             os.chown(name, uid, gid, follow_symlinks=False)
