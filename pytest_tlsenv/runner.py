@@ -151,20 +151,21 @@ def drop_dac_caps() -> None:
     _capset(header, data)
 
 
-def drop_caps_for_exec(keep: Sequence[int] = ()) -> None:
+def drop_caps_for_exec(keep: Sequence[int] = (), *, through_exec: bool = False) -> None:
     """Leave *this thread* no capability but ``keep``, and set its no_new_privs.
 
-    The bounding and ambient sets are emptied (``keep`` included: an exec cannot bring
-    anything back, and a uid change clears what is kept), the inheritable set too, and the
-    effective and permitted sets keep only ``keep`` (what the step before the client's exec
-    needs). Per-thread, like :func:`drop_dac_caps`. Without CAP_SETPCAP (non-root) the
+    The bounding and ambient sets are emptied, the inheritable set too, and the effective and
+    permitted sets keep only ``keep``: what the step before the client's exec needs (a uid
+    change, which then clears it). ``through_exec``: that step runs in a program exec'd first
+    (the system-paths helper), so ``keep`` stays in the bounding set too, and that program
+    drops it. Per-thread, like :func:`drop_dac_caps`. Without CAP_SETPCAP (non-root) the
     bounding set cannot be emptied; no_new_privs then keeps exec from using it.
     """
     _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL")
     header, data = _capget()
     if data[0].effective & (1 << CAP_SETPCAP):
         for cap in range(_last_cap() + 1):
-            if cap not in keep:
+            if not (through_exec and cap in keep):
                 _prctl(_PR_CAPBSET_DROP, cap, f"PR_CAPBSET_DROP, {cap}")
     _prctl(_PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")
     kept = [0, 0]
@@ -405,7 +406,7 @@ def run_process(
 
     def spawn() -> None:
         try:
-            drop_caps_for_exec(keep)
+            drop_caps_for_exec(keep, through_exec=launcher is not None)
             box["proc"] = subprocess.Popen(
                 list(argv),
                 env=dict(environ),

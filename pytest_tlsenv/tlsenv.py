@@ -16,6 +16,8 @@ import inspect
 import itertools
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import venv
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .env import Sandbox, build_environ, scrubbed
+from .env import Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
 from .journal import Journal
@@ -183,9 +185,19 @@ class TLSEnv:
         return {**self.store.env, **self._proxy_environ()}
 
     def venv(self) -> str:
-        """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients."""
+        """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients.
+
+        With a client ``user``, the venv is that user's, and is made from this interpreter if
+        that user can run it, else from the first ``python3`` on the clients' PATH that it
+        can run (this one may live under /root, mode 0700); a ConfigError if none.
+        """
         path = self.root / f"venv-{next(self._counter)}"
-        venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
+        base = _venv_base(self.user) if self.user is not None else None
+        if base is None:
+            venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
+        else:
+            argv = [base, "-I", "-m", "venv", "--without-pip", "--symlinks", "--clear", str(path)]
+            subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
         if self.user is not None:
             _chown_tree(path, self.user)
         return str(path / "bin" / "python")
@@ -506,6 +518,29 @@ class TLSEnv:
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
+
+
+def _venv_base(user: str) -> str | None:
+    """A python3 that ``user`` can run to make its venv; None: this interpreter will do."""
+    if os.geteuid() != 0:
+        return None
+    uid, gid = client_ids(user)
+    base = getattr(sys, "_base_executable", sys.executable)
+    try:
+        check_usable(base, uid, gid, want=os.X_OK, what="the interpreter", user=user)
+        return None
+    except ConfigError as e:
+        why = e
+    path = traversable_path(os.environ.get("PATH", os.defpath), other=True)
+    for candidate in (shutil.which("python3", path=path), "/usr/bin/python3"):
+        if candidate is None or not os.path.exists(candidate):
+            continue
+        try:
+            check_usable(candidate, uid, gid, want=os.X_OK, what="python3", user=user)
+        except ConfigError:
+            continue
+        return candidate
+    raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
 
 
 def _chown_tree(path: Path, user: str) -> None:
