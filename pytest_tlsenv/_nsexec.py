@@ -10,11 +10,18 @@ child. The plan, a list of words (:func:`apply`), is built by
 1. ``unshare(CLONE_NEWNS)`` (root) or ``unshare(CLONE_NEWUSER | CLONE_NEWNS)`` with the
    caller's own uid and gid mapped to themselves (non-root), then ``mount --make-rprivate /``
    so nothing done here propagates back to the host;
-2. the plan's mounts: ``bind`` (store path over host path) and ``graft`` (a host directory
-   that must gain entries it lacks: a tmpfs over it, every original entry bound back);
-3. capabilities: ``dac`` drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, ``all`` drops every
-   capability from every set (a process in a new user namespace holds them all *there*, and
-   would read a chmod-000 file it owns); an optional switch to another uid/gid (root only);
+2. the plan's mounts: ``bind`` (store path over host path), ``robind`` (the same, read-only:
+   an empty stand-in that masks a host path) and ``graft`` (a host directory that must gain
+   entries it lacks: a tmpfs over it, every original entry bound back *read-only*, then the
+   tmpfs itself made read-only). What is the host's stays unwritable through the client's
+   view even for a uid-0 client that owns it (MS_BIND, then MS_REMOUNT|MS_BIND|MS_RDONLY);
+3. capabilities: ``all`` empties every set (effective, permitted, inheritable, ambient and
+   bounding) and sets no_new_privs: as root, so the client cannot chmod its fault away
+   (CAP_FOWNER) nor unmount the store to see the host's (CAP_SYS_ADMIN); in a new user
+   namespace, where a process holds every capability *there* and would read a chmod-000 file
+   it owns. ``dac`` (only for ``call``'s forked child, the test author's own code) drops
+   CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH. A switch to another uid/gid (root only) keeps
+   CAP_SETUID/CAP_SETGID until the switch, which clears them;
 4. ``execvpe`` the client. Cleanup is implicit: the namespace dies with its last process.
 """
 
@@ -27,15 +34,23 @@ import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
+CAP_SETGID = 6
+CAP_SETUID = 7
 _SYS_CAPGET = {"x86_64": 125, "aarch64": 90}
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -84,12 +99,29 @@ def enter(userns: bool) -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def bind(source: str, target: str) -> None:
-    """Show ``source`` (file or directory) at ``target``."""
+def bind(source: str, target: str, *, readonly: bool = False) -> None:
+    """Show ``source`` (file or directory) at ``target``; unwritable there if ``readonly``."""
     mount(source, target, None, MS_BIND | MS_REC)
+    if readonly:
+        make_readonly(target)
 
 
-def _stub(source: str, target: str) -> None:
+def make_readonly(target: str) -> None:
+    """Remount the mount at ``target`` read-only (that mount point only, not its submounts).
+
+    A bind mount takes MS_RDONLY only in a remount. The nosuid/nodev/noexec flags it has are
+    passed again: in a user namespace they are locked, and a remount that drops them fails.
+    """
+    have = os.statvfs(target).f_flag
+    keep = 0
+    for st_flag, ms_flag in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+                             (os.ST_NOEXEC, MS_NOEXEC)):  # fmt: skip
+        if have & st_flag:
+            keep |= ms_flag
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
+
+
+def _stub(source: str, target: str, *, readonly: bool) -> None:
     """Make ``target`` (in a fresh tmpfs) look like ``source``: same symlink, or a bind of it."""
     st = os.lstat(source)
     if stat.S_ISLNK(st.st_mode):
@@ -99,17 +131,18 @@ def _stub(source: str, target: str) -> None:
         os.mkdir(target)
     else:
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-    bind(source, target)
+    bind(source, target, readonly=readonly)
 
 
 def graft(parent: str, stage: str, additions: list[list[str]]) -> None:
     """Give the host directory ``parent`` new entries without touching the host.
 
     ``parent`` is bound to ``stage`` (a directory of ours), a tmpfs with ``parent``'s mode goes
-    over ``parent``, every original entry is bound back (symlinks are copied), then each
-    ``[name, source]`` of ``additions`` is added the same way. The tmpfs root is owned by the
-    mounting uid: as root it is chowned back to ``parent``'s owner; in a user namespace the
-    original owner is not mapped, so it stays ours (mode is kept).
+    over ``parent``, every original entry is bound back read-only (symlinks are copied), then
+    each ``[name, source]`` of ``additions`` is added the same way (as it is), and the tmpfs
+    becomes read-only. The tmpfs root is owned by the mounting uid: as root it is chowned back
+    to ``parent``'s owner; in a user namespace the original owner is not mapped, so it stays
+    ours (mode is kept).
     """
     bind(parent, stage)
     st = os.stat(stage)
@@ -117,9 +150,10 @@ def graft(parent: str, stage: str, additions: list[list[str]]) -> None:
     if os.geteuid() == 0:
         os.chown(parent, st.st_uid, st.st_gid)
     for name in sorted(os.listdir(stage)):
-        _stub(os.path.join(stage, name), os.path.join(parent, name))
+        _stub(os.path.join(stage, name), os.path.join(parent, name), readonly=True)
     for name, source in additions:
-        _stub(source, os.path.join(parent, name))
+        _stub(source, os.path.join(parent, name), readonly=False)
+    make_readonly(parent)
     _check(_libc.umount2(_b(stage), MNT_DETACH), f"umount2({stage!r})")
 
 
@@ -142,11 +176,12 @@ class _Data(ctypes.Structure):
     ]
 
 
-def drop_caps(which: str) -> None:
-    """Drop ``dac`` (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) or ``all`` capabilities.
+def drop_caps(which: str, keep: tuple[int, ...] = ()) -> None:
+    """Drop ``all`` capabilities (but ``keep``) and set no_new_privs, or only the ``dac`` ones.
 
     From the bounding set (so an exec cannot bring them back), the ambient set, and the
-    effective, permitted and inheritable sets. ``none`` keeps them.
+    effective, permitted and inheritable sets; ``keep`` stays effective and permitted only
+    (what a user switch needs; the switch clears it). ``none`` keeps everything.
     """
     if which == "none":
         return
@@ -160,16 +195,18 @@ def drop_caps(which: str) -> None:
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")
     for cap in caps:
         _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"PR_CAPBSET_DROP {cap}")
+    if which == "all":
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
     capget, capset = _syscalls()
     header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_Data * 2)()
     _check(_libc.syscall(capget, ctypes.byref(header), data), "capget")
     for cap in caps:
         word, bit = divmod(cap, 32)
-        mask = ~(1 << bit) & 0xFFFFFFFF
-        data[word].effective &= mask
-        data[word].permitted &= mask
-        data[word].inheritable &= mask
+        data[word].inheritable &= ~(1 << bit) & 0xFFFFFFFF
+        if cap not in keep:
+            data[word].effective &= ~(1 << bit) & 0xFFFFFFFF
+            data[word].permitted &= ~(1 << bit) & 0xFFFFFFFF
     _check(_libc.syscall(capset, ctypes.byref(header), data), "capset")
 
 
@@ -177,8 +214,8 @@ def apply(words: list[str]) -> None:
     """Everything but the exec: namespace, mounts, capability drop, user switch.
 
     ``words``: ``USERNS DROP SWITCH`` (``0``/``1``, ``none``/``dac``/``all``, ``-`` or
-    ``UID:GID``), then operations: ``bind SOURCE TARGET`` and
-    ``graft PARENT STAGE N NAME1 SOURCE1 ... NAMEn SOURCEn``.
+    ``UID:GID``), then operations: ``bind SOURCE TARGET``, ``robind SOURCE TARGET`` (read-only)
+    and ``graft PARENT STAGE N NAME1 SOURCE1 ... NAMEn SOURCEn``.
     """
     if len(words) < 3:
         raise SetupError(0, f"a plan starts with USERNS DROP SWITCH, got {words!r}")
@@ -187,8 +224,8 @@ def apply(words: list[str]) -> None:
     i = 3
     while i < len(words):
         op = words[i]
-        if op == "bind":
-            bind(words[i + 1], words[i + 2])
+        if op in ("bind", "robind"):
+            bind(words[i + 1], words[i + 2], readonly=op == "robind")
             i += 3
         elif op == "graft":
             n = int(words[i + 3])
@@ -198,7 +235,9 @@ def apply(words: list[str]) -> None:
         else:
             raise SetupError(0, f"unknown mount operation {op!r}")
     if switch != "-":
-        # setuid away from 0 clears every capability (no PR_SET_KEEPCAPS): no drop needed.
+        # Bounding, ambient, inheritable sets emptied and no_new_privs set first; the setuid
+        # away from 0 then clears the two capabilities it needed (no PR_SET_KEEPCAPS).
+        drop_caps("all", keep=(CAP_SETGID, CAP_SETUID))
         uid, _, gid = switch.partition(":")
         os.setgroups([])
         os.setgid(int(gid))

@@ -11,8 +11,8 @@ Bundle use (``repro.sh`` runs it inside its ``env -i``)::
     python3 -I -S nsplan.py --scenario scenario.json --store STORE --stage DIR -- ARGV...
 
 computes the plan for the layout in ``scenario.json``, creates the staging directories, then
-enters the namespace, mounts, drops capabilities (the DAC ones as root, all of them as
-non-root) and execs ARGV, with ``nsexec.py`` from the same directory.
+enters the namespace, mounts, drops every capability and sets no_new_privs, and execs ARGV,
+with ``nsexec.py`` from the same directory.
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ def words(
     drop: str,
     switch: tuple[int, int] | None,
 ) -> list[str]:
-    """The plan as ``_nsexec.apply``'s words: grafts first, then binds, then masks."""
+    """The plan as ``_nsexec.apply``'s words: grafts first, then binds, then masks (read-only:
+    a uid-0 client would otherwise write into the stage's empty stand-ins, for later runs)."""
     who = "-" if switch is None else f"{switch[0]}:{switch[1]}"
     out = ["1" if userns else "0", drop, who]
     for parent, directory, adds in grafts:
@@ -157,7 +158,7 @@ def words(
     for src, host in binds:
         out += ["bind", src, host]
     for host in masks:
-        out += ["bind", empty_dir(stage) if is_dir(host) else empty_file(stage), host]
+        out += ["robind", empty_dir(stage) if is_dir(host) else empty_file(stage), host]
     return out
 
 
@@ -194,11 +195,9 @@ def main(argv: list[str]) -> int:
         print(f"tlsenv-nsplan: {e}", file=sys.stderr)
         return 125
     userns = os.geteuid() != 0
-    # As root repro.sh's setpriv has dropped the DAC capabilities already; as non-root the
-    # user namespace grants every capability there, so all of them go before the exec.
-    plan_words = words(
-        binds, grafts, masks, stage, userns=userns, drop="all" if userns else "dac", switch=None
-    )
+    # As root repro.sh's setpriv left only what mounting needs; as non-root the user
+    # namespace grants every capability there. Either way all of them go before the exec.
+    plan_words = words(binds, grafts, masks, stage, userns=userns, drop="all", switch=None)
     import importlib.util
 
     sys.dont_write_bytecode = True  # no __pycache__ in the bundle

@@ -20,18 +20,26 @@ How (the mechanics live in :mod:`pytest_tlsenv._nsexec`, a stdlib-only helper):
   namespace); its entries keep their real owners. The other places where Linux clients look
   for trust (:data:`SYSTEM_TRUST_PATHS`) that the layout does not define are *masked* by an
   empty directory or file, so no client falls back to the host's store.
-* **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then the
-  usual capability drop: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
-  thread that already dropped CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (mounting needs only
-  CAP_SYS_ADMIN), so the client lacks them exactly as without system paths. With ``user=``
-  the helper mounts as root, then switches to that user before exec.
+* **Read-only host.** Whatever of the host a plan puts back under the client's view (the
+  entries a graft binds back, the grafted tmpfs itself, the empty stand-ins of masks) is
+  read-only there (MS_BIND, then MS_REMOUNT|MS_BIND|MS_RDONLY): a uid-0 client owns
+  root-owned files, and must not write the host's through the namespace. The store's own
+  binds stay as they are (the store is the scenario's, reachable at its own path anyway).
+* **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then every
+  capability goes: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
+  thread, which kept only CAP_SYS_ADMIN, CAP_CHOWN and CAP_SETPCAP (and CAP_SETUID/CAP_SETGID
+  for a user switch) and set no_new_privs; after mounting the helper empties every set,
+  bounding and ambient included, so the client cannot unmount the store to see the host's,
+  nor chmod a fault away. With ``user=`` the helper mounts as root, then switches to that
+  user before exec.
 * **As non-root**: a user namespace mapping only the caller's own uid and gid to themselves,
   plus the mount namespace. The helper holds every capability *in that namespace* until it
   drops them all (bounding, ambient, effective, permitted, inheritable) before exec, so a
   chmod-000 file the caller owns stays unreadable. Files of unmapped owners (root's) show as
   the overflow uid (nobody) inside; their modes still apply.
-* ``call`` forks a child that does the same setup, drops the capabilities (DAC ones as root,
-  all of them as non-root), runs the callable and pickles its return value or exception back
+* ``call`` forks a child that does the same setup, drops the capabilities (as root only the
+  DAC ones: the callable is the test author's own code, not contained; all of them as
+  non-root), runs the callable and pickles its return value or exception back
   through a pipe (see :func:`call_in_namespace` for the caveats).
 
 Availability is probed once per session with a real attempt (:func:`probe`). Where namespaces
@@ -176,8 +184,9 @@ class MountPlan:
         if missing:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
         userns = os.geteuid() != 0
-        drop = "all" if userns else "none"  # as root, run_process's thread dropped DAC already
-        plan = self.words(userns=userns, drop=drop, switch=switch)
+        # Everything goes after mounting, root or not (run_process's thread left the helper
+        # only what mounting and a user switch need).
+        plan = self.words(userns=userns, drop="all", switch=switch)
         return [sys.executable, "-I", "-S", HELPER, *plan, "--", *argv]
 
 
@@ -188,9 +197,9 @@ class MountPlan:
 def probe() -> str | None:
     """Why system paths cannot work here, or None if they can (a real attempt, once).
 
-    Runs the helper the way ``run`` will (as root: from a thread without the DAC
-    capabilities): a private mount namespace (plus a user namespace as non-root), a bind
-    mount and a tmpfs graft, then checks from inside that both are visible.
+    Runs the helper the way ``run`` will (from a thread that kept only what mounting needs):
+    a private mount namespace (plus a user namespace as non-root), a bind mount and a tmpfs
+    graft with its read-only remounts, then checks from inside that both are visible.
     """
     from .runner import run_process
 
@@ -209,9 +218,10 @@ def probe() -> str | None:
         check = f'test -f "{base}/host/certs/marker" && test -f "{base}/host/added/marker"'
         try:
             done = run_process(
-                plan.launcher(["/bin/sh", "-c", check], {}, None),
+                ["/bin/sh", "-c", check],
                 environ={"PATH": "/usr/bin:/bin"},
                 timeout=20.0,
+                launcher=plan.launcher,
             )
         except OSError as e:
             return f"cannot start the namespace helper: {e}"
@@ -346,8 +356,9 @@ def call_in_namespace(
 ) -> ForkResult:
     """Run ``fn`` in a forked child inside the namespace; bring back its value or exception.
 
-    ``drop`` is the capability drop after mounting: ``dac`` (root: the client keeps uid 0,
-    as in ``call`` without system paths) or ``all``. The child sees ``os.environ`` as it is
+    ``drop`` is the capability drop after mounting: ``dac`` (root: ``fn`` is the test
+    author's own code and keeps every other capability, as in ``call`` without system paths;
+    it is not contained) or ``all``. The child sees ``os.environ`` as it is
     now (``call`` scrubs it first), and ``fn`` as it is: a closure over objects of this process
     works, but effects on them stay in the child, and only the return value (pickled; its repr
     if it does not pickle) and the exception (pickled link by link with its cause/context

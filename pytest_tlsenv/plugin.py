@@ -65,8 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--tlsenv-user",
         default=None,
         metavar="USER",
-        help="run clients as this user (real user switch, needs root) instead of root "
-        "without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH",
+        help="run subprocess clients as this unprivileged user (real user switch, needs root; "
+        "not uid 0) instead of as root without any capability (default: ini tlsenv_user)",
     )
     group.addoption(
         "--tlsenv-system-paths",
@@ -125,6 +125,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="65533",
     )
     parser.addini("tlsenv_timeout", "default client timeout in seconds", default="20")
+    parser.addini(
+        "tlsenv_user",
+        "default of --tlsenv-user: an unprivileged user (name or uid, not uid 0) subprocess "
+        "clients switch to as root; a uid-0 client without capabilities still owns and may "
+        "write root-owned files, a real user does not",
+        default="",
+    )
     parser.addini(
         "tlsenv_grid_max_tests",
         "print the verdict grid only when at most this many tests ran a client (0: never); "
@@ -211,17 +218,32 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
             raise ValueError("it must not be negative")
     except ValueError as e:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value tlsenv_grid_max_tests: {e}") from e
-    user = config.getoption("tlsenv_user")
-    if user:
-        import pwd
-
-        try:
-            pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        except KeyError:
-            raise pytest.UsageError(f"--tlsenv-user {user}: no such user on this machine") from None
-        if os.geteuid() != 0:
-            raise pytest.UsageError(f"--tlsenv-user {user}: switching users needs root")
+    _client_user(config)
     return fault_uid, timeout
+
+
+def _client_user(config: pytest.Config) -> str | None:
+    """--tlsenv-user, else ini tlsenv_user: validated (exists, not uid 0, switchable)."""
+    option: str | None = config.getoption("tlsenv_user")
+    user = option or str(config.getini("tlsenv_user")).strip() or None
+    if user is None:
+        return None
+    import pwd
+
+    source = "--tlsenv-user" if option else "ini tlsenv_user ="
+    try:
+        uid = (pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)).pw_uid
+    except KeyError:
+        raise pytest.UsageError(f"{source} {user}: no such user on this machine") from None
+    if uid == 0:
+        raise pytest.UsageError(
+            f"{source} {user}: uid 0 reads every file whatever its mode, so permission faults "
+            "would not bite; name an unprivileged user, or none (as root clients then run as "
+            "uid 0 without any capability)"
+        )
+    if os.geteuid() != 0 and uid != os.geteuid():
+        raise pytest.UsageError(f"{source} {user}: switching users needs root")
+    return user
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -231,7 +253,7 @@ def _settings(config: pytest.Config) -> Settings:
     return Settings(
         fault_uid=fault_uid,
         timeout=timeout,
-        user=config.getoption("tlsenv_user"),
+        user=_client_user(config),
         system_paths=config.getoption("tlsenv_system_paths"),
     )
 

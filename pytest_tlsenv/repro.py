@@ -922,7 +922,8 @@ _DROP = r"""
 DROP=
 if [ "$(id -u)" = 0 ]; then
   if command -v setpriv >/dev/null 2>&1; then
-    DROP="setpriv --inh-caps=-all --bounding-set=-dac_override,-dac_read_search"
+    DROP="setpriv --inh-caps=-all --ambient-caps=-all --no-new-privs --bounding-set=-all\
+$([ -f "$HERE/nsplan.py" ] && echo ,+sys_admin,+chown,+setpcap)"  # nsplan.py drops them
   else
     echo "tlsenv: warning: root without setpriv: permission faults will not bite" >&2
   fi

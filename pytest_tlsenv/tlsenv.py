@@ -17,6 +17,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import venv
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .env import Sandbox, build_environ, scrubbed
+from .env import Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
 from .journal import Journal
@@ -34,7 +35,7 @@ from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, Proxy, install_admin_ca
-from .runner import _user_ids, call_in_thread, must_drop_caps, run_process
+from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
 from .scenarios import Scenario, Spec
 from .servers import Origin
 from .store import TrustStore, filler_cas
@@ -78,12 +79,7 @@ class TLSEnv:
             require_namespaces()
         self._journal = Journal(fault_uid=settings.fault_uid)
         if self.user is not None:
-            uid, _gid = _user_ids(self.user)
-            if uid == settings.fault_uid:
-                raise ConfigError(
-                    f"the client user {self.user!r} has the fault uid {uid}: files it must not "
-                    "read would be its own; set ini tlsenv_fault_uid to another uid"
-                )
+            self._client_ids(self.user)
             # The user must traverse every directory down to the store; pytest's tmp dirs
             # are 0700, so such a scenario lives in a 0711 directory of its own.
             root = Path(tempfile.mkdtemp(prefix="tlsenv-user-"))
@@ -195,9 +191,19 @@ class TLSEnv:
         return {**self.store.env, **self._proxy_environ()}
 
     def venv(self) -> str:
-        """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients."""
+        """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients.
+
+        With a client ``user``, the venv is that user's, and is made from this interpreter if
+        that user can run it, else from the first ``python3`` on the clients' PATH that it
+        can run (this one may live under /root, mode 0700); a ConfigError if none.
+        """
         path = self.root / f"venv-{next(self._counter)}"
-        venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
+        base = _venv_base(self.user) if self.user is not None else None
+        if base is None:
+            venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
+        else:
+            argv = [base, "-I", "-m", "venv", "--without-pip", "--symlinks", "--clear", str(path)]
+            subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
         if self.user is not None:
             _chown_tree(path, self.user)
         return str(path / "bin" / "python")
@@ -213,9 +219,33 @@ class TLSEnv:
 
         return make_client(self, name, version)
 
-    def _sandbox(self) -> Sandbox:
-        owner = _user_ids(self.user) if self.user is not None else None
+    def _client_ids(self, user: str) -> tuple[int, int]:
+        """``user``'s uid and gid, or a ConfigError: not uid 0, not the fault uid."""
+        uid, gid = client_ids(user)
+        if uid == self.settings.fault_uid:
+            raise ConfigError(
+                f"the client user {user!r} has the fault uid {uid}: files it must not "
+                "read would be its own; set ini tlsenv_fault_uid to another uid"
+            )
+        return uid, gid
+
+    def _sandbox(self, user: str | None) -> Sandbox:
+        owner = self._client_ids(user) if user is not None else None
         return Sandbox.create(self.root / f"run-{next(self._counter)}", owner=owner)
+
+    def _check_reachable(self, user: str) -> None:
+        """A user given to one ``run`` only must reach the scenario (store, sandbox)."""
+        if user == self.user or os.geteuid() != 0:
+            return
+        uid, gid = self._client_ids(user)
+        try:
+            check_usable(str(self.root), uid, gid, want=os.X_OK, what="the scenario", user=user)
+        except ConfigError as e:
+            raise ConfigError(
+                f"{e} (give user={user!r} where the scenario is made: the tlsenv marker, "
+                "make_tlsenv(user=...), ini tlsenv_user or --tlsenv-user; its store then "
+                "lives where that user can reach it)"
+            ) from None
 
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:
@@ -237,15 +267,19 @@ class TLSEnv:
         """Run ``argv`` as a subprocess in this scenario, hermetically; return its Outcome.
 
         ``env`` adds variables (None unsets one); ``passenv`` lets named outer variables
-        through. As root, the child runs without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH unless
-        ``user`` (or the marker's/option's user) switches to a real user. With system paths
+        through. As root, the child runs as uid 0 without any capability (and with
+        no_new_privs), unless ``user`` (or the marker's, ini's or option's user) switches to a
+        real unprivileged user, who must be able to run ``argv[0]`` and enter ``cwd`` (a
+        ConfigError names the path otherwise); uid 0 is refused there. With system paths
         (``system_paths=True``), the client runs in a private mount namespace that shows the
         store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
         """
         argv = _words(argv)
         user = user or self.user
         timeout = self._timeout(timeout)
-        sandbox = self._sandbox()
+        if user is not None:
+            self._check_reachable(user)
+        sandbox = self._sandbox(user)
         environ = build_environ(
             sandbox=sandbox,
             scenario=self.environ,
@@ -323,7 +357,8 @@ class TLSEnv:
         ``os.environ`` loses every trust/proxy/index variable (SSL_*, *_CA_BUNDLE, PIP_*...)
         and gains the scenario's, for the duration only. As root, ``fn`` runs in a fresh
         thread without the DAC capabilities, so a permission fault bites it as it would bite
-        a non-root user; thread pools created before the call keep their capabilities.
+        a non-root user; it keeps every other capability (``fn`` is the test's own code, not a
+        contained client), and thread pools created before the call keep all of theirs.
         With system paths, ``fn`` runs in a forked child inside the mount namespace instead,
         and its value/exception come back pickled (caveats: ``namespace.call_in_namespace``).
         """
@@ -503,8 +538,31 @@ class TLSEnv:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
 
 
+def _venv_base(user: str) -> str | None:
+    """A python3 that ``user`` can run to make its venv; None: this interpreter will do."""
+    if os.geteuid() != 0:
+        return None
+    uid, gid = client_ids(user)
+    base = getattr(sys, "_base_executable", sys.executable)
+    try:
+        check_usable(base, uid, gid, want=os.X_OK, what="the interpreter", user=user)
+        return None
+    except ConfigError as e:
+        why = e
+    path = traversable_path(os.environ.get("PATH", os.defpath), other=True)
+    for candidate in (shutil.which("python3", path=path), "/usr/bin/python3"):
+        if candidate is None or not os.path.exists(candidate):
+            continue
+        try:
+            check_usable(candidate, uid, gid, want=os.X_OK, what="python3", user=user)
+        except ConfigError:
+            continue
+        return candidate
+    raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
+
+
 def _chown_tree(path: Path, user: str) -> None:
-    uid, gid = _user_ids(user)
+    uid, gid = client_ids(user)
     for dirpath, dirnames, filenames in os.walk(path):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
             os.chown(name, uid, gid, follow_symlinks=False)

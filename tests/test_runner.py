@@ -22,23 +22,30 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="capabilities matter on
 SHOW_CAPS = "grep '^Cap' /proc/self/status"
 
 
-@root_only
-def test_run_child_lacks_dac_capabilities(tlsenv: TLSEnv) -> None:
-    out = tlsenv.run(["sh", "-c", SHOW_CAPS])
+def no_new_privs(status: str) -> int:
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("NoNewPrivs:")))
+
+
+def test_run_child_has_no_capability_and_no_new_privs(tlsenv: TLSEnv) -> None:
+    # Every set empty, so a root client can neither bypass a fault's mode (DAC), nor chmod it
+    # away (CAP_FOWNER), nor regain anything through a setuid or file-capability binary.
+    out = tlsenv.run(["cat", "/proc/self/status"])
     caps = caps_of(out.stdout)
-    assert caps["CapEff"] & DAC == 0
-    assert caps["CapPrm"] & DAC == 0
-    assert caps["CapBnd"] & DAC == 0, "bounding set: exec of a setuid binary must not regain them"
-    assert caps["CapInh"] & DAC == 0
-    # ...and only those two: the child is still root with every other capability.
-    assert caps["CapEff"] & (1 << 0), "CAP_CHOWN should remain"
+    assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == caps["CapAmb"] == 0
+    if os.geteuid() == 0:
+        assert caps["CapBnd"] == 0, "bounding set: exec of a setuid binary must not regain any"
+    # (As non-root the bounding set cannot be emptied without CAP_SETPCAP; no_new_privs
+    # keeps exec from using it.)
+    assert no_new_privs(out.stdout) == 1
 
 
 @root_only
 def test_plain_child_of_root_has_dac_capabilities() -> None:
     # Negative twin: without the runner, a child of this root process reads any file.
-    out = subprocess.run(["sh", "-c", SHOW_CAPS], capture_output=True, text=True, check=True)
+    out = subprocess.run(["cat", "/proc/self/status"], capture_output=True, text=True, check=True)
     assert caps_of(out.stdout)["CapEff"] & DAC == DAC
+    assert caps_of(out.stdout)["CapBnd"] != 0
+    assert no_new_privs(out.stdout) == 0
 
 
 @root_only
