@@ -36,6 +36,7 @@ import select
 import signal
 import socket
 import ssl
+import stat
 import sys
 import threading
 import time
@@ -132,7 +133,50 @@ def response(status: int, reason: str, ctype: str, body: bytes, *, close: bool) 
     return head.encode() + body
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+class BundleError(Exception):
+    """scenario.json names a file this server will not use (outside the bundle...)."""
+
+
+def _inside(bundle: Path, rel: object) -> Path:
+    """``bundle/rel``, checked: a relative path without ``..``, no symlink on the way, inside
+    the bundle once resolved. scenario.json is data: run as root, this server must not read
+    (and serve) a file the bundle's author could not, nor follow a link out of the bundle."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise BundleError(f"not a path inside the bundle: {rel!r}")
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts:
+        raise BundleError(f"{rel!r} is not a relative path inside the bundle")
+    root = bundle.resolve()
+    path = root
+    for part in parts:
+        path = path / part
+        if os.path.islink(path):
+            raise BundleError(f"{rel!r}: {part!r} is a symlink; the bundle's files are not")
+    if os.path.commonpath([root, path.resolve()]) != str(root):
+        raise BundleError(f"{rel!r} resolves outside the bundle")
+    return path
+
+
+def read_bundle_file(bundle: Path, rel: object) -> bytes:
+    """The bytes of a regular file inside the bundle (see :func:`_inside`)."""
+    path = _inside(bundle, rel)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise BundleError(f"cannot open {rel!r} in the bundle: {e.strerror}") from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise BundleError(f"{rel!r} is not a regular file")
+        return f.read()
+
+
+def bundle_path(bundle: Path, rel: object) -> str:
+    """A regular file inside the bundle, checked, for APIs that take a path (ssl)."""
+    read_bundle_file(bundle, rel)
+    return str(_inside(bundle, rel))
+
+
+def server_context(cert: Path | str, key: Path | str) -> ssl.SSLContext:
     """A server context presenting ``cert``; a weak key (the ``weak-key`` scenario) is
     allowed: judging it is the client's job."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -148,10 +192,31 @@ class Origin:
     """The HTTPS origin: ``/``, the simple index and the wheels of the bundle's index dir."""
 
     def __init__(self, bundle: Path, conf: dict[str, Any], log: Logbook) -> None:
-        self.context = server_context(bundle / conf["cert"], bundle / conf["key"])
+        self.context = server_context(
+            bundle_path(bundle, conf["cert"]), bundle_path(bundle, conf["key"])
+        )
         self.project = str(conf.get("project", "tlsenv-probe"))
-        self.wheels = {p.name: p.read_bytes() for p in sorted((bundle / conf["index"]).glob("*"))}
         self.log = log
+        self.wheels = self._wheels(bundle, conf["index"])
+
+    def _wheels(self, bundle: Path, index: object) -> dict[str, bytes]:
+        """The regular files of the bundle's index directory; anything else (a path out of
+        the bundle, a symlink, a device) is logged and not served."""
+        wheels: dict[str, bytes] = {}
+        try:
+            directory = _inside(bundle, index)
+            if not directory.is_dir():
+                raise BundleError(f"index {index!r} is not a directory")
+            names = sorted(os.listdir(directory))
+        except (BundleError, OSError) as e:
+            self.log.write("errors.log", peer=None, error=f"index not served: {e}")
+            return wheels
+        for name in names:
+            try:
+                wheels[name] = read_bundle_file(bundle, f"{index}/{name}")
+            except BundleError as e:
+                self.log.write("errors.log", peer=None, error=f"not served: {e}")
+        return wheels
 
     def respond(self, path: str) -> tuple[int, str, bytes]:
         path = path.split("?", 1)[0]
@@ -261,8 +326,12 @@ class Proxy:
         self.forged: ssl.SSLContext | None = None
         self.upstream: ssl.SSLContext | None = None
         if self.mode == "intercept":
-            self.forged = server_context(bundle / conf["cert"], bundle / conf["key"])
-            self.upstream = ssl.create_default_context(cafile=str(bundle / conf["upstream_ca"]))
+            self.forged = server_context(
+                bundle_path(bundle, conf["cert"]), bundle_path(bundle, conf["key"])
+            )
+            self.upstream = ssl.create_default_context(
+                cafile=bundle_path(bundle, conf["upstream_ca"])
+            )
 
     def serve(self, conn: socket.socket, peer: str) -> None:
         with conn:
@@ -349,7 +418,7 @@ class Server:
     """Accept loops for the origin (and proxy), one thread per connection, bounded life."""
 
     def __init__(self, bundle: Path, state: Path) -> None:
-        scenario = json.loads((bundle / "scenario.json").read_text(encoding="utf-8"))
+        scenario = json.loads(read_bundle_file(bundle, "scenario.json").decode("utf-8"))
         conf = scenario["servers"]
         self.log = Logbook(state)
         self.state = state
@@ -414,7 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state = Path(args.state)
     state.mkdir(parents=True, exist_ok=True)
-    server = Server(Path(args.bundle), state)
+    try:
+        server = Server(Path(args.bundle), state)
+    except BundleError as e:
+        print(f"server.py: {e}", file=sys.stderr)
+        return 2
 
     def stop(_signum: int, _frame: object) -> None:
         server.stopping.set()

@@ -201,7 +201,8 @@ def _write_report(path: Path, cells: list[Cell], versions: dict[str, str], elaps
                     "placement": c.placement,
                     "expected": sorted(v.value for v in c.expected),
                     "verdicts": {k: o.verdict.value for k, o in c.verdicts.items()},
-                    "reasons": {k: o.reason for k, o in c.verdicts.items()},
+                    # A client's reason may quote its stderr: no secret leaves in a report.
+                    "reasons": {k: o.redactor().text(o.reason) for k, o in c.verdicts.items()},
                 }
                 for c in cells
             ],

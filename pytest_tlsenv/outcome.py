@@ -9,6 +9,7 @@ decides: ``ssl.SSLCertVerificationError`` anywhere in it means REJECTED.
 from __future__ import annotations
 
 import enum
+import os
 import re
 import signal
 import socket
@@ -17,6 +18,8 @@ import urllib.error
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .redact import Redactor
 
 if TYPE_CHECKING:
     from .tlsenv import TLSEnv
@@ -216,6 +219,41 @@ class Outcome:
     reached_origin: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
     env: TLSEnv | None = field(default=None, repr=False)
+    # An in-process call: what it did to os.environ (set or changed, unset), taken when the
+    # Outcome is made, right after the call, when os.environ is the host's again. The failure
+    # text shows this instead of the whole host environment.
+    _call_changes: tuple[dict[str, str], list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.argv is None and self.environ:
+            host = os.environ
+            changed = {k: v for k, v in self.environ.items() if host.get(k) != v}
+            unset = sorted(k for k in host if k not in self.environ)
+            self._call_changes = (changed, unset)
+
+    def __repr__(self) -> str:
+        # pytest shows reprs in assertion failures (``assert out.verdict == ...``): no
+        # environment, no output, and no secret in what is shown.
+        red = self.redactor()
+        argv = None if self.argv is None else [red.text(str(a)) for a in self.argv]
+        return (
+            f"Outcome(verdict={self.verdict!s}, reason={red.text(self.reason)!r}, "
+            f"argv={argv!r}, returncode={self.returncode!r})"
+        )
+
+    def redactor(self) -> Redactor:
+        """What keeps this outcome's secrets (those of its environment and of the host's)
+        out of any text made from it."""
+        return Redactor(os.environ, self.environ)
+
+    def redacted_environ(self) -> dict[str, str]:
+        """The environment as failure texts and reports show it, without secrets: a run's
+        whole (allow-listed) environment; for an in-process call, only the variables the call
+        set or changed (the scenario's, ``env=``), not the whole host environment."""
+        shown = self._call_changes[0] if self._call_changes is not None else self.environ
+        return self.redactor().environ(shown)
 
     # -- assertions -------------------------------------------------------------------------
 
@@ -254,7 +292,11 @@ class Outcome:
     # -- evidence ---------------------------------------------------------------------------
 
     def explain(self, what: str) -> str:
-        """The failure text: verdict, scenario, store, environment, command, stderr, repro."""
+        """The failure text: verdict, scenario, store, environment, command, stderr, repro.
+
+        Without secrets (:mod:`pytest_tlsenv.redact`); for an in-process call, the environment
+        shown is what the call changed, not the whole host environment.
+        """
         parts = [f"{what}, got {self.verdict}: {self.reason}"]
         env = self.env
         if env is not None:
@@ -269,11 +311,17 @@ class Outcome:
                 parts.append(f"exit status: {self.returncode}")
         if self.exception is not None:
             parts.append(f"exception: {type(self.exception).__name__}: {self.exception}")
-        if self.environ:
+        red = self.redactor()
+        lines = [f"{k}={v}" for k, v in self.redacted_environ().items()]
+        if self._call_changes is not None:
+            if self._call_changes[1]:
+                lines.append("unset: " + " ".join(self._call_changes[1]))
             parts.append(
-                "environment:\n"
-                + _indent("\n".join(f"{k}={v}" for k, v in sorted(self.environ.items())))
+                "environment (what the call changed in os.environ; the rest is the host's):\n"
+                + _indent("\n".join(lines))
             )
+        elif self.environ:
+            parts.append("environment:\n" + _indent("\n".join(lines)))
         if self.stderr.strip():
             parts.append("stderr (tail):\n" + _indent(_tail(self.stderr)))
         if env is not None:
@@ -282,7 +330,8 @@ class Outcome:
                 f"(repro.sh, Dockerfile, ISSUE.md) that runs without pytest; --tlsenv-keep "
                 f"keeps the scenario root ({env.root})"
             )
-        return "\n".join(parts)
+        # Secret values echoed anywhere (argv, stderr, an exception) go too.
+        return red.text("\n".join(parts))
 
 
 def _fmt(verdicts: frozenset[Verdict] | set[Verdict]) -> str:

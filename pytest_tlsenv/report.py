@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .redact import redact, redact_environ
 
 if TYPE_CHECKING:
     from .outcome import Outcome
@@ -51,28 +52,10 @@ Result = dict[str, Any]
 REPORT_FORMAT = "pytest-tlsenv report 1"
 BASELINE_FORMAT = "pytest-tlsenv baseline 1"
 IN_PROCESS = "python (in-process)"
-REDACTED = "<redacted>"
-
-# Variables whose values are secrets by their name, and credentials in URLs (user:pass@).
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|KEY|AUTH|CREDENTIAL", re.IGNORECASE)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
 class BaselineError(ConfigError):
     """A baseline file that cannot be read or is not a pytest-tlsenv baseline."""
-
-
-def redact(value: str) -> str:
-    """``value`` with the credentials of any URL in it replaced (``https://<redacted>@h/``)."""
-    return _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", value)
-
-
-def redact_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy without secrets: values of *PASSWORD*/*TOKEN*/*SECRET*/*KEY*/*AUTH* variables,
-    and credentials in URLs, are replaced by ``<redacted>``."""
-    return {
-        k: REDACTED if _SECRET_NAME.search(k) else redact(v) for k, v in sorted(environ.items())
-    }
 
 
 # -- client versions --------------------------------------------------------------------------
@@ -144,8 +127,9 @@ def user_mode(env: TLSEnv) -> str:
 
 
 def _outcome_record(outcome: Outcome) -> dict[str, Any]:
+    red = outcome.redactor()
     if outcome.argv is not None and len(outcome.argv) > 0:
-        argv: list[str] | None = [redact(str(a)) for a in outcome.argv]
+        argv: list[str] | None = [red.text(str(a)) for a in outcome.argv]
         executable = str(outcome.argv[0])
         client = os.path.basename(executable)
         version = client_version(executable)
@@ -156,7 +140,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "argv": argv,
         "version": version,
         "verdict": str(outcome.verdict.value),
-        "reason": redact(outcome.reason),
+        "reason": red.text(outcome.reason),
         "duration": round(outcome.duration, 6),
         "returncode": outcome.returncode,
         "reached_origin": outcome.reached_origin,
@@ -191,7 +175,7 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
             result.update(
                 {k: record[k] for k in ("verdict", "reason", "client", "argv", "version")},
                 duration=round(sum(r["duration"] for r in result["outcomes"]), 6),
-                environment=redact_environ(last.environ),
+                environment=last.redacted_environ(),
                 store=env.store.listing().splitlines(),
             )
         result["mismatch"] = (

@@ -49,6 +49,7 @@ from .faults import Applied, Site, get_fault
 from .outcome import _CRASH_PATTERNS, _REJECT_PATTERNS, TRUST_ALERTS, Outcome, Verdict
 from .pki import ORIGIN_HOSTS, PKI, TEST_DOMAIN, Authority, Leaf, write_private
 from .proxy import SETUPS
+from .redact import REDACTED, Redactor, is_secret_name
 from .scenarios import CATALOGUE, Spec
 from .servers import probe_wheel
 
@@ -406,13 +407,14 @@ _LOCAL_PATH = re.compile(
 )
 
 
-def _scrubber(env: TLSEnv, translate: _Translator) -> Any:
-    """A function removing every path of this machine from a text (for ISSUE.md)."""
+def _scrubber(env: TLSEnv, translate: _Translator, red: Redactor) -> Any:
+    """A function removing every path of this machine and every secret from a text (for
+    ISSUE.md)."""
     roots = {str(Path.home()), os.path.expanduser("~"), str(env.root.parent)}
     roots = {r for r in roots if len(Path(r).parts) > 2}
 
     def scrub(text: str) -> str:
-        text = translate(text)
+        text = red.text(translate(text))
         for r in sorted(roots, key=len, reverse=True):
             text = text.replace(r, "<local path>")
         return _LOCAL_PATH.sub("<local path>", text)
@@ -420,15 +422,22 @@ def _scrubber(env: TLSEnv, translate: _Translator) -> Any:
     return scrub
 
 
+# A secret's place in a recorded word: ``{$NAME}`` (Redactor.references), ``"${NAME}"`` in sh.
+_SECRET_REF = re.compile(r"\{\$([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _shell_word(word: str, *, client: str | None = None) -> str:
-    """``word`` as one sh word, placeholders expanded from repro.sh's variables."""
+    """``word`` as one sh word, placeholders expanded from repro.sh's variables (and secret
+    references ``{$NAME}`` from the caller's)."""
     if client is not None and word == client:
         return '"$CLIENT"'
-    parts = re.split(r"(\{[a-z_]+\})", word)
+    parts = re.split(r"(\{[a-z_]+\}|\{\$[A-Za-z_][A-Za-z0-9_]*\})", word)
     out = []
     for part in parts:
         if part in PLACEHOLDERS:
             out.append(f'"${{{PLACEHOLDERS[part]}}}"')
+        elif ref := _SECRET_REF.fullmatch(part):
+            out.append(f'"${{{ref.group(1)}}}"')
         elif part:
             out.append(shlex.quote(part))
     return "".join(out) or "''"
@@ -444,7 +453,7 @@ class _Run:
     verdict: str
     reason: str
     returncode: int | None
-    stderr: str  # translated, not scrubbed
+    stderr: str  # translated and without secrets, not scrubbed of local paths
     stand_in: bool = False
 
 
@@ -458,29 +467,58 @@ def _stand_in(env: TLSEnv) -> list[str]:
     return ["python3", "-c", code, "{url}"]
 
 
-def _runs(env: TLSEnv, translate: _Translator) -> list[_Run]:
+def _bundle_redactor(env: TLSEnv) -> Redactor:
+    """The secrets a bundle must not contain: those of the host's environment and of every
+    recorded run's, but not the bundle's own proxy credentials (its server.py needs them)."""
+    red = Redactor(os.environ, env.environ, *(o.environ for o in env.outcomes))
+    if env.proxy is not None:
+        user, password = env.proxy.credentials
+        for own in (f"{user}:{password}", password):
+            red.sources.pop(own, None)
+    return red
+
+
+def _secret_env(environ: Mapping[str, str], red: Redactor) -> dict[str, str]:
+    """Recorded variables with every secret value replaced by a reference to the variable
+    it came from (``{$API_PASSWORD}``; repro.sh asks its caller for it)."""
+    out = {}
+    for k, v in environ.items():
+        if is_secret_name(k) and v:
+            out[k] = "{$" + k + "}" if _SHELL_NAME.fullmatch(k) else REDACTED
+        else:
+            out[k] = red.references(v)
+    return out
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _runs(env: TLSEnv, translate: _Translator, red: Redactor) -> list[_Run]:
     recorded: list[Outcome] = list(env.outcomes)[-MAX_RUNS:]
     runs: list[_Run] = []
-    scenario_env = {k: translate(v) for k, v in env.environ.items()}
+    scenario_env = _secret_env({k: translate(v) for k, v in env.environ.items()}, red)
     for out in recorded:
         if out.argv is None:
             argv, run_env, stand_in = _stand_in(env), dict(scenario_env), True
         else:
-            argv = [translate(a) for a in out.argv]
-            run_env = {
-                k: translate(v)
-                for k, v in out.environ.items()
-                if k != "PATH" and k not in _CALLER_VARS and not k.startswith("LC_")
-            }
+            argv = [red.references(translate(a)) for a in out.argv]
+            run_env = _secret_env(
+                {
+                    k: translate(v)
+                    for k, v in out.environ.items()
+                    if k != "PATH" and k not in _CALLER_VARS and not k.startswith("LC_")
+                },
+                red,
+            )
             stand_in = False
         runs.append(
             _Run(
                 argv,
                 run_env,
                 out.verdict.value,
-                translate(out.reason),
+                red.text(translate(out.reason)),
                 out.returncode,
-                translate(out.stderr),
+                red.text(translate(out.stderr)),
                 stand_in,
             )
         )
@@ -622,8 +660,10 @@ def export(
         (bundle / sub).mkdir()
     os.chmod(bundle / KEYS_DIR, 0o700)
     translate = _Translator(env)
-    scrub = _scrubber(env, translate)
-    runs = _runs(env, translate)
+    red = _bundle_redactor(env)
+    scrub = _scrubber(env, translate, red)
+    runs = _runs(env, translate, red)
+    _check_client(runs[-1].argv[0], pip_requirement)
     tmp = Path(tempfile.mkdtemp(prefix="tlsenv-stage-"))
     try:
         staged = stage(env.spec, tmp, fault_uid=env.settings.fault_uid)
@@ -699,12 +739,14 @@ def export(
             for a in env.applied
         ],
         "expected": expected,
-        "environment": {k: translate(v) for k, v in env.environ.items()},
+        "environment": _secret_env({k: translate(v) for k, v in env.environ.items()}, red),
         "store": {
             "commands": commands,
             "listing": [translate(str(e)) for e in env.store.entries],
         },
         "runs": [dataclasses.asdict(r) for r in runs],
+        # Variables the runs need whose values were not exported: repro.sh's caller sets them.
+        "secrets": _secret_names(runs),
         "servers": servers,
         "leak_is_bad": leak_is_bad,
         "system_paths": bool(getattr(env, "system_paths", spec.system_paths)),
@@ -723,6 +765,24 @@ def export(
     _write(bundle / "Dockerfile", _dockerfile(data, commands))
     _write(bundle / "ISSUE.md", _issue_md(data, runs, scrub))
     return bundle
+
+
+def _secret_names(runs: Sequence[_Run]) -> list[str]:
+    """The variables whose values the runs refer to but the bundle does not contain."""
+    words = [w for r in runs for w in [*r.argv, *r.env.values()]]
+    return sorted({m.group(1) for w in words for m in _SECRET_REF.finditer(w)})
+
+
+def _check_client(path: str, pip_requirement: str | None) -> None:
+    """Refuse what no quoting can carry into a Dockerfile: a line break (or any other control
+    character) in the client's path or pip requirement would start a new instruction."""
+    for what, value in (("client path", path), ("pip requirement", pip_requirement or "")):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(
+                f"cannot export a bundle: the {what} {value!r} contains a line break or another "
+                f"control character, which a Dockerfile cannot carry; use a path without one "
+                f"(e.g. a symlink to the client)"
+            )
 
 
 def _session_argv0(env: TLSEnv) -> str | None:
@@ -762,12 +822,13 @@ _HEAD = r"""#!/bin/sh
 # The client: TLSENV_CLIENT, else the reporter's path, else (a version pinned from PyPI) that
 # version installed into the work dir with pip, else the same name on PATH.
 set -u
-HERE=$(cd "$(dirname "$0")" && pwd)
+@SECRETS@HERE=$(cd "$(dirname "$0")" && pwd)
 CERTS="$HERE/certs"
 EXPECTED=@EXPECTED_Q@
 LEAK_IS_BAD=@LEAK_IS_BAD@
 TIMEOUT="${TLSENV_TIMEOUT:-@TIMEOUT@}"
-CLIENT="${TLSENV_CLIENT:-@CLIENT@}"
+CLIENT=@CLIENT@
+if [ -n "${TLSENV_CLIENT:-}" ]; then CLIENT=$TLSENV_CLIENT; fi
 CLIENT_NAME=@CLIENT_NAME@
 CLIENT_PIP=@CLIENT_PIP@
 CLIENT_PATH="$PATH"
@@ -972,7 +1033,10 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
         GENERATOR=data["generator"],
         LEAK_IS_BAD="1" if data["leak_is_bad"] else "0",
         TIMEOUT=str(int(data["spec"]["timeout"] or 20)),
-        CLIENT=_dq(main_client),
+        # Assigned on its own (not inside ${TLSENV_CLIENT:-...}): a '}' in the path would
+        # end that expansion early.
+        CLIENT=shlex.quote(main_client),
+        SECRETS=_secret_checks(data["secrets"]),
         CLIENT_NAME=shlex.quote(data["client"]["name"]),
         CLIENT_PIP=shlex.quote(data["client"]["pip"] or ""),
         STORE_BEGIN=STORE_BEGIN,
@@ -1024,6 +1088,14 @@ def _repro_sh(data: Mapping[str, Any], runs: Sequence[_Run], commands: Sequence[
     return text + "exit $STATUS\n"
 
 
+def _secret_checks(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    lines = ["# Secrets the client ran with; their values were not exported: set them to run."]
+    lines += [f': "${{{n}:?set {n} to reproduce (its value was not exported)}}"' for n in names]
+    return "\n".join(lines) + "\n"
+
+
 def _grep_lines(patterns: Iterable[str]) -> str:
     return "\n".join(f"    -e {shlex.quote(p)} \\" for p in patterns)
 
@@ -1059,13 +1131,14 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         apt.append("openssl")
     sc = data["scenario"]
     copied = [SERVER_SCRIPT, "repro.sh", "scenario.json"]
-    run_hint = "# docker build -t tlsenv-repro . && docker run --rm tlsenv-repro"
+    secrets = "".join(f"-e {n} " for n in data["secrets"])
+    run_hint = f"# docker build -t tlsenv-repro . && docker run --rm {secrets}tlsenv-repro"
     if data["system_paths"]:
         copied += list(NS_SCRIPTS)
         # unshare(2) and mount(2) inside a container: Docker's default seccomp and AppArmor
         # profiles refuse them, and mounting needs CAP_SYS_ADMIN.
         run_hint = (
-            "# docker build -t tlsenv-repro . && docker run --rm --cap-add SYS_ADMIN "
+            f"# docker build -t tlsenv-repro . && docker run --rm {secrets}--cap-add SYS_ADMIN "
             "--security-opt seccomp=unconfined --security-opt apparmor=unconfined tlsenv-repro"
         )
     # RUN heredocs (multi-line store commands) need the BuildKit Dockerfile frontend.
@@ -1092,12 +1165,21 @@ def _dockerfile(data: Mapping[str, Any], commands: Sequence[str]) -> str:
         STORE_END,
         "USER tlsenv",
         "WORKDIR /home/tlsenv",
-        f"ENV TLSENV_STORE={DOCKER_STORE} TLSENV_PREBUILT=1 TLSENV_CLIENT={runtime_client} "
-        f"PATH={path}",
+        # Quoted: a client name is the reporter's, and an unquoted space or quote would
+        # change the instruction.
+        f"ENV TLSENV_STORE={DOCKER_STORE} TLSENV_PREBUILT=1 "
+        f"TLSENV_CLIENT={_docker_quote(runtime_client)} PATH={_docker_quote(path)}",
         f'CMD ["sh", "{DOCKER_BUNDLE}/repro.sh"]',
         "",
     ]
     return "\n".join(lines)
+
+
+def _docker_quote(value: str) -> str:
+    """``value`` as one double-quoted Dockerfile word: inside, Docker expands ``$`` and
+    takes a backslash before ``"``, ``$`` or ``\\`` as an escape. (Line breaks are refused
+    earlier: nothing quotes them.)"""
+    return '"' + re.sub(r'([\\"$])', r"\\\1", value) + '"'
 
 
 # -- ISSUE.md ------------------------------------------------------------------------------------
@@ -1132,6 +1214,14 @@ def _issue_md(data: Mapping[str, Any], runs: Sequence[_Run], scrub: Any) -> str:
             for f in data["applied"]
         )
         or "- nothing in the store (see the scenario above)"
+    )
+    secrets = (
+        "\n\n   The client ran with secrets, which the bundle does not contain: set "
+        + ", ".join(f"`{n}`" for n in data["secrets"])
+        + " in the environment of `repro.sh` (it stops and says so otherwise; `{$NAME}` "
+        "above marks where each goes)."
+        if data["secrets"]
+        else ""
     )
     install = (
         f"python3's pip at hand (it installs `{client['pip']}` into its work dir)"
@@ -1177,7 +1267,7 @@ The store the client got (mode, uid, gid, size, path under the store's root):
 
    ```
 {_indent(env_lines, 3)}
-   ```
+   ```{secrets}
 
 2. Or: `docker build -t tlsenv-repro . && docker run --rm tlsenv-repro` (Debian 12, a non-root
    user, the same store commands).
@@ -1325,7 +1415,8 @@ def _cli_repro(args: Any) -> int:
                 outcome = env.run(argv, env=environ)
             except OSError as e:
                 parser.error(f"cannot run {cmd[0]!r}: {e}")
-            print(f"{spec.scenario.name}: {outcome.verdict} - {outcome.reason}")
+            reason = outcome.redactor().text(outcome.reason)
+            print(f"{spec.scenario.name}: {outcome.verdict} - {reason}")
             print(f"expected: {', '.join(sorted(v.value for v in env.scenario.expected))}")
             bundle = env.repro(out, pip_requirement=args.pip)
     finally:

@@ -268,7 +268,7 @@ def test_uv_0_2_29_crash_reproduces_without_pytest(  # type: ignore[no-untyped-d
     assert (verdict, status) == ("OK", 0), text
 
     check_dockerfile(bundle, client_install="pip install --no-cache-dir uv==0.2.29")
-    assert "TLSENV_CLIENT=uv " in (bundle / "Dockerfile").read_text()
+    assert 'TLSENV_CLIENT="uv" ' in (bundle / "Dockerfile").read_text()
     check_keys(bundle, tlsenv.pki)
     basetemp = str(tmp_path_factory.getbasetemp())
     issue = check_issue(bundle, [basetemp, str(tlsenv.root), uv])
