@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .pki import PKI, Authority, Leaf
     from .report import BaselineError
     from .scenarios import CATALOGUE, GROUPS, Scenario, Spec, resolve
-    from .servers import Origin
+    from .servers import Deadlines, Origin
     from .store import LAYOUTS, Layout, TrustStore
     from .tlsenv import Settings, TLSEnv
 
@@ -56,6 +56,7 @@ _LAZY = {
     "Spec": "scenarios",
     "resolve": "scenarios",
     "Origin": "servers",
+    "Deadlines": "servers",
     "LAYOUTS": "store",
     "Layout": "store",
     "TrustStore": "store",
@@ -87,6 +88,7 @@ __all__ = [
     "ClientNotFoundError",
     "ClientUnavailableError",
     "ConfigError",
+    "Deadlines",
     "Fault",
     "Layout",
     "Leaf",

@@ -16,6 +16,7 @@ import datetime as dt
 import ipaddress
 import os
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,43 @@ def write_private(path: Path, data: bytes) -> Path:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return path
+
+
+# RFC 5280's ub-common-name; cryptography refuses a longer CN.
+_MAX_CN = 64
+
+
+def _context_in_memory(pem: bytes, directory: Path) -> ssl.SSLContext:
+    """A server context loaded from ``pem`` (chain and key) without leaving a file behind.
+
+    ``ssl`` loads a chain and key only from a path. A memfd is anonymous memory with one,
+    ``/proc/self/fd/N``, and vanishes when closed; where there is none (no memfd_create or no
+    /proc), a private file in ``directory`` is written, loaded and unlinked at once.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        fd = os.memfd_create("tlsenv-forged", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        fd = -1
+    if fd != -1:
+        try:
+            with os.fdopen(os.dup(fd), "wb") as f:
+                f.write(pem)
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+            return ctx
+        except FileNotFoundError:
+            pass  # no /proc here
+        finally:
+            os.close(fd)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="forged-", suffix=".pem", dir=directory)  # 0600, O_EXCL
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+    return ctx
 
 
 @dataclass(frozen=True)
@@ -427,14 +465,18 @@ class PKI:
         """A server context presenting a leaf for ``host`` signed by ``authority`` (cached).
 
         What an intercepting proxy forges: one leaf and one context per (CA, host), made once
-        per session, so a proxy's per-connection cost is a dict lookup.
+        per session, so a proxy's per-connection cost is a dict lookup. The key stays in
+        memory: a client asking for a thousand names leaves no file behind. A name longer
+        than a CN may be (64 characters, legal for a DNS name) is in the subjectAltName only,
+        which is all a client checks.
         """
         key = (authority, host)
         with self._lock:
             ctx = self._forged.get(key)
         if ctx is not None:
             return ctx
-        leaf = self.authorities[authority].issue((host,))
-        ctx = leaf.server_context(self.directory / "forged")
+        cn = None if len(host) <= _MAX_CN else "tlsenv forged leaf"
+        leaf = self.authorities[authority].issue((host,), common_name=cn)
+        ctx = _context_in_memory(leaf.chain_pem + leaf.key_pem, self.directory)
         with self._lock:
             return self._forged.setdefault(key, ctx)

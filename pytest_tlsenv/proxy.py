@@ -20,10 +20,16 @@ resolved by the proxy only, to 127.0.0.1 (the origin), so a client never needs D
 
 Lifecycle as the origin's (urllib3's dummyserver): bind 127.0.0.1 port 0, ready before
 :meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop` closes every socket, joins every
-thread and raises :class:`~pytest_tlsenv.errors.ServerError` if one survived or a handler
-failed. One thread per connection does both directions of a relay (select over both sockets),
-so an SSL socket is never touched by two threads; ``stop`` only shuts the file descriptors
-down at the OS level to wake blocked threads.
+thread and raises :class:`~pytest_tlsenv.errors.ServerError` if one survived or a server
+thread failed (the acceptor included). One thread per connection does both directions of a
+relay (a selector over both sockets: epoll, so any fd number works, unlike select()), so an
+SSL socket is never touched by two threads; ``stop`` only shuts the file descriptors down at
+the OS level to wake blocked threads. Every step of a connection has a deadline
+(:class:`~pytest_tlsenv.servers.Deadlines`): a client that trickles its request is cut off.
+
+Every TLS connection the proxy itself opens to the origin is recorded
+(:attr:`Proxy.upstreams`) with its local address, so a certificate alert in the origin's log
+can be told apart: the proxy refusing the origin's certificate is not the client refusing one.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import base64
 import contextlib
 import ipaddress
 import os
-import select
+import re
+import selectors
 import socket
 import ssl
 import threading
@@ -44,7 +51,7 @@ from pathlib import Path
 from .errors import ConfigError, ServerError
 from .faults import Applied
 from .pki import Authority
-from .servers import sweep, wrap_socket
+from .servers import Deadlines, sweep, wrap_socket
 from .store import TrustStore
 
 __all__ = [
@@ -55,13 +62,13 @@ __all__ = [
     "Leak",
     "Proxy",
     "ProxySetup",
+    "Upstream",
     "install_admin_ca",
     "resolve_upstream",
 ]
 
 MODES = ("intercept", "tunnel", "refuse", "auth")
 _IO_TIMEOUT = 10.0
-_IDLE_TIMEOUT = 30.0
 _MAX_HEADER = 16 * 1024
 _CHUNK = 65536
 _ORIGIN_SUFFIX = ".test"
@@ -149,6 +156,23 @@ class ForgedHandshake:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """A TLS connection the intercepting proxy opened to the origin, verifying it as ``name``.
+
+    ``local`` is the proxy's end (``127.0.0.1:PORT``): the peer the origin logs for it, so an
+    alert in the origin's log from this address was sent by the proxy, not the client.
+    ``error`` is None when the origin's certificate was verified; ``abandoned`` when the
+    proxy gave up on it because the client had already refused the forged certificate.
+    """
+
+    target: str
+    name: str
+    local: str
+    error: str | None
+    abandoned: bool = False
+
+
+@dataclass(frozen=True)
 class Leak:
     """Application bytes a client sent through an untrusted forged handshake."""
 
@@ -171,6 +195,23 @@ def resolve_upstream(host: str) -> str | None:
     return str(addr) if addr.is_loopback else None
 
 
+# A DNS name as a certificate and an SNI can carry it: LDH labels (and "_", seen in the wild)
+# of 1-63 characters, 253 in all. Anything else is answered 400 before it reaches the IDNA
+# codec (a 64-character label raises UnicodeError) or a certificate builder.
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _valid_host(host: str) -> bool:
+    """Whether ``host`` is an IP literal or a DNS name the proxy can forge and verify."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(x) for x in name.split("."))
+
+
 def _alert_of(err: BaseException) -> str | None:
     """The alert text in an OpenSSL error, e.g. ``tlsv1 alert unknown ca``."""
     text = str(err)
@@ -188,6 +229,14 @@ class _Hello:
     sni: str | None = None
 
 
+@dataclass
+class _Job:
+    """What one connection's thread is doing: named in the error if it fails."""
+
+    peer: str
+    doing: str = "reading the request head"
+
+
 class _Closed(Exception):
     """The client went away or sent something we will not serve (not an error)."""
 
@@ -198,7 +247,7 @@ class Proxy:
 
     ``forge(host)`` returns the server context presenting a leaf for ``host`` (intercept mode;
     :meth:`pytest_tlsenv.pki.PKI.forged_context` caches one per name). ``upstream_context``
-    verifies the origin when intercepting.
+    verifies the origin when intercepting. ``deadlines`` bound each step of a connection.
     """
 
     mode: str
@@ -206,8 +255,10 @@ class Proxy:
     upstream_context: ssl.SSLContext | None = None
     ca_trusted: bool = False
     credentials: tuple[str, str] = ("tlsenv", "tlsenv-secret")
+    deadlines: Deadlines = field(default_factory=Deadlines)
     connects: list[Connect] = field(default_factory=list)
     handshakes: list[ForgedHandshake] = field(default_factory=list)
+    upstreams: list[Upstream] = field(default_factory=list)
     leaks: list[Leak] = field(default_factory=list)
     intercepted: list[Leak] = field(default_factory=list)
     egress_refused: list[str] = field(default_factory=list)
@@ -218,7 +269,8 @@ class Proxy:
     # joins exactly all of them); _running: those whose work is not finished (settle()).
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
     _running: set[threading.Thread] = field(default_factory=set, repr=False)
-    _errors: list[BaseException] = field(default_factory=list, repr=False)
+    # What a server thread raised, with what it was doing: re-raised by stop().
+    _errors: list[tuple[str, BaseException]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop_r: socket.socket | None = field(default=None, repr=False)
     _stop_w: socket.socket | None = field(default=None, repr=False)
@@ -292,7 +344,11 @@ class Proxy:
         self.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket, join every thread; raise what a handler thread raised."""
+        """Close every socket, join every thread; raise what a server thread raised.
+
+        A thread that died (the acceptor included: its clients would all hang) is a
+        :class:`ServerError` naming what it was doing, never a clean stop.
+        """
         if self._acceptor is None:
             return
         assert self._stop_w is not None
@@ -309,37 +365,57 @@ class Proxy:
         if alive or survivors:
             raise ServerError(f"proxy threads survived stop(): {survivors or ['acceptor']}")
         if self._errors:
-            err = self._errors[0]
-            raise ServerError(f"proxy handler failed: {type(err).__name__}: {err}") from err
+            doing, err = self._errors[0]
+            raise ServerError(
+                f"proxy handler failed: {type(err).__name__}: {err} (while {doing})"
+            ) from err
+
+    def _fail(self, doing: str, err: BaseException) -> None:
+        with self._lock:
+            self._errors.append((doing, err))
 
     # -- serving ----------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         assert self._stop_r is not None
         assert self._lsock is not None
-        while True:
-            readable, _, _ = select.select([self._lsock, self._stop_r], [], [])
-            if self._stop_r in readable:
-                return
-            try:
-                conn, addr = self._lsock.accept()
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:  # EMFILE and friends: back off, the test will see the client fail
-                time.sleep(0.01)
-                continue
+        try:
+            with selectors.DefaultSelector() as sel:
+                sel.register(self._lsock, selectors.EVENT_READ)
+                sel.register(self._stop_r, selectors.EVENT_READ)
+                while True:
+                    for key, _ in sel.select():
+                        if key.fileobj is self._stop_r:
+                            return
+                        self._accept()
+        except Exception as e:  # noqa: BLE001 - every client would hang: stop() re-raises it
+            self._fail(f"accepting connections on port {self.port}", e)
+
+    def _accept(self) -> None:
+        assert self._lsock is not None
+        try:
+            conn, addr = self._lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # EMFILE and friends: back off, the test will see the client fail
+            time.sleep(0.01)
+            return
+        try:
             conn.setblocking(True)
             conn.settimeout(_IO_TIMEOUT)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as in the origin
-            t = threading.Thread(
-                target=self._serve, args=(conn, addr), name="tlsenv-proxy-conn", daemon=True
-            )
-            with self._lock:
-                self._socks.add(conn)
-                self._threads = {x for x in self._threads if x.is_alive()}
-                self._threads.add(t)
-                self._running.add(t)
-            t.start()
+        except OSError:  # the client reset already
+            conn.close()
+            return
+        t = threading.Thread(
+            target=self._serve, args=(conn, addr), name="tlsenv-proxy-conn", daemon=True
+        )
+        with self._lock:
+            self._socks.add(conn)
+            self._threads = {x for x in self._threads if x.is_alive()}
+            self._threads.add(t)
+            self._running.add(t)
+        t.start()
 
     def _track(self, s: socket.socket) -> None:
         with self._lock:
@@ -355,14 +431,14 @@ class Proxy:
                 s.close()
 
     def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
-        peer = f"{addr[0]}:{addr[1]}"
+        job = _Job(f"{addr[0]}:{addr[1]}")
         owned: list[socket.socket] = [conn]
         try:
-            self._handle(conn, peer, owned)
+            self._handle(conn, job, owned)
         except (_Closed, OSError):
             pass  # the client went away, timed out or sent garbage: nothing to report
         except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
-            self._errors.append(e)
+            self._fail(f"{job.doing} (client {job.peer})", e)
         finally:
             self._untrack(*owned)
             with self._idle:
@@ -370,19 +446,30 @@ class Proxy:
                 self._idle.notify_all()
 
     def _read_head(self, conn: socket.socket) -> tuple[str, str, dict[str, str]]:
+        # One deadline for the whole head: a client trickling a byte a second is cut off.
+        deadline = time.monotonic() + self.deadlines.request
         buf = b""
         while b"\r\n\r\n" not in buf:
-            # Peek first, then consume exactly the header: bytes after it (a pipelined
-            # ClientHello) stay in the socket for the tunnel or the forged handshake.
-            chunk = conn.recv(_CHUNK, socket.MSG_PEEK)
-            if not chunk:
-                raise _Closed
-            end = (buf + chunk).find(b"\r\n\r\n")
-            take = len(chunk) if end == -1 else end + 4 - len(buf)
-            buf += conn.recv(take)
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                conn.settimeout(left)
+                # Peek first, then consume exactly the header: bytes after it (a pipelined
+                # ClientHello) stay in the socket for the tunnel or the forged handshake.
+                chunk = conn.recv(_CHUNK, socket.MSG_PEEK)
+                if not chunk:
+                    raise _Closed
+                end = (buf + chunk).find(b"\r\n\r\n")
+                take = len(chunk) if end == -1 else end + 4 - len(buf)
+                buf += conn.recv(take)
+            except TimeoutError:
+                self._reply(conn, 408, "Request Timeout")
+                raise _Closed from None
             if len(buf) > _MAX_HEADER:
                 self._reply(conn, 431, "Request Header Fields Too Large")
                 raise _Closed
+        conn.settimeout(_IO_TIMEOUT)
         lines = buf[:-4].decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -403,14 +490,17 @@ class Proxy:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         with contextlib.suppress(OSError):
+            conn.settimeout(_IO_TIMEOUT)
             conn.sendall(head.encode() + body)
 
     def _record(self, target: str, peer: str, status: int, note: str) -> None:
         with self._lock:
             self.connects.append(Connect(target, peer, status, note, time.time()))
 
-    def _handle(self, conn: socket.socket, peer: str, owned: list[socket.socket]) -> None:
+    def _handle(self, conn: socket.socket, job: _Job, owned: list[socket.socket]) -> None:
+        peer = job.peer
         method, target, headers = self._read_head(conn)
+        job.doing = f"answering {method[:20]!r} {target[:300]!r}"
         if method.upper() != "CONNECT":
             self._record(target, peer, 405, f"{method} is not CONNECT")
             self._reply(conn, 405, "Method Not Allowed", "Allow: CONNECT\r\n")
@@ -424,6 +514,10 @@ class Proxy:
             return
         port = int(port_text)
         host = host.strip("[]")
+        if not _valid_host(host):
+            self._record(target, peer, 400, "host is neither a DNS name nor an IP literal")
+            self._reply(conn, 400, "Bad Request")
+            return
         if self.mode == "refuse":
             self._record(target, peer, 403, "refuse mode")
             self._reply(conn, 403, "Forbidden")
@@ -445,10 +539,12 @@ class Proxy:
             self._reply(conn, 403, "Forbidden")
             return
         if self.mode == "intercept":
+            job.doing = f"intercepting CONNECT {target}"
             self._record(target, peer, 200, "intercepted")
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             self._intercept(conn, host, address, port, target, owned)
             return
+        job.doing = f"tunnelling CONNECT {target}"
         try:
             upstream = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -478,20 +574,27 @@ class Proxy:
         """Plain relay, both directions in this thread; half-close is passed on."""
         assert self._stop_r is not None
         peer_of = {a: b, b: a}
-        open_ = [a, b]
-        while open_:
-            readable, _, _ = select.select([*open_, self._stop_r], [], [], _IDLE_TIMEOUT)
-            if not readable or self._stop_r in readable:
-                return
-            for s in readable:
-                data = s.recv(_CHUNK)
-                other = peer_of[s]
-                if data:
-                    other.sendall(data)
-                    continue
-                open_.remove(s)
-                with contextlib.suppress(OSError):
-                    other.shutdown(socket.SHUT_WR)
+        open_ = 2
+        with selectors.DefaultSelector() as sel:
+            for s in (a, b, self._stop_r):
+                sel.register(s, selectors.EVENT_READ)
+            while open_:
+                events = sel.select(self.deadlines.idle)
+                if not events:
+                    return  # idle too long
+                for key, _ in events:
+                    if key.fileobj is self._stop_r:
+                        return
+                    s = a if key.fileobj is a else b
+                    data = s.recv(_CHUNK)
+                    other = peer_of[s]
+                    if data:
+                        other.sendall(data)
+                        continue
+                    sel.unregister(s)
+                    open_ -= 1
+                    with contextlib.suppress(OSError):
+                        other.shutdown(socket.SHUT_WR)
 
     def _intercept(
         self,
@@ -513,10 +616,10 @@ class Proxy:
         # client's (both mostly wait on the network): no second thread per connection, whose
         # start and GIL hand-offs cost 0.4 ms of CPU (benchmarks/bench_proxy.py).
         try:
-            up, up_error = self._open_upstream(address, port, host, owned)
+            up, local, up_error = self._open_upstream(address, port, host, owned)
         except Exception as e:  # noqa: BLE001 - a proxy bug: 502 here, re-raised by stop()
-            self._errors.append(e)
-            up, up_error = None, ConnectionError(f"proxy failed: {e}")
+            self._fail(f"opening the upstream connection for CONNECT {target}", e)
+            up, local, up_error = None, "", ConnectionError(f"proxy failed: {e}")
         try:
             done = self._handshake(tls, *([up] if up is not None else []))
         finally:
@@ -528,18 +631,28 @@ class Proxy:
                 self.handshakes.append(
                     ForgedHandshake(target, seen.sni, False, _alert_of(error), str(error))
                 )
+                if up is not None:  # the origin logs this connection too: say it was ours
+                    why = done[up]
+                    self.upstreams.append(
+                        Upstream(target, host, local, None if why is None else str(why), True)
+                    )
             return
         with self._lock:
             self.handshakes.append(ForgedHandshake(target, seen.sni, True, None, None))
         if up is not None:
             up_error = done[up]
-        name = seen.sni or host
+            self._record_upstream(target, host, local, up_error)
+        # An SNI the proxy could not forge for got the CONNECT host's leaf: verify that one.
+        name = seen.sni if seen.sni is not None and _valid_host(seen.sni) else host
         if up is not None and up_error is None and name != host:
             # The ClientHello named another host than CONNECT did: verify that one.
-            up, up_error = self._open_upstream(address, port, name, owned)
+            up, local, up_error = self._open_upstream(address, port, name, owned)
             if up is not None:
                 up_error = self._handshake(up)[up]
+                self._record_upstream(target, name, local, up_error)
         if up is None or up_error is not None:
+            if up is None:
+                self._record_upstream(target, name, local, up_error)
             self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         try:
@@ -555,26 +668,37 @@ class Proxy:
                 with self._lock:
                     self._sessions[(name, port)] = up.session
 
+    def _record_upstream(
+        self, target: str, name: str, local: str, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            self.upstreams.append(
+                Upstream(target, name, local, None if error is None else str(error))
+            )
+
     def _open_upstream(
         self, address: str, port: int, name: str, owned: list[socket.socket]
-    ) -> tuple[ssl.SSLSocket | None, OSError | None]:
+    ) -> tuple[ssl.SSLSocket | None, str, OSError | None]:
         """A TCP connection to the origin wrapped for TLS verified as ``name`` (no handshake yet).
 
-        Resumes the session of an earlier connection to the origin when there is one, as a
-        corporate proxy's upstream pool would (its certificate was verified the first time):
-        half the crypto per connection. Any OSError (refused, reset) is a result: the caller
-        answers 502.
+        Returns the socket, its local ``address:port`` (how the origin sees the proxy) and
+        the error. Resumes the session of an earlier connection to the origin when there is
+        one, as a corporate proxy's upstream pool would (its certificate was verified the first
+        time): half the crypto per connection. Any OSError (refused, reset) is a result: the
+        caller answers 502.
         """
         assert self.upstream_context is not None
         try:
             raw = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
         except OSError as e:
-            return None, e
+            return None, "", e
         owned.append(raw)
         self._track(raw)
         with self._lock:
             session = self._sessions.get((name, port))
         try:
+            local_host, local_port = raw.getsockname()[:2]
+            local = f"{local_host}:{local_port}"
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             up = wrap_socket(
                 self.upstream_context,
@@ -584,60 +708,65 @@ class Proxy:
                 session=session,
             )
         except OSError as e:  # the origin reset already
-            return None, e
+            return None, "", e
         owned[owned.index(raw)] = up
         self._swap(raw, up)
-        return up, None
+        return up, local, None
 
     def _handshake(self, *socks: ssl.SSLSocket) -> dict[ssl.SSLSocket, OSError | None]:
         """Run the TLS handshakes of ``socks`` together in this thread; an error or None each.
 
-        Non-blocking steps driven by select(), which also watches the stop signal; each
-        handshake has the proxy's I/O timeout. When the first one fails, the others are
+        Non-blocking steps driven by a selector, which also watches the stop signal; all of
+        them together have the handshake deadline. When the first one fails, the others are
         abandoned (a client that refused the forged certificate needs no origin).
         """
         assert self._stop_r is not None
         result: dict[ssl.SSLSocket, OSError | None] = {}
         wants: dict[ssl.SSLSocket, bool] = {}  # pending handshakes: True = wants to write
         ready = list(socks)
-        deadline = time.monotonic() + _IO_TIMEOUT
+        deadline = time.monotonic() + self.deadlines.handshake
         for s in socks:
             s.settimeout(0.0)
         try:
-            while True:
-                for s in ready:
-                    try:
-                        s.do_handshake()
-                    except ssl.SSLWantReadError:
-                        wants[s] = False
-                        continue
-                    except ssl.SSLWantWriteError:
-                        wants[s] = True
-                        continue
-                    except OSError as e:  # ssl.SSLError included
-                        result[s] = e
-                    else:
-                        result[s] = None
-                    wants.pop(s, None)
-                if not wants:
-                    return result
-                if result.get(socks[0]) is not None:  # the first one failed: the rest is moot
-                    for s in wants:
-                        result[s] = ConnectionAbortedError("abandoned: the first handshake failed")
-                    return result
-                left = deadline - time.monotonic()
-                readable, writable, _ = select.select(
-                    [*(s for s, w in wants.items() if not w), self._stop_r],
-                    [s for s, w in wants.items() if w],
-                    [],
-                    max(left, 0.0),
-                )
-                if self._stop_r in readable or not (readable or writable):
-                    why = "proxy stopping" if self._stop_r in readable else "handshake timed out"
-                    for s in wants:
-                        result[s] = TimeoutError(why)
-                    return result
-                ready = [s for s in wants if s in readable or s in writable]
+            with selectors.DefaultSelector() as sel:
+                sel.register(self._stop_r, selectors.EVENT_READ)
+                for s in socks:
+                    sel.register(s, selectors.EVENT_READ)
+                while True:
+                    for s in ready:
+                        try:
+                            s.do_handshake()
+                        except ssl.SSLWantReadError:
+                            wants[s] = False
+                            sel.modify(s, selectors.EVENT_READ)
+                            continue
+                        except ssl.SSLWantWriteError:
+                            wants[s] = True
+                            sel.modify(s, selectors.EVENT_WRITE)
+                            continue
+                        except OSError as e:  # ssl.SSLError included
+                            result[s] = e
+                        else:
+                            result[s] = None
+                        wants.pop(s, None)
+                        sel.unregister(s)
+                    if not wants:
+                        return result
+                    if result.get(socks[0]) is not None:  # the first one failed: the rest is moot
+                        for s in wants:
+                            result[s] = ConnectionAbortedError(
+                                "abandoned: the first handshake failed"
+                            )
+                        return result
+                    events = sel.select(max(deadline - time.monotonic(), 0.0))
+                    stopping = any(key.fileobj is self._stop_r for key, _ in events)
+                    if stopping or not events:
+                        why = "proxy stopping" if stopping else "handshake timed out"
+                        for s in wants:
+                            result[s] = TimeoutError(why)
+                        return result
+                    fired = {key.fileobj for key, _ in events}
+                    ready = [s for s in wants if s in fired]
         finally:
             for s in socks:
                 with contextlib.suppress(OSError):
@@ -645,16 +774,24 @@ class Proxy:
 
     def _on_hello(
         self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext
-    ) -> None:
+    ) -> int | None:
         # SNI-aware: the forged leaf names what the client put in its ClientHello (else the
         # CONNECT host, e.g. for an IP literal, which is sent without SNI).
         assert self.forge is not None
         with self._lock:
             hello = self._hellos.get(id(sslobj))
         if hello is None:
-            return
+            return None
         hello.sni = name
-        sslobj.context = self.forge(name or hello.host)
+        forged_for = name if name is not None and _valid_host(name) else hello.host
+        try:
+            sslobj.context = self.forge(forged_for)
+        except Exception as e:  # noqa: BLE001 - ssl would only print it: stop() re-raises it
+            # (an exception escaping this callback is an "unraisable" warning, fatal under
+            # -W error, and the client sees a bare handshake failure)
+            self._fail(f"forging a certificate for {forged_for!r}", e)
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        return None
 
     def _swap(self, old: socket.socket, new: socket.socket) -> None:
         with self._lock:
@@ -670,34 +807,36 @@ class Proxy:
         """Relay decrypted bytes both ways in this one thread, recording what the client sent."""
         assert self._stop_r is not None
         peer_of: dict[ssl.SSLSocket, ssl.SSLSocket] = {client: upstream, upstream: client}
-        while True:
-            # Bytes OpenSSL already decrypted are invisible to select(): serve them first.
-            ready: list[ssl.SSLSocket] = [s for s in (client, upstream) if s.pending()]
-            if not ready:
-                readable, _, _ = select.select(
-                    [client, upstream, self._stop_r], [], [], _IDLE_TIMEOUT
-                )
-                if not readable or self._stop_r in readable:
-                    return
-                ready = [s for s in (client, upstream) if s in readable]
-            for s in ready:
-                # Non-blocking read: readable may mean a session ticket and no application
-                # data; a blocking recv would then stall the other direction.
-                s.settimeout(0.0)
-                try:
-                    data = s.recv(_CHUNK)
-                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    continue
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    data = b""
-                finally:
-                    s.settimeout(_IO_TIMEOUT)
-                if not data:
-                    return
-                if s is client:
-                    record = Leak(target, data)
-                    with self._lock:
-                        self.intercepted.append(record)
-                        if not self.ca_trusted:
-                            self.leaks.append(record)
-                peer_of[s].sendall(data)
+        with selectors.DefaultSelector() as sel:
+            for sock in (client, upstream, self._stop_r):
+                sel.register(sock, selectors.EVENT_READ)
+            while True:
+                # Bytes OpenSSL already decrypted are invisible to the selector: serve them first.
+                ready: list[ssl.SSLSocket] = [s for s in (client, upstream) if s.pending()]
+                if not ready:
+                    events = sel.select(self.deadlines.idle)
+                    if not events or any(key.fileobj is self._stop_r for key, _ in events):
+                        return
+                    fired = {key.fileobj for key, _ in events}
+                    ready = [s for s in (client, upstream) if s in fired]
+                for s in ready:
+                    # Non-blocking read: readable may mean a session ticket and no application
+                    # data; a blocking recv would then stall the other direction.
+                    s.settimeout(0.0)
+                    try:
+                        data = s.recv(_CHUNK)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        continue
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        data = b""
+                    finally:
+                        s.settimeout(_IO_TIMEOUT)
+                    if not data:
+                        return
+                    if s is client:
+                        record = Leak(target, data)
+                        with self._lock:
+                            self.intercepted.append(record)
+                            if not self.ca_trusted:
+                                self.leaks.append(record)
+                    peer_of[s].sendall(data)

@@ -31,13 +31,43 @@ from typing import Any
 from .errors import ConfigError, ServerError
 from .pki import PKI, SERVER_VARIANTS
 
-__all__ = ["Origin", "Request", "ipv6_loopback_available", "probe_wheel", "sweep", "wrap_socket"]
+__all__ = [
+    "Deadlines",
+    "Origin",
+    "Request",
+    "handshake_within",
+    "ipv6_loopback_available",
+    "probe_wheel",
+    "sweep",
+    "wrap_socket",
+]
 
 PROBE_PROJECT = "tlsenv-probe"
 PROBE_VERSION = "0.1"
 _IO_TIMEOUT = 10.0
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long one connection may take for each step, in seconds (origin and proxy).
+
+    Totals, not per-read timeouts: a client that trickles one byte a second is cut off when
+    its step's time is up, so it cannot hold a server thread for ever. ``handshake``: the
+    TLS handshake; ``request``: a request head (and body) from its first byte; ``idle``: a
+    connection with nothing to say (between keep-alive requests, in a relay).
+    """
+
+    handshake: float = 10.0
+    request: float = 10.0
+    idle: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("handshake", "request", "idle"):
+            value = getattr(self, name)
+            if not value > 0:  # also NaN
+                raise ConfigError(f"deadline {name} must be a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +139,35 @@ def wrap_socket(ctx: ssl.SSLContext, sock: socket.socket, **kwargs: Any) -> ssl.
                 leaked.close()
             tb = tb.tb_next
         raise
+
+
+def handshake_within(tls: ssl.SSLSocket, seconds: float) -> None:
+    """Run ``tls``'s handshake to its end within ``seconds`` in total, or raise TimeoutError.
+
+    A blocking ``do_handshake`` applies the socket timeout to each read: a peer that sends its
+    ClientHello a byte at a time would never time out. Non-blocking steps driven by a selector
+    (epoll: any fd number, unlike select()) bound the whole handshake instead.
+    """
+    deadline = time.monotonic() + seconds
+    timeout = tls.gettimeout()
+    tls.settimeout(0.0)
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(tls, selectors.EVENT_READ)
+            while True:
+                try:
+                    tls.do_handshake()
+                    return
+                except ssl.SSLWantReadError:
+                    sel.modify(tls, selectors.EVENT_READ)
+                except ssl.SSLWantWriteError:
+                    sel.modify(tls, selectors.EVENT_WRITE)
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise TimeoutError(f"TLS handshake not done within {seconds:g} s")
+    finally:
+        with contextlib.suppress(OSError):
+            tls.settimeout(timeout)
 
 
 def sweep(
@@ -184,6 +243,7 @@ class Origin:
 
     context: ssl.SSLContext
     host: str = "localhost"
+    deadlines: Deadlines = field(default_factory=Deadlines)
     received: list[Request] = field(default_factory=list)
     handshakes: list[Handshake] = field(default_factory=list)
     port: int = 0
@@ -192,7 +252,8 @@ class Origin:
     # Every handler thread started and perhaps still alive: a thread leaves only once it is
     # no longer alive (pruned on the next accept), so stop() joins exactly all of them.
     _threads: set[threading.Thread] = field(default_factory=set, repr=False)
-    _errors: list[BaseException] = field(default_factory=list, repr=False)
+    # What a server thread raised, with what it was doing: re-raised by stop().
+    _errors: list[tuple[str, BaseException]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop_r: socket.socket | None = field(default=None, repr=False)
     _stop_w: socket.socket | None = field(default=None, repr=False)
@@ -205,7 +266,14 @@ class Origin:
         self._recorded = threading.Condition(self._lock)
 
     @classmethod
-    def variant(cls, pki: PKI, name: str = "good", *, host: str = "localhost") -> Origin:
+    def variant(
+        cls,
+        pki: PKI,
+        name: str = "good",
+        *,
+        host: str = "localhost",
+        deadlines: Deadlines | None = None,
+    ) -> Origin:
         """An origin presenting the ``server`` scenario ``name``'s certificate (badssl-style).
 
         ``name`` is a key of :data:`pytest_tlsenv.pki.SERVER_VARIANTS`; the leaf and its
@@ -215,7 +283,11 @@ class Origin:
             raise ConfigError(
                 f"unknown server variant {name!r}; valid: {', '.join(SERVER_VARIANTS)}"
             )
-        return cls(pki.server_context(pki.server_leaf(name)), host=host)
+        return cls(
+            pki.server_context(pki.server_leaf(name)),
+            host=host,
+            deadlines=deadlines or Deadlines(),
+        )
 
     # -- addresses --------------------------------------------------------------------------
 
@@ -248,7 +320,11 @@ class Origin:
         self.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket, join every thread; raise what a handler thread raised."""
+        """Close every socket, join every thread; raise what a server thread raised.
+
+        A thread that died (the acceptor included: its clients would all hang) is a
+        :class:`ServerError` naming what it was doing, never a clean stop.
+        """
         if self._acceptor is None:
             return
         assert self._stop_w is not None
@@ -265,47 +341,59 @@ class Origin:
         if alive or survivors:
             raise ServerError(f"origin threads survived stop(): {survivors or ['acceptor']}")
         if self._errors:
-            err = self._errors[0]
-            raise ServerError(f"origin handler failed: {type(err).__name__}: {err}") from err
+            doing, err = self._errors[0]
+            raise ServerError(
+                f"origin handler failed: {type(err).__name__}: {err} (while {doing})"
+            ) from err
+
+    def _fail(self, doing: str, err: BaseException) -> None:
+        with self._lock:
+            self._errors.append((doing, err))
 
     # -- serving ----------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         assert self._stop_r is not None
-        with selectors.DefaultSelector() as sel:
-            for s in self._socks:
-                sel.register(s, selectors.EVENT_READ)
-            sel.register(self._stop_r, selectors.EVENT_READ)
-            while True:
-                for key, _ in sel.select():
-                    if key.fileobj is self._stop_r:
-                        return
-                    lsock = key.fileobj
-                    assert isinstance(lsock, socket.socket)
-                    try:
-                        conn, addr = lsock.accept()
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:  # EMFILE and friends: back off; that client will fail
-                        time.sleep(0.01)
-                        continue
-                    conn.setblocking(True)
-                    conn.settimeout(_IO_TIMEOUT)
-                    # TLS 1.3 sends session tickets as separate small writes: with Nagle on,
-                    # the second waits for the client's delayed ACK (40 ms per connection).
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    t = threading.Thread(
-                        target=self._serve,
-                        args=(conn, addr),
-                        name="tlsenv-origin-conn",
-                        daemon=True,
-                    )
-                    with self._lock:
-                        self._conns.add(conn)
-                        self._threads = {x for x in self._threads if x.is_alive()}
-                        self._threads.add(t)
-                        self._unrecorded += 1
-                    t.start()
+        try:
+            with selectors.DefaultSelector() as sel:
+                for s in self._socks:
+                    sel.register(s, selectors.EVENT_READ)
+                sel.register(self._stop_r, selectors.EVENT_READ)
+                while True:
+                    for key, _ in sel.select():
+                        if key.fileobj is self._stop_r:
+                            return
+                        assert isinstance(key.fileobj, socket.socket)
+                        self._accept(key.fileobj)
+        except Exception as e:  # noqa: BLE001 - every client would hang: stop() re-raises it
+            self._fail(f"accepting connections on port {self.port}", e)
+
+    def _accept(self, lsock: socket.socket) -> None:
+        try:
+            conn, addr = lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # EMFILE and friends: back off; that client will fail
+            time.sleep(0.01)
+            return
+        try:
+            conn.setblocking(True)
+            conn.settimeout(_IO_TIMEOUT)
+            # TLS 1.3 sends session tickets as separate small writes: with Nagle on, the
+            # second waits for the client's delayed ACK (40 ms per connection).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # the client reset already
+            conn.close()
+            return
+        t = threading.Thread(
+            target=self._serve, args=(conn, addr), name="tlsenv-origin-conn", daemon=True
+        )
+        with self._lock:
+            self._conns.add(conn)
+            self._threads = {x for x in self._threads if x.is_alive()}
+            self._threads.add(t)
+            self._unrecorded += 1
+        t.start()
 
     def settle(self, timeout: float = 1.0) -> bool:
         """Wait until the handshake of every connection accepted so far is in ``handshakes``.
@@ -335,7 +423,7 @@ class Origin:
                 self._conns.add(tls)
             sock = tls
             try:
-                tls.do_handshake()
+                handshake_within(tls, self.deadlines.handshake)
             except (ssl.SSLError, OSError) as e:
                 recorded = True
                 self._record(Handshake(peer, None, f"{type(e).__name__}: {e}"))
@@ -344,9 +432,12 @@ class Origin:
             self._record(Handshake(peer, None, None))
             self._http(tls, peer, None)
             with contextlib.suppress(OSError, ValueError):
-                tls.unwrap()  # close_notify
+                # close_notify; unwrap then waits for the client's, bounded: a client that
+                # keeps its end open must not hold this thread.
+                tls.settimeout(1.0)
+                tls.unwrap()
         except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
-            self._errors.append(e)
+            self._fail(f"serving {peer}", e)
         finally:
             if not recorded:  # wrap_socket failed (a reset before the handshake)
                 self._record(None)
@@ -356,21 +447,25 @@ class Origin:
 
     def _http(self, tls: ssl.SSLSocket, peer: str, sni: str | None) -> None:
         buf = b""
-        while True:  # keep-alive: serve requests until the client closes
+        while True:  # keep-alive: serve requests until the client closes or dawdles
+            # Waiting for a request is bounded by `idle`; once it has begun, the whole request
+            # by `request` (a client trickling a byte a second is cut off, not waited for).
+            deadline = time.monotonic() + (self.deadlines.request if buf else self.deadlines.idle)
+            started = bool(buf)
             while b"\r\n\r\n" not in buf:
-                try:
-                    chunk = tls.recv(65536)
-                except (OSError, ssl.SSLError):
-                    return
+                chunk = self._recv(tls, deadline)
                 if not chunk:
                     return
+                if not started:
+                    started = True
+                    deadline = time.monotonic() + self.deadlines.request
                 buf += chunk
                 if len(buf) > _MAX_HEADER:
                     return
             head, _, buf = buf.partition(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             try:
-                method, path, _version = lines[0].split(" ", 2)
+                method, path, version = lines[0].split(" ", 2)
             except ValueError:
                 self._send(tls, 400, "text/plain", b"bad request line\n", close=True)
                 return
@@ -385,22 +480,37 @@ class Origin:
                 return
             length = int(length_text)
             while len(buf) < length:
-                try:
-                    chunk = tls.recv(65536)
-                except (OSError, ssl.SSLError):
-                    return
+                chunk = self._recv(tls, deadline)
                 if not chunk:
                     return
                 buf += chunk
             buf = buf[length:]
             self.received.append(Request(method, path, headers, peer, sni, time.time()))
             status, ctype, body = self.respond(method, path)
-            close = headers.get("connection", "").lower() == "close"
+            # HTTP/1.0 closes after one answer unless the client asked to keep the connection
+            # (openssl s_client then waits for EOF); HTTP/1.1 keeps it unless asked to close.
+            connection = headers.get("connection", "").lower()
+            if version.strip().upper() == "HTTP/1.0":
+                close = connection != "keep-alive"
+            else:
+                close = connection == "close"
             self._send(
                 tls, status, ctype, b"" if method == "HEAD" else body, close=close, length=len(body)
             )
             if close:
                 return
+
+    @staticmethod
+    def _recv(tls: ssl.SSLSocket, deadline: float) -> bytes:
+        """Up to 64 KiB before ``deadline``; b"" when the client closed, failed or ran out."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return b""
+        try:
+            tls.settimeout(left)
+            return tls.recv(65536)
+        except (OSError, ssl.SSLError):  # TimeoutError included
+            return b""
 
     @staticmethod
     def _send(
@@ -419,6 +529,7 @@ class Origin:
             f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
         )
         with contextlib.suppress(OSError):
+            tls.settimeout(_IO_TIMEOUT)  # not what was left of the request's deadline
             tls.sendall(head.encode() + body)
 
     def respond(self, method: str, path: str) -> tuple[int, str, bytes]:

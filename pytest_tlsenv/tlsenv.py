@@ -325,7 +325,7 @@ class TLSEnv:
             timeout=timeout,
             reached_origin=reached,
             # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
-            proxy_refused=self._proxy_refusal(connects_before),
+            proxy_refused=self._proxy_refusal(connects_before, shakes_before),
             leaked=self._leak_count() > leaks_before,
         )
         if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
@@ -389,7 +389,7 @@ class TLSEnv:
             timeout=timeout,
             reached_origin=reached,
             # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
-            proxy_refused=self._proxy_refusal(connects_before),
+            proxy_refused=self._proxy_refusal(connects_before, shakes_before),
             leaked=self._leak_count() > leaks_before,
         )
         if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
@@ -506,27 +506,45 @@ class TLSEnv:
         env["NO_PROXY"] = env["no_proxy"] = ""
         return env
 
-    def _proxy_refusal(self, since: int) -> str | None:
-        """The last tunnel the proxy refused since ``since`` (its evidence for a FAILED run)."""
+    def _proxy_refusal(self, since: int, shakes: tuple[int, int, int]) -> str | None:
+        """The proxy's evidence for a FAILED run since ``since``/``shakes``, if any.
+
+        The last tunnel it refused, or else the last of its own upstream TLS connections
+        that failed (it then answered 502 inside the intercepted tunnel).
+        """
         if self.proxy is None:
             return None
         # Called first when a verdict is decided: let the proxy finish writing its evidence
         # (a pooled keep-alive connection only costs this bound).
         self.proxy.settle(1.0)
         refused = [c for c in self.proxy.connects[since:] if c.status != 200]
-        if not refused:
+        if refused:
+            c = refused[-1]
+            return f"{c.status} to CONNECT {c.target} ({c.note})"
+        failed = [u for u in self.proxy.upstreams[shakes[2] :] if u.error and not u.abandoned]
+        if not failed:
             return None
-        c = refused[-1]
-        return f"{c.status} to CONNECT {c.target} ({c.note})"
+        u = failed[-1]
+        return (
+            f"502 inside the intercepted tunnel to {u.target}: the proxy's own upstream TLS "
+            f"connection, verifying the origin as {u.name}, failed ({u.error})"
+        )
 
-    def _handshake_counts(self) -> tuple[int, int]:
-        proxy = len(self.proxy.handshakes) if self.proxy is not None else 0
-        return len(self.origin.handshakes), proxy
+    def _handshake_counts(self) -> tuple[int, int, int]:
+        if self.proxy is None:
+            return len(self.origin.handshakes), 0, 0
+        return len(self.origin.handshakes), len(self.proxy.handshakes), len(self.proxy.upstreams)
 
-    def _client_alert(self, since: tuple[int, int]) -> str | None:
-        """A certificate alert the client sent the origin or the proxy since ``since``."""
+    def _client_alert(self, since: tuple[int, int, int]) -> str | None:
+        """A certificate alert the client sent the origin or the proxy since ``since``.
+
+        Only the client's: an intercepting proxy's own connections to the origin (known by
+        their local address) are left out of the origin's log, since an alert there is the
+        proxy refusing the origin's certificate.
+        """
         self.origin.settle(1.0)  # its handshake records are written on its own threads
-        errors = [h.error for h in self.origin.handshakes[since[0] :]]
+        ours = set() if self.proxy is None else {u.local for u in self.proxy.upstreams[since[2] :]}
+        errors = [h.error for h in self.origin.handshakes[since[0] :] if h.peer not in ours]
         if self.proxy is not None:
             errors += [h.alert for h in self.proxy.handshakes[since[1] :]]
         return trust_alert(errors)

@@ -241,6 +241,47 @@ def test_proxy_auth_required(tlsenv: TLSEnv, client: str, uv_pinned: Any) -> Non
     assert tlsenv.proxy.connects[-1].status == 200
 
 
+# -- whose alert: the client's, or the proxy's own upstream connection ----------------------
+
+
+def _curl_other_host(env: TLSEnv) -> Outcome:
+    # other.test is not in the origin's certificate: the trusted interceptor forges a leaf for
+    # it, the client accepts that, and the proxy's own verification of the origin fails.
+    url = f"https://other.test:{env.origin.port}/"
+    return env.run(["curl", "-fsS", "--max-time", "10", "--cacert", str(env.store.bundle), url])
+
+
+@pytest.mark.tlsenv(proxy="mitm-trusted")
+def test_proxy_refusing_the_origin_is_not_the_client_refusing(tlsenv: TLSEnv) -> None:
+    out = _curl_other_host(tlsenv)
+    out.assert_verdict(Verdict.FAILED)
+    assert "the proxy's own upstream TLS connection" in out.reason, out.reason
+    assert "verifying the origin as other.test" in out.reason, out.reason
+    assert "Hostname mismatch" in out.reason, out.reason
+    assert "refused the certificate" not in out.reason
+    proxy = tlsenv.proxy
+    assert proxy is not None
+    assert proxy.handshakes[0].completed  # the client accepted the forged certificate
+    # The origin did log a certificate alert - sent by the proxy, from its upstream port.
+    (upstream,) = proxy.upstreams
+    assert upstream.name == "other.test"
+    assert "Hostname mismatch" in (upstream.error or "")
+    (logged,) = [h.error for h in tlsenv.origin.handshakes if h.peer == upstream.local]
+    assert "alert bad certificate" in (logged or "")
+
+
+@pytest.mark.tlsenv(proxy="mitm-untrusted")
+def test_client_refusing_the_interceptor_stays_rejected(tlsenv: TLSEnv) -> None:
+    # Twin: the same request, but the client itself refuses the forged certificate.
+    out = _curl_other_host(tlsenv)
+    out.assert_rejected()
+    proxy = tlsenv.proxy
+    assert proxy is not None
+    assert not proxy.handshakes[0].completed
+    assert "unknown ca" in (proxy.handshakes[0].alert or "")
+    assert all(u.abandoned for u in proxy.upstreams)
+
+
 # -- the leak detector ----------------------------------------------------------------------
 
 
