@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._checks import check_timeout
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
@@ -68,7 +69,11 @@ class TLSEnv:
         self.pki = pki
         self.settings = settings
         self.user = spec.user or settings.user
-        self.timeout = spec.timeout or settings.timeout
+        # A Spec or Settings built by hand skips resolve's checks: check what is used.
+        self.timeout = check_timeout(
+            spec.timeout if spec.timeout is not None else settings.timeout,
+            "timeout" if spec.timeout is not None else "Settings.timeout",
+        )
         # Show the store at /etc/ssl... to clients in a private mount namespace (namespace.py);
         # where that is impossible, fail here rather than let clients read the host's store.
         self.system_paths = spec.system_paths or settings.system_paths
@@ -213,9 +218,8 @@ class TLSEnv:
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:
             return self.timeout
-        if not timeout > 0:  # also NaN
-            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        return float(timeout)
+        # NaN or inf would reach select/communicate and crash every run there.
+        return check_timeout(timeout)
 
     def run(
         self,
