@@ -44,8 +44,8 @@ def check_timeout(value: object, what: str = "timeout") -> float:
             seconds = math.inf
     if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
         raise ConfigError(
-            f"{what} must be a positive number of seconds, at most {MAX_TIMEOUT:g} "
-            f"(finite, not a bool), got {value!r}"
+            f"{what} must be a positive number of seconds, got {value!r}; accepted: a finite "
+            f"number in (0, {MAX_TIMEOUT:g}], not a bool"
         )
     return seconds
 
