@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import namespace
 from ._checks import check_timeout
 from .env import Sandbox, build_environ, scrubbed
 from .errors import ClientNotFoundError, ConfigError
@@ -103,6 +104,10 @@ class TLSEnv:
         self.origin = Origin.variant(
             pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
         )
+        # The names only this scenario knows: a client that resolves one itself (ignoring the
+        # proxy, SOCKS without remote DNS) must not ask the machine's resolver about it.
+        self.invented_names: tuple[str, ...] = (TEST_DOMAIN,) if spec.proxy is not None else ()
+        self._names_plan: MountPlan | None = None
         self.proxy: Proxy | None = None
         self._counter = itertools.count()
         self._threads: list[Any] = []
@@ -237,7 +242,9 @@ class TLSEnv:
         through. As root, the child runs without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH unless
         ``user`` (or the marker's/option's user) switches to a real user. With system paths
         (``system_paths=True``), the client runs in a private mount namespace that shows the
-        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
+        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`). In a scenario with
+        invented names (a proxy's origin.tlsenv.test), the client gets a private /etc/hosts and
+        a loopback-only /etc/resolv.conf where namespaces work (:attr:`names_isolated`).
         """
         argv = _words(argv)
         user = user or self.user
@@ -261,7 +268,7 @@ class TLSEnv:
                 timeout=timeout,
                 cwd=cwd or str(sandbox.home),
                 user=user,
-                launcher=self.mount_plan().launcher if self.system_paths else None,
+                launcher=plan.launcher if (plan := self._client_plan()) is not None else None,
             )
         except FileNotFoundError as e:
             if e.filename != argv[0]:
@@ -404,10 +411,37 @@ class TLSEnv:
         )
 
     def mount_plan(self) -> MountPlan:
-        """What ``system_paths=True`` mounts where (computed once, after the faults)."""
+        """What ``system_paths=True`` mounts where (computed once, after the faults).
+
+        With invented names, it also keeps name lookups on loopback (:attr:`names_isolated`).
+        """
         if self._mount_plan is None:
-            self._mount_plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+            plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+            if self.invented_names:
+                plan = plan.with_names(self.invented_names)
+            self._mount_plan = plan
         return self._mount_plan
+
+    @property
+    def names_isolated(self) -> bool:
+        """Whether ``run`` clients get a private /etc/hosts and an /etc/resolv.conf naming
+        only 127.0.0.1, so that a lookup of an invented name (``origin.tlsenv.test``) stays on
+        this machine. True in scenarios with invented names (every proxy scenario) where
+        private mount namespaces work (probed once); elsewhere clients use the host's files.
+        """
+        if not self.invented_names:
+            return False
+        return self.system_paths or namespace.probe() is None
+
+    def _client_plan(self) -> MountPlan | None:
+        """The namespace a ``run`` client starts in, or None for none."""
+        if self.system_paths:
+            return self.mount_plan()
+        if not self.names_isolated:
+            return None
+        if self._names_plan is None:
+            self._names_plan = MountPlan.for_names(self.invented_names, self.root / "ns-stage")
+        return self._names_plan
 
     # -- the proxy (proxy group scenarios) ------------------------------------------------
 
