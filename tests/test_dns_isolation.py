@@ -12,8 +12,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +148,61 @@ def test_an_unknown_name_is_asked_of_loopback_only(
     found = tlsenv.run([sys.executable, "-I", "-c", LOOKUP, "origin.tlsenv.test"], timeout=15)
     assert found.stdout.strip() == "127.0.0.1", found.stderr
     assert loopback_dns.names[asked:] == []
+
+
+@pytest.mark.parametrize(
+    ("nsswitch", "hosts_line"),
+    [
+        ("passwd: files\nhosts: files dns\n", None),
+        ("hosts:   files [NOTFOUND=return] dns  # comment\n", None),
+        ("passwd: files systemd\n", None),  # no hosts line: the C library asks files, dns
+        ("passwd: files systemd\nhosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n",
+         "hosts: files dns"),
+        ("hosts: resolve [!UNAVAIL=return] files dns\n", "hosts: files dns"),
+    ],
+)  # fmt: skip
+def test_nsswitch_keeps_only_files_and_dns(nsswitch: str, hosts_line: str | None) -> None:
+    from pytest_tlsenv._nsplan import _nsswitch_without_other_sources
+
+    out = _nsswitch_without_other_sources(nsswitch)
+    if hosts_line is None:
+        assert out is None  # nothing to change: no bind
+    else:
+        assert out is not None
+        assert hosts_line in out.splitlines()
+        others = [line for line in nsswitch.splitlines() if not line.startswith("hosts")]
+        assert [line for line in out.splitlines() if not line.startswith("hosts")] == others
+
+
+def test_a_hidden_nscd_socket_refuses_connections() -> None:
+    # How nscd is hidden: a regular file bound over its socket, so the C library's connect
+    # fails at once and it asks NSS itself. Shown on a socket of our own.
+    from pytest_tlsenv.namespace import MountPlan
+    from pytest_tlsenv.runner import run_process
+
+    # A socket path must fit in 108 bytes: a private directory (mkdtemp: 0700, ours) in /tmp.
+    with tempfile.TemporaryDirectory(prefix="tlsenv-nscd-") as tmp:
+        base = Path(tmp)
+        sock_path, empty = str(base / "nscd.sock"), str(base / "empty")
+        Path(empty).write_text("")
+        connect = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n    s.connect(sys.argv[1]); print('connected')\n"
+            "except OSError as e:\n    print(type(e).__name__)\n"
+            "finally:\n    s.close()\n"
+        )
+        listener = socket.socket(socket.AF_UNIX)
+        try:
+            listener.bind(sock_path)
+            listener.listen(1)
+            argv = [sys.executable, "-I", "-c", connect, sock_path]
+            plain = run_process(argv, environ={"PATH": "/usr/bin:/bin"}, timeout=20)
+            assert plain.stdout.strip() == "connected"  # the twin: the socket works outside
+            plan = MountPlan(binds=((empty, sock_path),), stage=str(base / "stage"))
+            hidden = run_process(
+                plan.launcher(argv, {}, None), environ={"PATH": "/usr/bin:/bin"}, timeout=20
+            )
+            assert hidden.stdout.strip() == "ConnectionRefusedError", hidden.stderr
+        finally:
+            listener.close()
