@@ -203,8 +203,8 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
     if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):  # NaN and inf too
         raise pytest.UsageError(
-            f"pytest-tlsenv: --tlsenv-timeout must be positive, at most {MAX_TIMEOUT:g} s, "
-            f"got {timeout}"
+            f"pytest-tlsenv: got {timeout}, not a finite number of seconds up to "
+            f"{MAX_TIMEOUT:g}: --tlsenv-timeout must be positive"
         )
     if not 0 < fault_uid < 2**32 - 1:
         # As root, a permission fault gives its file to this uid: root's own (0) would let
