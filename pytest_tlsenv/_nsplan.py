@@ -116,6 +116,80 @@ def plan(
     return tuple(binds), grafts, tuple(masks)
 
 
+# Name resolution of a client, as the C library, musl and Go's resolver configure it.
+HOSTS = "/etc/hosts"
+RESOLV_CONF = "/etc/resolv.conf"
+NSSWITCH_CONF = "/etc/nsswitch.conf"
+# nscd answers lookups with the host's configuration, before any file here is read.
+NSCD_SOCKETS = ("/run/nscd/socket", "/var/run/nscd/socket")
+LOOPBACK_RESOLV_CONF = "nameserver 127.0.0.1\n"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o644)  # a client switched to another user reads it too
+
+
+def _nsswitch_without_other_sources(text: str) -> str | None:
+    """``text`` with its ``hosts:`` line made ``files dns``; None if it is that already.
+
+    Sources such as ``resolve`` (systemd-resolved), ``mdns4_minimal`` or ``myhostname``
+    would ask something other than the files and resolver bound here.
+    """
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "hosts":
+            sources = {w for w in value.split("#")[0].split() if not w.startswith("[")}
+            if sources <= {"files", "dns"}:
+                return None
+            lines[i] = "hosts: files dns"
+            return "\n".join(lines) + "\n"
+    return None  # no hosts line: the C library's default asks files and dns only
+
+
+def names_binds(names: tuple[str, ...], stage: str) -> tuple[Bind, ...]:
+    """Binds that keep a client's name lookups on this machine (files staged in ``stage``).
+
+    ``names`` (the scenario's invented names) map to 127.0.0.1 and ::1 ahead of the host's own
+    /etc/hosts lines; /etc/resolv.conf names only ``nameserver 127.0.0.1``, so a lookup of
+    any other name goes to loopback port 53, never to the host's resolver; an nsswitch.conf
+    whose ``hosts:`` line has other sources gets ``hosts: files dns``; nscd's socket is
+    hidden. A file the host lacks is not bound: a missing resolv.conf already means
+    127.0.0.1, a missing hosts file only means the names do not resolve.
+    """
+    os.makedirs(stage, exist_ok=True)
+    binds: list[Bind] = []
+    hosts = os.path.join(stage, "hosts")
+    ours = "".join(f"127.0.0.1\t{n}\n::1\t{n}\n" for n in names)
+    _write(hosts, f"# pytest-tlsenv: invented names on loopback\n{ours}\n{_read(HOSTS)}")
+    if os.path.isfile(HOSTS):
+        binds.append((hosts, HOSTS))
+    resolv = os.path.join(stage, "resolv.conf")
+    _write(resolv, LOOPBACK_RESOLV_CONF)
+    if os.path.isfile(RESOLV_CONF):
+        binds.append((resolv, RESOLV_CONF))
+    nsswitch = _nsswitch_without_other_sources(_read(NSSWITCH_CONF))
+    if nsswitch is not None and os.path.isfile(NSSWITCH_CONF):
+        _write(os.path.join(stage, "nsswitch.conf"), nsswitch)
+        binds.append((os.path.join(stage, "nsswitch.conf"), NSSWITCH_CONF))
+    sockets = {os.path.realpath(p) for p in NSCD_SOCKETS if os.path.exists(p)}
+    if sockets:
+        # connect() to a regular file fails at once, and the C library then asks NSS itself.
+        _write(os.path.join(stage, "no-nscd"), "")
+        binds += [(os.path.join(stage, "no-nscd"), sock) for sock in sorted(sockets)]
+    return tuple(binds)
+
+
 def empty_dir(stage: str) -> str:
     """What a masked directory shows (created by :func:`prepare`)."""
     return os.path.join(stage, "empty-dir")

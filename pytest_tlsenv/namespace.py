@@ -62,7 +62,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,20 @@ class MountPlan:
         except _nsplan.PlanError as e:
             raise TLSEnvError(str(e)) from None
         return cls(binds=binds, grafts=grafts, stage=str(stage), masks=masks)
+
+    @classmethod
+    def for_names(cls, names: Sequence[str], stage: Path) -> MountPlan:
+        """The mounts that keep name lookups on loopback, alone (see :meth:`with_names`)."""
+        return cls(binds=(), stage=str(stage)).with_names(names)
+
+    def with_names(self, names: Sequence[str]) -> MountPlan:
+        """This plan plus a private /etc/hosts (``names`` on 127.0.0.1 and ::1, then the
+        host's lines), an /etc/resolv.conf naming only ``nameserver 127.0.0.1``, and, where
+        needed, ``hosts: files dns`` in nsswitch.conf and nscd hidden
+        (:func:`pytest_tlsenv._nsplan.names_binds`): an invented name never reaches the
+        machine's resolver."""
+        staged = _nsplan.names_binds(tuple(names), os.path.join(self.stage, "names"))
+        return replace(self, binds=self.binds + staged)
 
     @property
     def empty_dir(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import shutil
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ._checks import MAX_TIMEOUT
 
 if TYPE_CHECKING:
     from .pki import PKI
@@ -205,8 +208,11 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
         timeout = option if option is not None else float(config.getini("tlsenv_timeout"))
     except ValueError as e:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
-    if timeout <= 0:
-        raise pytest.UsageError("pytest-tlsenv: --tlsenv-timeout must be positive")
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):  # NaN and inf too
+        raise pytest.UsageError(
+            f"pytest-tlsenv: got {timeout}, not a finite number of seconds up to "
+            f"{MAX_TIMEOUT:g}: --tlsenv-timeout must be positive"
+        )
     if not 0 < fault_uid < 2**32 - 1:
         # As root, a permission fault gives its file to this uid: root's own (0) would let
         # the client (root without the DAC capabilities, but the owner) read it anyway.

@@ -7,16 +7,27 @@ scenario sets defaults, keywords beside it add faults or override the rest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ._checks import MAX_EXTRA_CAS, MAX_TIMEOUT, check_count, check_timeout, did_you_mean
 from .errors import ConfigError
 from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
 from .store import LAYOUTS
 
-__all__ = ["CATALOGUE", "GROUPS", "Scenario", "Spec", "get_scenario", "resolve"]
+__all__ = [
+    "BACKENDS",
+    "CATALOGUE",
+    "GROUPS",
+    "MAX_EXTRA_CAS",
+    "MAX_TIMEOUT",
+    "Scenario",
+    "Spec",
+    "get_scenario",
+    "resolve",
+]
 
 OK = frozenset({Verdict.OK})
 REJECTED = frozenset({Verdict.REJECTED})
@@ -347,6 +358,7 @@ def get_scenario(name: str) -> Scenario:
     except KeyError:
         raise ConfigError(
             f"unknown scenario {name!r}; valid names: {', '.join(sorted(CATALOGUE))}"
+            f"{did_you_mean(name, CATALOGUE)}"
         ) from None
 
 
@@ -366,6 +378,9 @@ class Spec:
     timeout: float | None = None
     extra_cas: int = 0
 
+
+#: Where ``call`` reads the store: real files, or the store copied into pyfakefs.
+BACKENDS = ("disk", "fakefs")
 
 KEYWORDS = (
     "scenario",
@@ -387,8 +402,64 @@ def _substitute_ok(expected: frozenset[Verdict], by: frozenset[Verdict]) -> froz
     return (expected - {Verdict.OK}) | by if Verdict.OK in expected else expected
 
 
+def _one_of(keyword: str, value: object, valid: Sequence[str], *, unknown: str = "") -> str:
+    """``value`` if it is one of the names ``valid``, else a ConfigError that lists them."""
+    if isinstance(value, str) and value in valid:
+        return value
+    hint = did_you_mean(value, valid)
+    if unknown and isinstance(value, str):
+        raise ConfigError(f"unknown {unknown} {value!r}; valid: {', '.join(valid)}{hint}")
+    raise ConfigError(f"{keyword} must be one of {', '.join(valid)}, got {value!r}{hint}")
+
+
+def _check_faults(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ConfigError(
+            f"faults takes a list of names, got the string {value!r}: write faults=[{value!r}]"
+        )
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(
+            f"faults takes a list (or tuple) of fault names, got {value!r}; [] for none"
+        )
+    for f in value:
+        if not isinstance(f, str) or f not in FAULTS:
+            what = "unknown fault" if isinstance(f, str) else "faults holds names (str), got"
+            raise ConfigError(
+                f"{what} {f!r}; valid names: {', '.join(sorted(FAULTS))}{did_you_mean(f, FAULTS)}"
+            )
+    extra = tuple(value)
+    repeated = sorted({f for f in extra if extra.count(f) > 1})
+    if repeated:
+        # Each fault has one entry per store (tlsenv-<fault>.pem): twice makes no sense.
+        raise ConfigError(f"fault(s) listed more than once: {', '.join(repeated)}")
+    return extra
+
+
+def _check_user(value: object) -> str | None:
+    # A name or a uid as pwd knows them; whether it exists is checked where it is used (the
+    # machine running the client), but what cannot be a user name at all is caught here.
+    if value is None:
+        return None
+    bad = (
+        not isinstance(value, str)
+        or not value
+        or value != value.strip()
+        or any(c in value for c in ":/\0\n")
+    )
+    if bad:
+        raise ConfigError(
+            f"user must be None or a user name or uid (a non-empty str without ':', '/', "
+            f"NUL or newline), got {value!r}"
+        )
+    return str(value)
+
+
 def resolve(*args: Any, **kwargs: Any) -> Spec:
-    """Turn ``tlsenv(...)`` marker arguments into a :class:`Spec`, or raise ConfigError."""
+    """Turn ``tlsenv(...)`` marker arguments into a :class:`Spec`, or raise ConfigError.
+
+    Every keyword is checked for type and range first: a wrong value is a ConfigError that
+    names the keyword, what it got and what it accepts, never another exception.
+    """
     if len(args) > 1:
         raise ConfigError(f"tlsenv takes at most one positional argument (scenario), got {args!r}")
     if args:
@@ -397,64 +468,54 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         kwargs["scenario"] = args[0]
     unknown = sorted(set(kwargs) - set(KEYWORDS))
     if unknown:
+        hint = did_you_mean(unknown[0], KEYWORDS) if len(unknown) == 1 else ""
         raise ConfigError(
-            f"unknown tlsenv keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS)}"
+            f"unknown tlsenv keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS)}{hint}"
         )
     name = kwargs.get("scenario")
     if name is not None and not isinstance(name, str):
-        raise ConfigError(f"scenario must be a name (str), got {name!r}")
-    base = get_scenario(name) if name else CATALOGUE["good"]
+        raise ConfigError(
+            f"scenario must be None or a scenario name (str), got {name!r}; valid names: "
+            f"{', '.join(sorted(CATALOGUE))}"
+        )
+    if name is not None and name not in CATALOGUE:
+        raise ConfigError(
+            f"unknown scenario {name!r}; valid names: {', '.join(sorted(CATALOGUE))}"
+            f"{did_you_mean(name, CATALOGUE)}"
+        )
+    base = CATALOGUE[name] if name else CATALOGUE["good"]
     if not name:
         # proxy= or server= alone means that scenario (its description, why and expected set).
         alone = kwargs.get("proxy") or kwargs.get("server")
         if isinstance(alone, str) and alone in CATALOGUE and alone in GROUPS_OF_ALONE:
             base = CATALOGUE[alone]
 
-    faults_arg = kwargs.get("faults", ())
-    if isinstance(faults_arg, str):
-        raise ConfigError(f"faults takes a list of names, got the string {faults_arg!r}")
-    extra = tuple(faults_arg)
-    for f in extra:
-        if f not in FAULTS:
-            raise ConfigError(f"unknown fault {f!r}; valid names: {', '.join(sorted(FAULTS))}")
-    repeated = sorted({f for f in extra if extra.count(f) > 1})
-    if repeated:
-        # Each fault has one entry per store (tlsenv-<fault>.pem): twice makes no sense.
-        raise ConfigError(f"fault(s) listed more than once: {', '.join(repeated)}")
+    extra = _check_faults(kwargs.get("faults", ()))
     faults = base.faults + tuple(f for f in extra if f not in base.faults)
-    placement = kwargs.get("placement", base.placement)
-    if placement not in PLACEMENTS:
-        raise ConfigError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    placement = _one_of("placement", kwargs.get("placement", base.placement), PLACEMENTS)
     proxy = kwargs.get("proxy", base.proxy)
-    server = kwargs.get("server", base.server)
-    layout = kwargs.get("layout", base.layout)
-    if layout not in LAYOUTS:
-        raise ConfigError(f"unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
-    backend = kwargs.get("backend", "disk")
-    if backend not in ("disk", "fakefs"):
-        raise ConfigError(f"backend must be 'disk' or 'fakefs', got {backend!r}")
-    timeout = kwargs.get("timeout")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    extra_cas = kwargs.get("extra_cas", 0)
-    if not isinstance(extra_cas, int) or extra_cas < 0:
-        raise ConfigError(f"extra_cas must be a non-negative int, got {extra_cas!r}")
-    user = kwargs.get("user")
-    if user is not None and not isinstance(user, str):
-        raise ConfigError(f"user must be a user name, got {user!r}")
-
-    if proxy is not None and proxy not in GROUPS.get("proxy", ()):
+    proxies = GROUPS.get("proxy", ())
+    if proxy is not None and (not isinstance(proxy, str) or proxy not in proxies):
         raise ConfigError(
             f"proxy takes a name from the proxy group, got {proxy!r}; valid: "
-            f"{', '.join(GROUPS.get('proxy', ()))}"
+            f"{', '.join(proxies)} (or None){did_you_mean(proxy, proxies)}"
         )
-    if server not in GROUPS.get("server", ()):
+    server = kwargs.get("server", base.server)
+    servers = GROUPS.get("server", ())
+    if not isinstance(server, str) or server not in servers:
         raise ConfigError(
             f"server takes a name from the server group, got {server!r}; valid: "
-            f"{', '.join(GROUPS.get('server', ()))}"
+            f"{', '.join(servers)}{did_you_mean(server, servers)}"
         )
-    if not isinstance(kwargs.get("system_paths", False), bool):
-        raise ConfigError(f"system_paths must be True or False, got {kwargs['system_paths']!r}")
+    layout = _one_of("layout", kwargs.get("layout", base.layout), tuple(LAYOUTS), unknown="layout")
+    backend = _one_of("backend", kwargs.get("backend", "disk"), BACKENDS)
+    system_paths = kwargs.get("system_paths", False)
+    if not isinstance(system_paths, bool):
+        raise ConfigError(f"system_paths must be True or False, got {system_paths!r}")
+    user = _check_user(kwargs.get("user"))
+    timeout = kwargs.get("timeout")
+    seconds = None if timeout is None else check_timeout(timeout, "timeout")
+    extra_cas = check_count(kwargs.get("extra_cas", 0), "extra_cas", MAX_EXTRA_CAS)
 
     # A server or proxy scenario's own set describes its server/proxy: keep it while both are
     # unchanged; otherwise start from the store's set (OK when the base is not a store one)
@@ -515,8 +576,8 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         server=server,
         layout=layout,
         backend=backend,
-        system_paths=bool(kwargs.get("system_paths", False)),
+        system_paths=system_paths,
         user=user,
-        timeout=float(timeout) if timeout is not None else None,
+        timeout=seconds,
         extra_cas=extra_cas,
     )

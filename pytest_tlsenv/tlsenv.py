@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import namespace
+from ._checks import check_timeout
 from .env import Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
@@ -70,7 +72,11 @@ class TLSEnv:
         self.pki = pki
         self.settings = settings
         self.user = spec.user or settings.user
-        self.timeout = spec.timeout or settings.timeout
+        # A Spec or Settings built by hand skips resolve's checks: check what is used.
+        self.timeout = check_timeout(
+            spec.timeout if spec.timeout is not None else settings.timeout,
+            "timeout" if spec.timeout is not None else "Settings.timeout",
+        )
         # Show the store at /etc/ssl... to clients in a private mount namespace (namespace.py);
         # where that is impossible, fail here rather than let clients read the host's store.
         self.system_paths = spec.system_paths or settings.system_paths
@@ -98,6 +104,10 @@ class TLSEnv:
         self.origin = Origin.variant(
             pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
         )
+        # The names only this scenario knows: a client that resolves one itself (ignoring the
+        # proxy, SOCKS without remote DNS) must not ask the machine's resolver about it.
+        self.invented_names: tuple[str, ...] = (TEST_DOMAIN,) if spec.proxy is not None else ()
+        self._names_plan: MountPlan | None = None
         self.proxy: Proxy | None = None
         self._counter = itertools.count()
         self._threads: list[Any] = []
@@ -250,9 +260,8 @@ class TLSEnv:
     def _timeout(self, timeout: float | None) -> float:
         if timeout is None:
             return self.timeout
-        if not timeout > 0:  # also NaN
-            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        return float(timeout)
+        # NaN or inf would reach select/communicate and crash every run there.
+        return check_timeout(timeout)
 
     def run(
         self,
@@ -272,7 +281,9 @@ class TLSEnv:
         real unprivileged user, who must be able to run ``argv[0]`` and enter ``cwd`` (a
         ConfigError names the path otherwise); uid 0 is refused there. With system paths
         (``system_paths=True``), the client runs in a private mount namespace that shows the
-        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`).
+        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`). In a scenario with
+        invented names (a proxy's origin.tlsenv.test), the client gets a private /etc/hosts and
+        a loopback-only /etc/resolv.conf where namespaces work (:attr:`names_isolated`).
         """
         argv = _words(argv)
         user = user or self.user
@@ -307,7 +318,7 @@ class TLSEnv:
                 # The group goes into the journal: killed with us, it is killed by the next
                 # session (it may be blocked on a FIFO forever).
                 on_start=started,
-                launcher=self.mount_plan().launcher if self.system_paths else None,
+                launcher=plan.launcher if (plan := self._client_plan()) is not None else None,
             )
         except FileNotFoundError as e:
             if e.filename != argv[0]:
@@ -454,10 +465,37 @@ class TLSEnv:
         )
 
     def mount_plan(self) -> MountPlan:
-        """What ``system_paths=True`` mounts where (computed once, after the faults)."""
+        """What ``system_paths=True`` mounts where (computed once, after the faults).
+
+        With invented names, it also keeps name lookups on loopback (:attr:`names_isolated`).
+        """
         if self._mount_plan is None:
-            self._mount_plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+            plan = MountPlan.for_store(self.store, self.root / "ns-stage")
+            if self.invented_names:
+                plan = plan.with_names(self.invented_names)
+            self._mount_plan = plan
         return self._mount_plan
+
+    @property
+    def names_isolated(self) -> bool:
+        """Whether ``run`` clients get a private /etc/hosts and an /etc/resolv.conf naming
+        only 127.0.0.1, so that a lookup of an invented name (``origin.tlsenv.test``) stays on
+        this machine. True in scenarios with invented names (every proxy scenario) where
+        private mount namespaces work (probed once); elsewhere clients use the host's files.
+        """
+        if not self.invented_names:
+            return False
+        return self.system_paths or namespace.probe() is None
+
+    def _client_plan(self) -> MountPlan | None:
+        """The namespace a ``run`` client starts in, or None for none."""
+        if self.system_paths:
+            return self.mount_plan()
+        if not self.names_isolated:
+            return None
+        if self._names_plan is None:
+            self._names_plan = MountPlan.for_names(self.invented_names, self.root / "ns-stage")
+        return self._names_plan
 
     # -- the proxy (proxy group scenarios) ------------------------------------------------
 
