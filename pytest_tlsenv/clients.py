@@ -151,8 +151,9 @@ def _normalized(name: str) -> str:
 
 
 def _default_executable(package: str) -> str | None:
-    """What a preset runs of ``package`` (``python`` for the libraries), if a preset says."""
-    for preset in presets().values():
+    """What a preset runs of ``package`` (``python`` for the libraries), if a preset says.
+    (Registered presets only: a broken entry point must not break an install.)"""
+    for preset in PRESETS.values():
         if preset.installable is not None and _normalized(preset.installable[0]) == _normalized(
             package
         ):

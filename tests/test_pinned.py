@@ -255,3 +255,24 @@ def test_three_uv_versions_in_one_session_are_three_clients(tlsenv: TLSEnv) -> N
         {"client": "uv", "version": "uv 0.2.29"},
         {"client": "uv", "version": "uv 0.13.9"},
     ]
+
+
+@pytest.mark.slow  # pip's retries take ~10 s
+def test_unreachable_index_is_client_unavailable(
+    shared_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index behind a proxy that refuses every connection: a loopback port bound but not
+    # listening. That is "unavailable" (tests skip on it), not a bad version.
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with pytest.raises(ClientUnavailableError, match=r"cannot install pip==24\.0: package"):
+            pinned("pip", "24.0")
+    # Nothing half-built is left in the cache.
+    assert [p.name for p in (shared_cache / "clients").iterdir()] == ["pip-24.0.lock"]
