@@ -9,8 +9,11 @@ conftest or a plugin's ``pytest_configure``).
 Pinned versions: never installed into the running Python.
 
 ``pinned("uv", "0.2.29")`` returns the path of that version's executable, installing it once
-with ``pip install --target`` into ``<cache>/clients/uv-0.2.29`` under a file lock (safe with
-pytest-xdist workers and parallel tox envs). The cache is ``$TLSENV_CACHE_DIR``, else
+into its own venv, ``<cache>/clients/uv-0.2.29``, under a file lock (safe with pytest-xdist
+workers and parallel tox envs); ``pinned("requests", "2.25.1")`` the venv's ``bin/python``.
+Every installable preset takes a version (``tlsenv.client("pip", version="24.0")``): a CLI
+runs from its venv, a library preset runs out of process through the venv's interpreter, the
+same request as in-process. The cache is ``$TLSENV_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/pytest-tlsenv``, else ``~/.cache/pytest-tlsenv``; it must be this user's own
 (:func:`cache_dir`).
 """
@@ -18,11 +21,14 @@ pytest-xdist workers and parallel tox envs). The cache is ``$TLSENV_CACHE_DIR``,
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
+import json
 import os
 import platform
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,6 +53,7 @@ __all__ = [
     "Preset",
     "cache_dir",
     "get_preset",
+    "library_of",
     "make_client",
     "pinned",
     "presets",
@@ -90,69 +97,238 @@ def cache_dir() -> Path:
     return base
 
 
+# A pinned environment is complete once this file exists (written last, before the rename).
+# A directory without it (an older cache layout: pip --target, whose scripts ran the host's
+# interpreter and so the host's pip) is rebuilt.
+_STAMP = "tlsenv-pinned.json"
+
+# Where another user can run a venv's interpreter from: the one running us may live under a
+# home directory nobody else can enter (pyenv under /root).
+_SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _others_can_run(path: str) -> bool:
+    """Whether a user other than the owner can reach and execute ``path`` (every ancestor
+    searchable by others, the file executable by others)."""
+    real = os.path.realpath(path)
+    try:
+        if not os.stat(real).st_mode & stat.S_IXOTH:
+            return False
+        parent = os.path.dirname(real)
+        while True:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+            if parent == os.path.dirname(parent):
+                return True
+            parent = os.path.dirname(parent)
+    except OSError:
+        return False
+
+
+def _venv_base() -> str:
+    """The interpreter pinned environments are made from: the one running us when other users
+    can run it too (its stdlib included), else the system's, else ours anyway."""
+    mine = getattr(sys, "_base_executable", sys.executable)
+    stdlib = os.path.join(sys.base_prefix, "lib")
+    if _others_can_run(mine) and _others_can_run(stdlib):
+        return mine
+    if _others_can_run(_SYSTEM_PYTHON):
+        return _SYSTEM_PYTHON
+    return mine
+
+
+def _install_environ() -> dict[str, str]:
+    """The environment of the install: no PIP_* variable (they add certificates, find-links and
+    indexes), no pip configuration file, no PYTHONPATH to shadow what gets installed."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PIP_") and k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE")
+    }
+    environ["PIP_CONFIG_FILE"] = os.devnull
+    return environ
+
+
+def _host_pip_can_target() -> bool:
+    """Whether the running interpreter has a pip with ``--python`` (22.3+): then venvs are made
+    without pip of their own (0.1 s instead of ~9 s for ensurepip)."""
+    try:
+        key = _version_key(importlib.metadata.version("pip"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return key is not None and key >= (22, 3)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _default_executable(package: str) -> str | None:
+    """What a preset runs of ``package`` (``python`` for the libraries), if a preset says.
+    (Registered presets only: a broken entry point must not break an install.)"""
+    for preset in PRESETS.values():
+        if preset.installable is not None and _normalized(preset.installable[0]) == _normalized(
+            package
+        ):
+            return preset.installable[1]
+    return None
+
+
+def _pinned_entry(target: Path, package: str, executable: str | None) -> Path | None:
+    """The program to run in a complete pinned environment, None when there is none yet."""
+    if not (target / _STAMP).is_file():
+        return None
+    bindir = target / "bin"
+    if executable is None:
+        executable = _default_executable(package)
+    if executable is None:
+        executable = package if (bindir / package).is_file() else "python"
+    exe = bindir / executable
+    if not exe.exists():
+        raise RuntimeError(f"the pinned environment {target} has no bin/{executable}")
+    return exe
+
+
+def _check(proc: subprocess.CompletedProcess[str], package: str, version: str) -> None:
+    """Raise what the install's failure means: offline, unknown version, or anything else."""
+    if proc.returncode == 0:
+        return
+    text = proc.stderr + proc.stdout
+    tail = "\n".join(text.strip().splitlines()[-5:])
+    if _OFFLINE.search(text):
+        raise ClientUnavailableError(
+            f"cannot install {package}=={version}: package index unreachable\n{tail}"
+        )
+    if "No matching distribution found" in text:
+        known = re.search(r"\(from versions: ([^)]*)\)", text)
+        versions = known.group(1).split(", ") if known else []
+        newest = ", ".join(versions[-5:]) or "none"
+        raise ConfigError(
+            f"{package}=={version}: no such version on the package index, or none with a "
+            f"wheel for this Python (only wheels are installed; {len(versions)} versions, "
+            f"the newest: {newest})"
+        )
+    raise RuntimeError(f"pip could not install {package}=={version}:\n{tail}")
+
+
+def _relocate(staging: Path, target: Path) -> None:
+    """Point the environment's scripts at ``target``: pip writes the staging path into their
+    shebangs, and the staging directory is renamed. Other users may read and run it all."""
+    old, new = str(staging).encode(), str(target).encode()
+    for path in [*(staging / "bin").iterdir(), staging / "pyvenv.cfg"]:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1 << 16:
+            continue  # the interpreter links, and binaries such as uv (no staging path inside)
+        data = path.read_bytes()
+        if old in data:
+            path.write_bytes(data.replace(old, new))
+    for root, dirs, files in os.walk(staging):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            file = os.path.join(root, name)
+            if not os.path.islink(file):
+                mode = os.stat(file).st_mode
+                os.chmod(file, 0o755 if mode & stat.S_IXUSR else 0o644)
+    os.chmod(staging, 0o755)
+
+
+_INSTALLED = """
+import importlib.metadata as m, json, sys
+print(json.dumps(sorted(d.metadata["Name"] + "==" + d.version for d in m.distributions())))
+"""
+
+
+def _build(staging: Path, target: Path, package: str, version: str) -> dict[str, Any]:
+    """Make the venv in ``staging`` and install ``package==version`` with its dependencies."""
+    base = _venv_base()
+    environ = _install_environ()
+    python = staging / "bin" / "python"
+    host_pip = _host_pip_can_target()
+    venv = [base, "-m", "venv", *(["--without-pip"] if host_pip else []), str(staging)]
+    made = subprocess.run(venv, capture_output=True, text=True, env=environ, timeout=300)
+    if made.returncode != 0:
+        raise RuntimeError(f"{' '.join(venv)} failed:\n{made.stderr.strip()}")
+    pip = [sys.executable, "-m", "pip", "--python", str(python)] if host_pip else [
+        str(python), "-m", "pip"
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [
+            *pip,
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-warn-script-location",
+            # Wheels only: no package's build code runs on this machine.
+            "--only-binary",
+            ":all:",
+            "--timeout",
+            "30",
+            "--retries",
+            "1",
+            f"{package}=={version}",
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=900,
+    )
+    _check(proc, package, version)
+    listed = subprocess.run(
+        [str(python), "-I", "-c", _INSTALLED], capture_output=True, text=True, timeout=60
+    )
+    installed: list[str] = json.loads(listed.stdout) if listed.returncode == 0 else []
+    found = {_normalized(n): v for n, _, v in (i.partition("==") for i in installed)}
+    if found.get(_normalized(package)) != version:
+        raise RuntimeError(
+            f"the environment for {package}=={version} holds {package} "
+            f"{found.get(_normalized(package), 'not at all')} ({listed.stderr.strip()})"
+        )
+    _relocate(staging, target)
+    return {"package": package, "version": version, "python": base, "installed": installed}
+
+
 def pinned(package: str, version: str, executable: str | None = None) -> Path:
-    """The executable of ``package==version``, installed into the cache if needed.
+    """A program of ``package==version`` in its own environment, installed into the cache once.
+
+    Each (package, version) gets a venv (``<cache>/clients/PACKAGE-VERSION``) holding that
+    version and its dependencies, from wheels only, installed from the package index with no
+    pip configuration or PIP_* variable of this machine. The answer is ``bin/EXECUTABLE`` when
+    given; else what the package's preset runs (``bin/python`` for the libraries: requests,
+    httpx, urllib3, aiohttp), else ``bin/PACKAGE`` when the package has it (pip, uv), else
+    ``bin/python``, whose imports see the pinned version. Safe with pytest-xdist workers and
+    parallel tox envs (a file lock; built aside, then renamed into place).
 
     Raises :class:`ClientUnavailableError` when the package index cannot be reached (tests
-    skip on that, and only on that); any other install failure is a plain RuntimeError.
+    skip on that, and only on that), :class:`ConfigError` for a version the index does not
+    have; any other install failure is a plain RuntimeError.
     """
-    executable = executable or package
     target = cache_dir() / "clients" / f"{package}-{version}"
-    exe = target / "bin" / executable
-    if exe.exists():
-        return exe
+    found = _pinned_entry(target, package, executable)
+    if found is not None:
+        return found
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=600):
-        if exe.exists():
-            return exe
+        found = _pinned_entry(target, package, executable)
+        if found is not None:
+            return found
         staging = Path(tempfile.mkdtemp(prefix=f".{package}-{version}-", dir=target.parent))
+        stale: Path | None = None
         try:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    "--no-deps",
-                    "--timeout",
-                    "30",
-                    "--retries",
-                    "1",
-                    "--target",
-                    str(staging),
-                    f"{package}=={version}",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-            if proc.returncode != 0:
-                text = proc.stderr + proc.stdout
-                tail = "\n".join(text.strip().splitlines()[-5:])
-                if _OFFLINE.search(text):
-                    raise ClientUnavailableError(
-                        f"cannot install {package}=={version}: package index unreachable\n{tail}"
-                    )
-                if "No matching distribution found" in text:
-                    known = re.search(r"\(from versions: ([^)]*)\)", text)
-                    versions = known.group(1).split(", ") if known else []
-                    newest = ", ".join(versions[-5:]) or "none"
-                    raise ConfigError(
-                        f"{package}=={version}: no such version on the package index "
-                        f"({len(versions)} versions, the newest: {newest})"
-                    )
-                raise RuntimeError(f"pip could not install {package}=={version}:\n{tail}")
-            if not (staging / "bin" / executable).exists():
-                raise RuntimeError(
-                    f"{package}=={version} installed no bin/{executable} in {staging}"
-                )
-            shutil.rmtree(target, ignore_errors=True)
+            stamp = _build(staging, target, package, version)
+            (staging / _STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
+            os.chmod(staging / _STAMP, 0o644)
+            _pinned_entry(staging, package, executable)  # no such executable: nothing cached
+            if target.exists() or target.is_symlink():
+                stale = Path(tempfile.mkdtemp(prefix=f".{target.name}-stale-", dir=target.parent))
+                target.rename(stale / "old")
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return exe
+            if stale is not None:
+                shutil.rmtree(stale, ignore_errors=True)
+    found = _pinned_entry(target, package, executable)
+    assert found is not None  # the stamp was renamed into place with the rest
+    return found
 
 
 # -- presets: how to point a known client at a scenario ---------------------------------------
@@ -197,7 +373,8 @@ class Preset:
     detect: Callable[[], str | None]
     build: Callable[[TLSEnv, str | None], Client]
     in_process: bool = False
-    installable: tuple[str, str] | None = None  # (PyPI package, executable) for pinned()
+    # (PyPI package, executable) for pinned(); "python" for a library run out of process.
+    installable: tuple[str, str] | None = None
     honours_before: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def honours_for(self, version: str | None) -> tuple[str, ...]:
@@ -316,6 +493,86 @@ def _aiohttp_fetch(url: str) -> bytes:
             return body
 
     return asyncio.run(go())
+
+
+# The in-process fetchers, by preset: a pinned library preset runs the same function's source
+# in the pinned environment's interpreter.
+_FETCHERS: dict[str, Callable[[str], bytes]] = {
+    "requests": _requests_fetch,
+    "httpx": _httpx_fetch,
+    "urllib3": _urllib3_fetch,
+    "aiohttp": _aiohttp_fetch,
+}
+
+_FETCH_MARKER = "# pytest-tlsenv: pinned library fetch"
+
+# Run as ``python -c SCRIPT LIBRARY URL``. First line on stderr: the library's own version, as
+# the interpreter imported it (the evidence that the pin is what ran). Then the fetch; the
+# body goes to stdout. A refusal or network failure is one line and exit 1, worded as the
+# in-process verdicts decide (the exception chain); anything else escapes as a traceback.
+_FETCH_MAIN = """
+def _tlsenv_main():
+    import importlib, socket, ssl, sys, urllib.error
+
+    library, url = sys.argv[1], sys.argv[2]
+    module = importlib.import_module(library)
+    where = os.path.dirname(module.__file__ or "?")
+    version = getattr(module, "__version__", "?")
+    print(f"{library} {version} from {where} (python {sys.version.split()[0]})",
+          file=sys.stderr, flush=True)
+    try:
+        body = _tlsenv_fetch(url)
+    except Exception as exc:
+        seen, todo, chain = set(), [exc], []
+        while todo:
+            e = todo.pop()
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            chain.append(e)
+            wrapped = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+            todo.extend(w for w in wrapped if isinstance(w, BaseException))
+        for e in chain:
+            if isinstance(e, ssl.SSLCertVerificationError) or (
+                isinstance(e, ssl.SSLError) and e.reason == "CERTIFICATE_VERIFY_FAILED"
+            ):
+                print(f"{type(e).__name__}: {e}", file=sys.stderr)
+                sys.exit(1)
+        network = (ssl.SSLError, ConnectionError, TimeoutError, socket.gaierror,
+                   socket.herror, urllib.error.URLError, EOFError)
+        modules = ("requests", "urllib3", "httpx", "httpcore", "aiohttp", "http.client")
+        if isinstance(exc, network) or any(
+            (c.__module__ or "").split(".")[0] in modules or c.__module__ in modules
+            for c in type(exc).__mro__ if c.__module__ != "builtins"
+        ):
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            sys.exit(1)
+        raise
+    sys.stdout.buffer.write(body)
+
+
+_tlsenv_main()
+"""
+
+
+def _fetch_script(fetch: Callable[[str], bytes]) -> str:
+    """Source of a standalone script doing what ``fetch`` does (its own source, verbatim)."""
+    return "\n".join(
+        [
+            _FETCH_MARKER,
+            "import os",
+            inspect.getsource(fetch),
+            f"_tlsenv_fetch = {fetch.__name__}",
+            _FETCH_MAIN,
+        ]
+    )
+
+
+def library_of(argv: Sequence[str]) -> str | None:
+    """The library a pinned library preset's command runs (``requests``), else None."""
+    if len(argv) >= 4 and argv[1] == "-c" and str(argv[2]).startswith(_FETCH_MARKER):
+        return str(argv[3])
+    return None
 
 
 _NODE_GET = r"""
@@ -521,6 +778,7 @@ for _p in (
         _module_version("requests"),
         _requests,
         in_process=True,
+        installable=("requests", "python"),
     ),
     Preset(
         "httpx",
@@ -529,6 +787,7 @@ for _p in (
         _module_version("httpx"),
         _httpx,
         in_process=True,
+        installable=("httpx", "python"),
     ),
     Preset(
         "urllib3",
@@ -537,6 +796,7 @@ for _p in (
         _module_version("urllib3"),
         _urllib3,
         in_process=True,
+        installable=("urllib3", "python"),
     ),
     Preset(
         "aiohttp",
@@ -545,6 +805,7 @@ for _p in (
         _module_version("aiohttp"),
         _aiohttp,
         in_process=True,
+        installable=("aiohttp", "python"),
     ),
     Preset(
         "curl",
@@ -616,10 +877,46 @@ def get_preset(name: str) -> Preset:
 
 
 def make_client(env: TLSEnv, name: str, version: str | None = None) -> Client:
-    """A ready :class:`Client` of preset ``name`` for ``env`` (pinned when ``version``)."""
+    """A ready :class:`Client` of preset ``name`` for ``env``; ``version`` pins an installable
+    one (its program, or for a library an interpreter, from :func:`pinned`)."""
     preset = get_preset(name)
-    if version is not None and preset.name != "uv":
-        raise ConfigError(f"client {name!r}: pinned versions are supported for uv only")
+    if version is not None and preset.installable is None:
+        pinnable = sorted(n for n, p in presets().items() if p.installable is not None)
+        raise ConfigError(
+            f"client {name!r} cannot be pinned: it is not installable from the package index "
+            f"(clients that take a version: {', '.join(pinnable)})"
+        )
     if version is None and preset.detect() is None:
         raise ClientUnavailableError(f"client {name!r} is not installed on this machine")
-    return preset.build(env, version or preset.detect())
+    client = preset.build(env, version or preset.detect())
+    return client if version is None else _pin(client, preset, version)
+
+
+def _pin(client: Client, preset: Preset, version: str) -> Client:
+    """``client`` running ``version`` from its pinned environment, with the same variables.
+
+    A library preset's in-process fetch becomes ``python -c SCRIPT LIBRARY URL`` in the
+    pinned interpreter; ``python -m MODULE ...`` runs the pinned interpreter; any other
+    command whose program is the package's executable runs the pinned one.
+    """
+    assert preset.installable is not None
+    package, executable = preset.installable
+    url = client.tlsenv.origin.url
+    if client.fn is not None:
+        fetch = _FETCHERS.get(preset.name)
+        if fetch is None:
+            raise ConfigError(
+                f"client {preset.name!r}: no out-of-process fetch known for pinning it"
+            )
+        python = str(pinned(package, version, "python"))
+        argv: tuple[str, ...] = (python, "-c", _fetch_script(fetch), package, url)
+    else:
+        assert client.argv is not None
+        argv = client.argv
+        if len(argv) >= 3 and argv[1] == "-m" and argv[2] == executable:
+            argv = (str(pinned(package, version, "python")), *argv[1:])
+        elif os.path.basename(argv[0]) == executable:
+            argv = (str(pinned(package, version, executable)), *argv[1:])
+        else:
+            raise ConfigError(f"client {preset.name!r}: its command does not run {executable}")
+    return Client(preset.name, client.tlsenv, argv=argv, env=client.env, version=version)

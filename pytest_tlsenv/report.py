@@ -38,6 +38,7 @@ __all__ = [
     "BaselineError",
     "Change",
     "Result",
+    "client_of",
     "client_version",
     "grid",
     "redact",
@@ -78,20 +79,16 @@ _PYTHON = re.compile(r"python[0-9.]*$")
 _VERSION_HEAD = re.compile(r"^.*?\bv?\d+(?:\.\d+)+[\w.+-]*")
 
 
-@functools.lru_cache(maxsize=64)
-def client_version(executable: str) -> str | None:
-    """First line of ``executable --version`` for known clients (curl, uv, pip, node, python,
-    ...), or None. The child gets a minimal environment and 5 seconds."""
-    name = os.path.basename(executable)
-    args = ("--version",) if _PYTHON.match(name) else _VERSION_ARGS.get(name)
-    if args is None:
-        return None
-    path = executable if os.sep in executable else shutil.which(executable)
-    if path is None:
-        return None
+# ``python -m MODULE`` runs that module's program: ask ``python -m MODULE --version``.
+_MODULE_VERSION_ARGS: dict[str, tuple[str, ...]] = {"pip": ("--version",)}
+_LIBRARY_VERSION = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
+
+
+def _first_line(argv: Sequence[str]) -> str | None:
+    """First line of ``argv``'s output (a minimal environment, 5 seconds), None on failure."""
     try:
         done = subprocess.run(
-            [path, *args],
+            list(argv),
             capture_output=True,
             text=True,
             timeout=5,
@@ -104,10 +101,66 @@ def client_version(executable: str) -> str | None:
     lines = (done.stdout or done.stderr).strip().splitlines()
     if done.returncode != 0 or not lines:
         return None
+    return lines[0].strip()
+
+
+def _head(name: str, line: str) -> str:
     # "curl 7.88.1 (x86_64...) libcurl/..." -> "curl 7.88.1"; "v20.19.2" -> "node v20.19.2".
-    m = _VERSION_HEAD.match(lines[0].strip())
-    head = m.group(0) if m else lines[0].strip()
+    m = _VERSION_HEAD.match(line)
+    head = m.group(0) if m else line
     return head if name.lower() in head.lower() or _PYTHON.match(name) else f"{name} {head}"
+
+
+def _resolve(executable: str) -> str | None:
+    return executable if os.sep in executable else shutil.which(executable)
+
+
+@functools.lru_cache(maxsize=64)
+def client_version(executable: str) -> str | None:
+    """First line of ``executable --version`` for known clients (curl, uv, pip, node, python,
+    ...), or None. The child gets a minimal environment and 5 seconds."""
+    name = os.path.basename(executable)
+    args = ("--version",) if _PYTHON.match(name) else _VERSION_ARGS.get(name)
+    path = _resolve(executable) if args is not None else None
+    if args is None or path is None:
+        return None
+    line = _first_line([path, *args])
+    return _head(name, line) if line is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _module_version(python: str, module: str) -> str | None:
+    """``python -m pip --version``: the pip *that interpreter* imports (once per path)."""
+    path = _resolve(python)
+    line = _first_line([path, "-m", module, *_MODULE_VERSION_ARGS[module]]) if path else None
+    return _head(module, line) if line is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _library_version(python: str, library: str) -> str | None:
+    """The version of ``library`` that interpreter imports (a pinned library preset's)."""
+    path = _resolve(python)
+    line = _first_line([path, "-I", "-c", _LIBRARY_VERSION, library]) if path else None
+    return f"{library} {line}" if line is not None else None
+
+
+def client_of(argv: Sequence[str]) -> tuple[str, str | None]:
+    """(client, version) of the program ``argv`` runs: ``python -m pip ...`` is pip (the
+    version that interpreter imports), a pinned library preset's ``python -c`` is that
+    library; anything else is its executable, as :func:`client_version` sees it."""
+    from .clients import library_of
+
+    executable = str(argv[0])
+    name = os.path.basename(executable)
+    if _PYTHON.match(name) and len(argv) >= 3:
+        module = str(argv[2]) if argv[1] == "-m" else None
+        if module in _MODULE_VERSION_ARGS:
+            assert module is not None
+            return module, _module_version(executable, module)
+        library = library_of([str(a) for a in argv])
+        if library is not None:
+            return library, _library_version(executable, library)
+    return name, client_version(executable)
 
 
 def _in_process_version() -> str:
@@ -130,9 +183,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
     red = outcome.redactor()
     if outcome.argv is not None and len(outcome.argv) > 0:
         argv: list[str] | None = [red.text(str(a)) for a in outcome.argv]
-        executable = str(outcome.argv[0])
-        client = os.path.basename(executable)
-        version = client_version(executable)
+        client, version = client_of(outcome.argv)
     else:
         argv, client, version = None, IN_PROCESS, _in_process_version()
     return {
@@ -305,17 +356,21 @@ class Baseline:
 
 
 def session_meta(results: Sequence[Result]) -> dict[str, Any]:
-    """OpenSSL version, user modes and clients seen (with versions when known)."""
-    clients: dict[str, str | None] = {}
-    for r in sorted_results(results):
-        for o in r["outcomes"]:
-            clients.setdefault(o["client"], o["version"])
+    """OpenSSL version, user modes and clients seen: one entry per (client, version), so six
+    uv versions are six entries, in version order."""
+    seen = {(o["client"], o["version"]) for r in results for o in r["outcomes"]}
     return {
         "openssl": ssl.OPENSSL_VERSION,
         "python": platform.python_version(),
         "user_modes": sorted({r["user_mode"] for r in results}),
-        "clients": [{"client": c, "version": v} for c, v in sorted(clients.items())],
+        "clients": [{"client": c, "version": v} for c, v in sorted(seen, key=_seen_order)],
     }
+
+
+def _seen_order(pair: tuple[str, str | None]) -> tuple[str, list[tuple[int, str]]]:
+    # Numbers compare as numbers: uv 0.2.28 before uv 0.13.9.
+    parts = re.split(r"(\d+)", pair[1] or "")
+    return pair[0], [(int(p), "") if p.isdigit() else (-1, p) for p in parts]
 
 
 def header_line(meta: Mapping[str, Any]) -> str:

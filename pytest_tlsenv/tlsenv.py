@@ -223,7 +223,8 @@ class TLSEnv:
     def client(self, name: str, *, version: str | None = None) -> Client:
         """A ready client preset for this scenario: ``.argv`` or ``.fn``, ``.env``, ``.run()``.
 
-        ``version`` pins a PyPI-installable client (uv), installed into the cache.
+        ``version`` pins a PyPI-installable client (uv, pip, requests, httpx, urllib3, aiohttp),
+        installed into the cache; a pinned library runs out of process.
         """
         from .clients import make_client
 

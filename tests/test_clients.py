@@ -123,6 +123,16 @@ def test_pinned_version_that_does_not_exist_is_a_config_error() -> None:
     assert re.search(r"the newest: \d+\.\d+", str(error)), str(error)
 
 
+def test_only_installable_presets_take_a_version(tlsenv: TLSEnv) -> None:
+    from pytest_tlsenv.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"client 'curl' cannot be pinned: .*: aiohttp, httpx, "):
+        tlsenv.client("curl", version="8.0.1")
+    # Twin: every installable preset is accepted (nothing is installed before a version is).
+    pinnable = sorted(n for n, p in PRESETS.items() if p.installable is not None)
+    assert pinnable == ["aiohttp", "httpx", "pip", "requests", "urllib3", "uv"]
+
+
 def test_client_method_returns_a_ready_argv(tlsenv: TLSEnv) -> None:
     c = tlsenv.client("curl")
     assert c.argv is not None

@@ -287,15 +287,10 @@ def test_pip_24_truststore_adds_ssl_cert_file_to_everything(
     probed: Callable[..., ProbeReport],
 ) -> None:
     try:
-        target = pinned("pip", "24.3.1").parent.parent
+        python = pinned("pip", "24.3.1").parent / "python"  # imports pip 24.3.1
     except ClientUnavailableError as e:
         pytest.skip(str(e))
-    report = probed(
-        "pip-24.3.1",
-        [sys.executable, *PIP_INSTALL],
-        variables=PIP_VARIABLES,
-        env={"PYTHONPATH": str(target)},  # pip 24.3.1 shadows the venv's own
-    )
+    report = probed("pip-24.3.1", [str(python), *PIP_INSTALL], variables=PIP_VARIABLES)
     assert report.valid, report.table()
     assert set(report.trusted) == set(PIP_VARIABLES), report.table()
     assert report.wins("REQUESTS_CA_BUNDLE", "PIP_CERT")
