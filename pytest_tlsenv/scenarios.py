@@ -16,7 +16,14 @@ from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
 from .store import LAYOUTS
 
-__all__ = ["CATALOGUE", "GROUPS", "Scenario", "Spec", "get_scenario", "resolve"]
+__all__ = ["CATALOGUE", "GROUPS", "TRUST_MODES", "Scenario", "Spec", "get_scenario", "resolve"]
+
+#: How the scenario's store reaches a client. ``env`` (the default): the trust variables
+#: users of that client set (SSL_CERT_FILE/SSL_CERT_DIR for OpenSSL clients,
+#: REQUESTS_CA_BUNDLE for requests...). ``system``: no trust variable; the store is shown at
+#: the layout's real paths in a private mount namespace. ``flags``: explicit options
+#: (``curl --cacert``...), a labelled variant of a client.
+TRUST_MODES = ("env", "system", "flags")
 
 OK = frozenset({Verdict.OK})
 REJECTED = frozenset({Verdict.REJECTED})
@@ -365,6 +372,8 @@ class Spec:
     user: str | None = None
     timeout: float | None = None
     extra_cas: int = 0
+    #: None: the session's default (``--tlsenv-trust``, ini ``tlsenv_trust``, else "env").
+    trust: str | None = None
 
 
 KEYWORDS = (
@@ -379,6 +388,7 @@ KEYWORDS = (
     "user",
     "timeout",
     "extra_cas",
+    "trust",
 )
 
 
@@ -453,6 +463,9 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
             f"server takes a name from the server group, got {server!r}; valid: "
             f"{', '.join(GROUPS.get('server', ()))}"
         )
+    trust = kwargs.get("trust")
+    if trust is not None and trust not in TRUST_MODES:
+        raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
     if not isinstance(kwargs.get("system_paths", False), bool):
         raise ConfigError(f"system_paths must be True or False, got {kwargs['system_paths']!r}")
 
@@ -519,4 +532,5 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         user=user,
         timeout=float(timeout) if timeout is not None else None,
         extra_cas=extra_cas,
+        trust=trust,
     )
