@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         ClientNotFoundError,
         ClientUnavailableError,
         ConfigError,
+        NotApplicableError,
         NotYetSupportedError,
         ServerError,
         TLSEnvError,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from .outcome import Outcome, Verdict
     from .pki import PKI, Authority, Leaf
     from .report import BaselineError
-    from .scenarios import CATALOGUE, GROUPS, Scenario, Spec, resolve
+    from .scenarios import CATALOGUE, GROUPS, TRUST_MODES, Scenario, Spec, resolve
     from .servers import Deadlines, Origin
     from .store import LAYOUTS, Layout, TrustStore
     from .tlsenv import Settings, TLSEnv
@@ -40,6 +41,7 @@ _LAZY = {
     "SystemPathsUnavailableError": "namespace",
     "BaselineError": "report",
     "ConfigError": "errors",
+    "NotApplicableError": "errors",
     "NotYetSupportedError": "errors",
     "ServerError": "errors",
     "TLSEnvError": "errors",
@@ -52,6 +54,7 @@ _LAZY = {
     "Leaf": "pki",
     "CATALOGUE": "scenarios",
     "GROUPS": "scenarios",
+    "TRUST_MODES": "scenarios",
     "Scenario": "scenarios",
     "Spec": "scenarios",
     "resolve": "scenarios",
@@ -82,6 +85,7 @@ __all__ = [
     "LAYOUTS",
     "PKI",
     "PRESETS",
+    "TRUST_MODES",
     "Authority",
     "BaselineError",
     "Client",
@@ -92,6 +96,7 @@ __all__ = [
     "Fault",
     "Layout",
     "Leaf",
+    "NotApplicableError",
     "NotYetSupportedError",
     "Origin",
     "Outcome",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .clients import get_preset, make_client, pinned, presets
-from .errors import ClientUnavailableError
+from .errors import ClientUnavailableError, NotApplicableError
 from .journal import Journal, recover
 from .outcome import Outcome, Verdict
 from .pki import PKI
@@ -47,7 +47,7 @@ class Cell:
     scenario: str
     placement: str
     expected: frozenset[Verdict]
-    verdicts: dict[str, Outcome]
+    verdicts: dict[str, Outcome | None]  # None: not applicable to that client in this mode
 
     @property
     def label(self) -> str:
@@ -67,10 +67,15 @@ def _run_cell(
     n: int,
 ) -> Cell:
     spec = resolve(name, placement=placement)
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, Outcome | None] = {}
     with TLSEnv.build(spec, pki=pki, root=tmp / f"s{n}", settings=settings) as env:
         for client, version in clients:
-            outcomes[client] = make_client(env, client, version).run(timeout=settings.timeout)
+            try:
+                ready = make_client(env, client, version)
+            except NotApplicableError:
+                outcomes[client] = None  # never a run against a healthy store
+                continue
+            outcomes[client] = ready.run(timeout=settings.timeout)
         expected = env.scenario.expected
     return Cell(name, placement, expected, outcomes)
 
@@ -104,6 +109,13 @@ def _survey(args: argparse.Namespace) -> int:
     if unknown:
         print(f"survey: unknown scenario(s) {', '.join(unknown)}; see `scenarios`", file=sys.stderr)
         return 2
+    if args.trust == "system":
+        from .namespace import probe as namespaces
+
+        why = namespaces()
+        if why is not None:
+            print(f"survey: --trust system needs mount namespaces: {why}", file=sys.stderr)
+            return 2
     cells = _cells(names)
     tmp = Path(tempfile.mkdtemp(prefix="tlsenv-survey-"))
     journal = Journal()
@@ -112,7 +124,7 @@ def _survey(args: argparse.Namespace) -> int:
     try:
         journal.write([tmp])  # killed, the next session removes it (and its keys)
         pki = PKI(tmp / "pki")
-        settings = Settings(timeout=args.timeout)
+        settings = Settings(timeout=args.timeout, trust=args.trust)
         pairs = [(c, v) for c, v, _ in clients]
         workers = max(2, (os.cpu_count() or 1) * 2)
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="survey") as pool:
@@ -140,7 +152,8 @@ def _survey(args: argparse.Namespace) -> int:
         f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
         f"{ssl.OPENSSL_VERSION}; "
         + ", ".join(f"{c} {v}" for c, v in versions.items())
-        + ").\n'!' marks a verdict outside the scenario's expected set."
+        + f"; trust={args.trust}).\n'!' marks a verdict outside the scenario's expected set; "
+        "n/a: the scenario cannot reach that client in this trust mode."
     )
     if args.report:
         _write_report(Path(args.report), results, versions, elapsed)
@@ -166,7 +179,12 @@ def _grid(cells: list[Cell], clients: list[str], *, colour: bool) -> str:
         row = [cell.label, exp]
         bad = [False, False]
         for client in clients:
-            verdict = cell.verdicts[client].verdict
+            outcome = cell.verdicts[client]
+            if outcome is None:
+                row.append("n/a")
+                bad.append(False)
+                continue
+            verdict = outcome.verdict
             wrong = verdict not in cell.expected
             row.append(verdict.value + (" !" if wrong else ""))
             bad.append(wrong)
@@ -200,9 +218,12 @@ def _write_report(path: Path, cells: list[Cell], versions: dict[str, str], elaps
                     "scenario": c.scenario,
                     "placement": c.placement,
                     "expected": sorted(v.value for v in c.expected),
-                    "verdicts": {k: o.verdict.value for k, o in c.verdicts.items()},
+                    "verdicts": {k: o.verdict.value if o else "n/a" for k, o in c.verdicts.items()},
                     # A client's reason may quote its stderr: no secret leaves in a report.
-                    "reasons": {k: o.redactor().text(o.reason) for k, o in c.verdicts.items()},
+                    "reasons": {
+                        k: o.redactor().text(o.reason) if o else "not applicable"
+                        for k, o in c.verdicts.items()
+                    },
                 }
                 for c in cells
             ],
@@ -218,7 +239,11 @@ def _write_report(path: Path, cells: list[Cell], versions: dict[str, str], elaps
             exp = ", ".join(sorted(v.value for v in c.expected))
             verdicts = []
             for client in clients:
-                v = c.verdicts[client].verdict
+                o = c.verdicts[client]
+                if o is None:
+                    verdicts.append("n/a")
+                    continue
+                v = o.verdict
                 verdicts.append(f"**{v.value}** !" if v not in c.expected else v.value)
             lines.append(f"| `{c.label}` | {exp} | " + " | ".join(verdicts) + " |")
         path.write_text("\n".join(lines) + "\n")
@@ -248,6 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     survey.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     survey.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
     survey.add_argument("--report", metavar="PATH", help="write the grid as .md or .json")
+    survey.add_argument(
+        "--trust",
+        choices=("env", "system", "flags"),
+        default="env",
+        help="how the store reaches each client: env (the variables its users set; default), "
+        "system (no variable; the store at the layout's real paths, needs mount namespaces), "
+        "flags (explicit options, e.g. curl --cacert). n/a cells: the scenario cannot reach "
+        "that client in this mode",
+    )
     survey.add_argument(
         "--uv-version", default="0.13.9", help="uv to install into the cache when none is on PATH"
     )

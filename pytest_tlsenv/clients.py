@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from . import privdir
-from .errors import ClientUnavailableError, ConfigError
+from .errors import ClientUnavailableError, ConfigError, NotApplicableError
 
 if TYPE_CHECKING:
     from .outcome import Outcome
@@ -51,10 +51,13 @@ __all__ = [
     "PRESETS",
     "Client",
     "Preset",
+    "Wiring",
+    "applicable",
     "cache_dir",
     "get_preset",
     "library_of",
     "make_client",
+    "openssl_defaults",
     "pinned",
     "presets",
     "register",
@@ -338,8 +341,11 @@ def pinned(package: str, version: str, executable: str | None = None) -> Path:
 class Client:
     """A client made ready for one TLSEnv: an argv (a CLI) or a callable (in-process).
 
-    ``env`` holds the extra variables the preset needs (e.g. REQUESTS_CA_BUNDLE for requests,
-    which ignores SSL_CERT_FILE). :meth:`run` runs it through ``tlsenv.run``/``tlsenv.call``.
+    ``env`` holds the variables of its trust mode (``trust``): in ``env`` mode the ones users
+    of that client set (REQUESTS_CA_BUNDLE for requests, which ignores SSL_CERT_FILE), the
+    other trust variables unset. :meth:`run` runs it through ``tlsenv.run``/``tlsenv.call`` in
+    that mode. ``label`` names the variant: ``curl`` (env), ``curl (system)``,
+    ``curl --cacert`` (flags).
     """
 
     preset: str
@@ -348,13 +354,63 @@ class Client:
     fn: Callable[[], Any] | None = None
     env: Mapping[str, str | None] = field(default_factory=dict)
     version: str | None = None
+    trust: str = "env"
+    label: str = ""
 
     def run(self, *, timeout: float | None = None) -> Outcome:
-        """Run the client in its TLSEnv and return the Outcome."""
+        """Run the client in its TLSEnv (in its trust mode) and return the Outcome."""
         if self.argv is not None:
-            return self.tlsenv.run(list(self.argv), env=self.env, timeout=timeout)
+            return self.tlsenv.run(list(self.argv), env=self.env, timeout=timeout, trust=self.trust)
         assert self.fn is not None
-        return self.tlsenv.call(self.fn, env=self.env, timeout=timeout)
+        return self.tlsenv.call(self.fn, env=self.env, timeout=timeout, trust=self.trust)
+
+
+#: Where a trust variable or flag gets its value: the store variable it copies
+#: (SSL_CERT_FILE or SSL_CERT_DIR, as the scenario has them, env faults included), or
+#: EITHER: the layout's bundle when it has one, else its cert dir (for clients with one
+#: variable that takes a file or a hashed directory, such as REQUESTS_CA_BUNDLE).
+FILE = "SSL_CERT_FILE"
+DIR = "SSL_CERT_DIR"
+EITHER = "SSL_CERT_FILE|SSL_CERT_DIR"
+
+#: What OpenSSL-based clients read, each variable its own source.
+OPENSSL_ENV: Mapping[str, str] = {FILE: FILE, DIR: DIR}
+
+#: Every variable a trust mode sets or unsets for a preset (beside the ones it sets, these are
+#: unset: a requests user sets REQUESTS_CA_BUNDLE, not SSL_CERT_FILE as well).
+WIRED_VARIABLES = (
+    FILE,
+    DIR,
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+    "NODE_EXTRA_CA_CERTS",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """How one preset gets a scenario's store in one trust mode.
+
+    ``env``: the variables to set (None unsets); ``values``: flag or variable -> the path it
+    takes (what the scenario's SSL_CERT_FILE/SSL_CERT_DIR name, faults included);
+    ``sources``: the store variables the client's trust comes from (for applicability).
+    """
+
+    trust: str
+    env: Mapping[str, str | None]
+    values: Mapping[str, str]
+    sources: frozenset[str]
+
+    def flag_words(self, *, joined: bool = False) -> list[str]:
+        """The flags mode's options as argv words (``--cacert X`` or ``--flag=X``); none in
+        the other modes."""
+        words: list[str] = []
+        for flag, path in self.values.items() if self.trust == "flags" else ():
+            words += [f"{flag}={path}"] if joined else [flag, path]
+        return words
 
 
 @dataclass(frozen=True)
@@ -363,19 +419,32 @@ class Preset:
 
     ``honours`` lists the trust variables the client reads (highest first), as measured here;
     ``honours_before`` the older versions' lists, as ``(first version that differs, list)``
-    pairs, oldest first (see :meth:`honours_for`). ``build(tlsenv, version)`` returns a ready
-    :class:`Client`.
+    pairs, oldest first (see :meth:`honours_for`). ``build(tlsenv, version, wiring)``
+    returns a ready :class:`Client`; :meth:`wiring` decides, per trust mode, which variables
+    (``env_vars``) or options (``flags``) the client gets, or which compiled-in paths it reads
+    (``system``), and whether the scenario applies at all.
     """
 
     name: str
     description: str
     honours: tuple[str, ...]
     detect: Callable[[], str | None]
-    build: Callable[[TLSEnv, str | None], Client]
+    #: ``build(tlsenv, version, wiring)`` (or ``build(tlsenv, version)`` for a preset that
+    #: knows nothing of trust modes: it gets the env mode's variables).
+    build: Callable[..., Client]
     in_process: bool = False
     # (PyPI package, executable) for pinned(); "python" for a library run out of process.
     installable: tuple[str, str] | None = None
     honours_before: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ``trust="env"``: variable -> source (:data:`FILE`, :data:`DIR` or :data:`EITHER`);
+    #: the variables users of this client set. Empty: the client reads none (wget).
+    env_vars: Mapping[str, str] = field(default_factory=lambda: dict(OPENSSL_ENV))
+    #: ``trust="flags"``: option -> source, in argv order. Empty: no such mode.
+    flags: Mapping[str, str] = field(default_factory=dict)
+    #: ``trust="system"``: the compiled-in trust paths the client reads with no variable set
+    #: (absolute; a function, so it can ask the host's OpenSSL). None: it never reads the
+    #: system store (certifi, node's bundled store).
+    system: Callable[[], tuple[str, ...]] | None = None
 
     def honours_for(self, version: str | None) -> tuple[str, ...]:
         """What version ``version`` honours: the list of the first ``honours_before`` pair
@@ -386,6 +455,110 @@ class Preset:
                 if key < (_version_key(since) or ()):
                     return honours
         return self.honours
+
+    def label(self, trust: str) -> str:
+        """The variant's name in a trust mode: ``curl``, ``curl (system)``, ``curl --cacert``."""
+        if trust == "flags" and self.flags:
+            return f"{self.name} {next(iter(self.flags))}"
+        return self.name if trust == "env" else f"{self.name} ({trust})"
+
+    def wiring(self, env: TLSEnv, trust: str) -> Wiring:
+        """How this client gets ``env``'s store in mode ``trust``, or NotApplicableError."""
+        unset: dict[str, str | None] = dict.fromkeys(WIRED_VARIABLES)
+        if trust == "system":
+            return Wiring(trust, unset, {}, self._system_sources(env))
+        table = self.env_vars if trust == "env" else self.flags
+        if not table:
+            how = "reads no trust variable" if trust == "env" else "has no trust option"
+            other = "flags" if trust == "env" and self.flags else "system"
+            raise NotApplicableError(
+                f"{self.name} {how}: trust={trust!r} cannot apply (use trust={other!r})"
+            )
+        present = env.store.env
+        healthy = env.store.layout.variables(env.store.root)
+        values: dict[str, str] = {}
+        sources: set[str] = set()
+        for name, source in table.items():
+            if source == EITHER:
+                source = FILE if FILE in healthy else DIR
+            value = present.get(source)
+            if value is not None:
+                values[name] = value
+                sources.add(source)
+        if not values:
+            raise NotApplicableError(
+                f"layout {env.store.layout.name!r} has nothing {self.name}'s "
+                f"{', '.join(table)} can name (it has {', '.join(present) or 'no variable'})"
+            )
+        wired = {**unset, **values} if trust == "env" else unset
+        return Wiring(trust, wired, values, frozenset(sources))
+
+    def _system_sources(self, env: TLSEnv) -> frozenset[str]:
+        layout = env.store.layout
+        if self.system is None:
+            raise NotApplicableError(
+                f"{self.name} never reads the system trust store (its own bundle): "
+                "trust='system' cannot apply"
+            )
+        read = set(self.system())
+        sources = set()
+        if any(f"/{rel}" in read for rel in (layout.bundle, layout.cert_file) if rel):
+            sources.add(FILE)
+        if layout.cert_dir and f"/{layout.cert_dir}" in read:
+            sources.add(DIR)
+        if not sources:
+            where = ", ".join(f"/{p}" for p in (layout.bundle, layout.cert_dir) if p)
+            raise NotApplicableError(
+                f"{self.name} was built to read {', '.join(sorted(read))}; layout "
+                f"{layout.name!r} keeps its trust at {where}: trust='system' cannot apply"
+            )
+        return frozenset(sources)
+
+
+def applicable(env: TLSEnv, wiring: Wiring, client: str) -> None:
+    """Raise NotApplicableError when no fault of ``env`` reaches a source ``wiring`` reads.
+
+    A scenario without faults (server, proxy) applies to every client; with faults, at least
+    one of them must break something this client, in this mode, trusts.
+    """
+    if not env.applied:
+        return
+    variables = wiring.trust != "system"
+    if any(a.reaches_any(set(wiring.sources), variables=variables) for a in env.applied):
+        return
+    faults = ", ".join(a.fault for a in env.applied)
+    reads = " and ".join(sorted(wiring.sources)) or "nothing of the store"
+    raise NotApplicableError(
+        f"{faults} cannot reach {client} with trust={wiring.trust!r}: it reads only what "
+        f"{reads} names there"
+        + ("" if variables else " by its compiled-in paths, and no variable is set")
+    )
+
+
+@cache
+def openssl_defaults() -> tuple[str, ...]:
+    """The host OpenSSL's compiled-in default file and dir, resolved (Debian: /usr/lib/ssl
+    links to /etc/ssl/certs/ca-certificates.crt and /etc/ssl/certs)."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    return tuple(os.path.realpath(p) for p in (paths.openssl_cafile, paths.openssl_capath) if p)
+
+
+#: GnuTLS (wget) and libcurl-gnutls (git) on Debian: the system bundle and the hashed dir.
+_GNUTLS_DEFAULTS = ("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs")
+
+#: openssl-probe's candidates (rustls-native-certs: uv with native roots).
+_OPENSSL_PROBE = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+)
 
 
 def _version_key(version: str | None) -> tuple[int, ...] | None:
@@ -419,69 +592,75 @@ def _module_version(module: str) -> Callable[[], str | None]:
     return detect
 
 
-def _store_flags(env: TLSEnv, file_flag: str, dir_flag: str, joined: bool = False) -> list[str]:
-    """Explicit trust flags for CLIs that have them (Debian's curl is not hermetic otherwise)."""
-    flags: list[str] = []
-    for flag, path in ((file_flag, env.store.bundle), (dir_flag, env.store.cert_dir)):
-        if path is None:
-            continue
-        flags += [f"{flag}={path}"] if joined else [flag, str(path)]
-    return flags
+def _get(url: str, fetch: Callable[..., bytes], *args: Any) -> Callable[[], bytes]:
+    return lambda: fetch(url, *args)
 
 
-def _get(url: str, fetch: Callable[[str], bytes]) -> Callable[[], bytes]:
-    return lambda: fetch(url)
-
-
-def _urllib_fetch(url: str) -> bytes:
+def _context(cafile: str | None = None, capath: str | None = None) -> Any:
+    """``ssl.create_default_context()``, or with explicit locations (the flags mode)."""
     import ssl
+
+    if cafile is None and capath is None:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def _urllib_fetch(url: str, cafile: str | None = None, capath: str | None = None) -> bytes:
     import urllib.request
 
-    with urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=10) as r:
+    with urllib.request.urlopen(url, context=_context(cafile, capath), timeout=10) as r:
         data: bytes = r.read()
         return data
 
 
-def _requests_fetch(url: str) -> bytes:
+def _requests_fetch(url: str, verify: str | None = None) -> bytes:
     import requests
 
     with requests.Session() as s:
-        r = s.get(url, timeout=10)
+        r = s.get(url, timeout=10, verify=True if verify is None else verify)
         r.raise_for_status()
         return r.content
 
 
-def _httpx_fetch(url: str) -> bytes:
+def _httpx_fetch(url: str, cafile: str | None = None, capath: str | None = None) -> bytes:
     import httpx
 
-    with httpx.Client(timeout=10) as c:  # trust_env: SSL_CERT_FILE/SSL_CERT_DIR, proxies
+    explicit = {"verify": _context(cafile, capath)} if cafile or capath else {}
+    # trust_env: SSL_CERT_FILE/SSL_CERT_DIR, proxies.
+    with httpx.Client(timeout=10, **explicit) as c:
         r = c.get(url)
         r.raise_for_status()
         return r.content
 
 
-def _urllib3_fetch(url: str) -> bytes:
+def _urllib3_fetch(url: str, cafile: str | None = None, capath: str | None = None) -> bytes:
     import urllib3
 
     proxy = os.environ.get("HTTPS_PROXY")
+    explicit: dict[str, Any] = {}
+    if cafile is not None:
+        explicit["ca_certs"] = cafile
+    if capath is not None:
+        explicit["ca_cert_dir"] = capath
     # urllib3 reads no proxy variable itself; the preset honours the scenario's proxy.
-    with urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager() as pool:
+    with (
+        urllib3.ProxyManager(proxy, **explicit) if proxy else urllib3.PoolManager(**explicit)
+    ) as pool:
         r = pool.request("GET", url, timeout=10, retries=False)
         if r.status >= 400:
             raise urllib3.exceptions.HTTPError(f"HTTP {r.status}")
         return r.data
 
 
-def _aiohttp_fetch(url: str) -> bytes:
+def _aiohttp_fetch(url: str, cafile: str | None = None, capath: str | None = None) -> bytes:
     import asyncio
-    import ssl
 
     import aiohttp
 
     # aiohttp builds its default SSL context once, at import, from the environment of that
     # moment: later SSL_CERT_FILE changes are invisible to it. An explicit context per request
     # measures what a fresh process would do.
-    ctx = ssl.create_default_context()
+    ctx = _context(cafile, capath)
 
     async def go() -> bytes:
         async with (
@@ -604,47 +783,65 @@ if (!proxy) { get(null); } else {
 }
 """
 
-
-def _python_ssl(env: TLSEnv, _v: str | None) -> Client:
-    return Client("python-ssl", env, fn=_get(env.origin.url, _urllib_fetch))
-
-
-def _requests(env: TLSEnv, v: str | None) -> Client:
-    # requests ignores SSL_CERT_FILE; REQUESTS_CA_BUNDLE may name a bundle or a hashed dir.
-    ca = env.store.bundle or env.store.cert_dir
-    extra = {"REQUESTS_CA_BUNDLE": str(ca)} if ca is not None else {}
-    return Client("requests", env, fn=_get(env.origin.url, _requests_fetch), env=extra, version=v)
+# In-process "flags": the explicit arguments a program passes (cafile=/capath= to
+# ssl.create_default_context, verify= to requests...), named like options in labels.
+_CA_ARGS: Mapping[str, str] = {"cafile=": FILE, "capath=": DIR}
 
 
-def _httpx(env: TLSEnv, v: str | None) -> Client:
-    return Client("httpx", env, fn=_get(env.origin.url, _httpx_fetch), version=v)
+def _ca_args(w: Wiring) -> tuple[str | None, str | None]:
+    if w.trust != "flags":
+        return None, None
+    return w.values.get("cafile=", w.values.get("ca_certs=")), w.values.get(
+        "capath=", w.values.get("ca_cert_dir=")
+    )
 
 
-def _urllib3(env: TLSEnv, v: str | None) -> Client:
-    return Client("urllib3", env, fn=_get(env.origin.url, _urllib3_fetch), version=v)
+def _python_ssl(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    fn = _get(env.origin.url, _urllib_fetch, *_ca_args(w))
+    return Client("python-ssl", env, fn=fn, version=v)
 
 
-def _aiohttp(env: TLSEnv, v: str | None) -> Client:
-    return Client("aiohttp", env, fn=_get(env.origin.url, _aiohttp_fetch), version=v)
+def _requests(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # requests ignores SSL_CERT_FILE; REQUESTS_CA_BUNDLE (env) or verify= (flags) may name a
+    # bundle or a hashed dir.
+    verify = w.values.get("verify=") if w.trust == "flags" else None
+    fn = _get(env.origin.url, _requests_fetch, verify)
+    return Client("requests", env, fn=fn, version=v)
 
 
-def _curl(env: TLSEnv, v: str | None) -> Client:
-    argv = ["curl", "-fsS", "--max-time", "10", *_store_flags(env, "--cacert", "--capath")]
+def _httpx(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    return Client("httpx", env, fn=_get(env.origin.url, _httpx_fetch, *_ca_args(w)), version=v)
+
+
+def _urllib3(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    fn = _get(env.origin.url, _urllib3_fetch, *_ca_args(w))
+    return Client("urllib3", env, fn=fn, version=v)
+
+
+def _aiohttp(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    fn = _get(env.origin.url, _aiohttp_fetch, *_ca_args(w))
+    return Client("aiohttp", env, fn=fn, version=v)
+
+
+def _curl(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # env mode is plain `curl URL`: Debian's curl then uses only one of its variables
+    # (SSL_CERT_DIR before SSL_CERT_FILE) plus its compiled-in bundle; that is shown, not hidden.
+    argv = ["curl", "-fsS", "--max-time", "10", *w.flag_words()]
     return Client("curl", env, argv=(*argv, env.origin.url), version=v)
 
 
-def _wget(env: TLSEnv, v: str | None) -> Client:
-    flags = _store_flags(env, "--ca-certificate", "--ca-directory", joined=True)
+def _wget(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     # -nv, not -q: the GnuTLS verification message is the evidence (exit 5 alone is vague).
-    argv = ["wget", "-nv", "-O", "-", "--tries=1", "--timeout=10", *flags, env.origin.url]
+    argv = ["wget", "-nv", "-O", "-", "--tries=1", "--timeout=10"]
+    argv += [*w.flag_words(joined=True), env.origin.url]
     return Client("wget", env, argv=tuple(argv), version=v)
 
 
-def _openssl(env: TLSEnv, v: str | None) -> Client:
+def _openssl(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     host = env.origin.host
     argv = ["openssl", "s_client", "-connect", f"{host}:{env.origin.port}", "-servername", host]
     argv += ["-verify_return_error", "-verify_hostname", host, "-brief", "-quiet"]
-    argv += _store_flags(env, "-CAfile", "-CApath")
+    argv += w.flag_words()  # none: OpenSSL's defaults, i.e. SSL_CERT_FILE/SSL_CERT_DIR
     if env.proxy is not None:
         argv += ["-proxy", env.proxy.url.split("://", 1)[1].rstrip("/")]
     request = f"GET / HTTP/1.0\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n"
@@ -652,25 +849,22 @@ def _openssl(env: TLSEnv, v: str | None) -> Client:
     return Client("openssl", env, argv=("sh", "-c", script), version=v)
 
 
-def _node(env: TLSEnv, v: str | None) -> Client:
-    # node trusts its bundled store plus NODE_EXTRA_CA_CERTS; --use-openssl-ca switches it to
-    # OpenSSL's store and variables. The preset adds the store's bundle as extra CAs.
-    extra = {"NODE_EXTRA_CA_CERTS": str(env.store.bundle)} if env.store.bundle else {}
+def _node(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # node trusts its bundled store plus NODE_EXTRA_CA_CERTS (env mode: the scenario's
+    # SSL_CERT_FILE target); --use-openssl-ca would switch it to OpenSSL's store and variables.
     argv = ("node", "-e", _NODE_GET, env.origin.url)
-    return Client("node", env, argv=argv, env=extra, version=v)
+    return Client("node", env, argv=argv, version=v)
 
 
-def _git(env: TLSEnv, v: str | None) -> Client:
-    extra: dict[str, str | None] = {}
-    if env.store.bundle is not None:
-        extra["GIT_SSL_CAINFO"] = str(env.store.bundle)
-    if env.store.cert_dir is not None:
-        extra["GIT_SSL_CAPATH"] = str(env.store.cert_dir)
-    argv = ("git", "ls-remote", f"{env.origin.url}tlsenv-probe.git")
-    return Client("git", env, argv=argv, env=extra, version=v)
+def _git(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    config: list[str] = []
+    for key, path in w.values.items() if w.trust == "flags" else ():
+        config += ["-c", f"{key}={path}"]
+    argv = ("git", *config, "ls-remote", f"{env.origin.url}tlsenv-probe.git")
+    return Client("git", env, argv=argv, version=v)
 
 
-def _pip(env: TLSEnv, v: str | None) -> Client:
+def _pip(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     target = env.root / f"pip-target-{id(env):x}"
     argv = (
         sys.executable,
@@ -684,16 +878,16 @@ def _pip(env: TLSEnv, v: str | None) -> Client:
         "0",
         "--timeout",
         "10",
+        *w.flag_words(),
         "--target",
         str(target),
         "--index-url",
         env.origin.index_url,
         "tlsenv-probe",
     )
-    # pip >= 24.2 verifies with truststore (OpenSSL defaults: SSL_CERT_FILE) and certifi;
-    # PIP_CERT names the store's bundle explicitly, as most users configure it.
-    extra = {"PIP_CERT": str(env.store.bundle)} if env.store.bundle else {}
-    return Client("pip", env, argv=argv, env=extra, version=v)
+    # env mode: PIP_CERT, as most users configure it (requests' own variables, which would
+    # win over it, are unset).
+    return Client("pip", env, argv=argv, version=v)
 
 
 @cache
@@ -702,7 +896,7 @@ def _uv_has_system_certs(uv: str) -> bool:
     return "system-certs" in out.stdout
 
 
-def _uv(env: TLSEnv, version: str | None) -> Client:
+def _uv(env: TLSEnv, version: str | None, w: Wiring) -> Client:
     uv = str(pinned("uv", version)) if version else (shutil.which("uv") or "uv")
     # Native roots: UV_NATIVE_TLS up to 0.9, UV_SYSTEM_CERTS after (the old name still works
     # but prints a deprecation warning).
@@ -762,6 +956,9 @@ def presets() -> dict[str, Preset]:
     return PRESETS
 
 
+_OPENSSL_SYSTEM = openssl_defaults
+
+
 for _p in (
     Preset(
         "python-ssl",
@@ -770,6 +967,8 @@ for _p in (
         lambda: platform.python_version(),
         _python_ssl,
         in_process=True,
+        flags=_CA_ARGS,
+        system=_OPENSSL_SYSTEM,
     ),
     Preset(
         "requests",
@@ -779,6 +978,9 @@ for _p in (
         _requests,
         in_process=True,
         installable=("requests", "python"),
+        env_vars={"REQUESTS_CA_BUNDLE": EITHER},
+        flags={"verify=": EITHER},
+        system=None,  # certifi's bundle
     ),
     Preset(
         "httpx",
@@ -788,6 +990,8 @@ for _p in (
         _httpx,
         in_process=True,
         installable=("httpx", "python"),
+        flags=_CA_ARGS,
+        system=None,  # certifi's bundle unless a variable is set
     ),
     Preset(
         "urllib3",
@@ -797,6 +1001,8 @@ for _p in (
         _urllib3,
         in_process=True,
         installable=("urllib3", "python"),
+        flags={"ca_certs=": FILE, "ca_cert_dir=": DIR},
+        system=_OPENSSL_SYSTEM,
     ),
     Preset(
         "aiohttp",
@@ -806,27 +1012,36 @@ for _p in (
         _aiohttp,
         in_process=True,
         installable=("aiohttp", "python"),
+        flags=_CA_ARGS,
+        system=_OPENSSL_SYSTEM,
     ),
     Preset(
         "curl",
-        "curl -fsS --cacert BUNDLE --capath DIR",
+        "curl -fsS URL (flags: --cacert BUNDLE --capath DIR)",
         ("CURL_CA_BUNDLE", "SSL_CERT_DIR", "SSL_CERT_FILE"),
         _version_of(["curl", "--version"], r"curl (\S+)"),
         _curl,
+        flags={"--cacert": FILE, "--capath": DIR},
+        system=_OPENSSL_SYSTEM,
     ),
     Preset(
         "wget",
-        "wget --ca-certificate --ca-directory (GnuTLS)",
+        "wget URL (GnuTLS; no trust variable; flags: --ca-certificate --ca-directory)",
         (),
         _version_of(["wget", "--version"], r"Wget (\S+)"),
         _wget,
+        env_vars={},
+        flags={"--ca-certificate": FILE, "--ca-directory": DIR},
+        system=lambda: _GNUTLS_DEFAULTS,
     ),
     Preset(
         "openssl",
-        "openssl s_client -verify_return_error -CAfile -CApath",
+        "openssl s_client -verify_return_error (flags: -CAfile -CApath)",
         ("SSL_CERT_FILE", "SSL_CERT_DIR"),
         _version_of(["openssl", "version"], r"OpenSSL (\S+)"),
         _openssl,
+        flags={"-CAfile": FILE, "-CApath": DIR},
+        system=_OPENSSL_SYSTEM,
     ),
     Preset(
         "node",
@@ -834,6 +1049,8 @@ for _p in (
         ("NODE_EXTRA_CA_CERTS",),
         _version_of(["node", "--version"], r"v(\S+)"),
         _node,
+        env_vars={"NODE_EXTRA_CA_CERTS": FILE},
+        system=None,  # its bundled Mozilla store
     ),
     Preset(
         "git",
@@ -841,6 +1058,9 @@ for _p in (
         ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH"),
         _version_of(["git", "--version"], r"git version (\S+)"),
         _git,
+        env_vars={"GIT_SSL_CAINFO": FILE, "GIT_SSL_CAPATH": DIR},
+        flags={"http.sslCAInfo": FILE, "http.sslCAPath": DIR},
+        system=lambda: _GNUTLS_DEFAULTS,  # Debian's git: libcurl-gnutls
     ),
     Preset(
         "pip",
@@ -850,6 +1070,9 @@ for _p in (
         _version_of([sys.executable, "-m", "pip", "--version"], r"pip (\S+)"),
         _pip,
         installable=("pip", "pip"),
+        env_vars={"PIP_CERT": EITHER},
+        flags={"--cert": EITHER},
+        system=None,  # certifi before pip 24.2 (truststore after: not wired yet)
     ),
     Preset(
         "uv",
@@ -860,6 +1083,7 @@ for _p in (
         installable=("uv", "uv"),
         # uv before 0.2.29 never reads SSL_CERT_DIR (probe and strace, tests/test_probe.py).
         honours_before=(("0.2.29", ("SSL_CERT_FILE",)),),
+        system=lambda: _OPENSSL_PROBE,
     ),
 ):
     register(_p)
@@ -876,10 +1100,21 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
-def make_client(env: TLSEnv, name: str, version: str | None = None) -> Client:
-    """A ready :class:`Client` of preset ``name`` for ``env``; ``version`` pins an installable
-    one (its program, or for a library an interpreter, from :func:`pinned`)."""
+def make_client(
+    env: TLSEnv, name: str, version: str | None = None, trust: str | None = None
+) -> Client:
+    """A ready :class:`Client` of preset ``name`` for ``env`` (pinned when ``version``), in
+    trust mode ``trust`` (default: ``env.trust``).
+
+    Raises :class:`NotApplicableError` when the scenario cannot apply to the client in that
+    mode (see :meth:`Preset.wiring` and :func:`applicable`).
+    """
+    from .scenarios import TRUST_MODES
+
     preset = get_preset(name)
+    trust = trust or env.trust
+    if trust not in TRUST_MODES:
+        raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
     if version is not None and preset.installable is None:
         pinnable = sorted(n for n, p in presets().items() if p.installable is not None)
         raise ConfigError(
@@ -888,8 +1123,38 @@ def make_client(env: TLSEnv, name: str, version: str | None = None) -> Client:
         )
     if version is None and preset.detect() is None:
         raise ClientUnavailableError(f"client {name!r} is not installed on this machine")
-    client = preset.build(env, version or preset.detect())
-    return client if version is None else _pin(client, preset, version)
+    wiring = preset.wiring(env, trust)
+    applicable(env, wiring, preset.label(trust))
+    build: Callable[..., Client] = preset.build
+    if _positional_arity(build) >= 3:
+        client = build(env, version or preset.detect(), wiring)
+    else:  # a third-party preset written before trust modes
+        client = build(env, version or preset.detect())
+    client = replace(
+        client,
+        env={**wiring.env, **client.env},
+        trust=trust,
+        label=client.label or preset.label(trust),
+    )
+    if version is None:
+        return client
+    if client.fn is not None and trust == "flags":
+        raise NotApplicableError(
+            f"client {name!r} pinned: a library runs out of process, where its flags (cafile=, "
+            "verify=) are not passed; use trust='env' or 'system'"
+        )
+    return _pin(client, preset, version)
+
+
+def _positional_arity(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 3
+    return sum(1 for p in params if p.kind in kinds)
 
 
 def _pin(client: Client, preset: Preset, version: str) -> Client:
@@ -919,4 +1184,4 @@ def _pin(client: Client, preset: Preset, version: str) -> Client:
             argv = (str(pinned(package, version, executable)), *argv[1:])
         else:
             raise ConfigError(f"client {preset.name!r}: its command does not run {executable}")
-    return Client(preset.name, client.tlsenv, argv=argv, env=client.env, version=version)
+    return replace(client, argv=argv, fn=None, version=version)

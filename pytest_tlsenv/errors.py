@@ -27,6 +27,15 @@ class ClientUnavailableError(TLSEnvError, LookupError):
     """A client (or a pinned version of it) is neither on the machine nor installable."""
 
 
+class NotApplicableError(ClientUnavailableError):
+    """The scenario cannot apply to this (client, trust mode) pair: its faults break no
+    source the client reads that way (a broken cert dir for a client given only a bundle), the
+    client has no such mode (wget reads no trust variable), or its compiled-in paths are not
+    the layout's (Debian's curl in ``trust="system"`` on an ``rhel`` layout). Running it would
+    measure a healthy store, so it is reported as not applicable (pytest: a skip with this
+    reason; the survey: ``n/a``)."""
+
+
 class ClientNotFoundError(FileNotFoundError, ClientUnavailableError):
     """``run`` was given a program that does not exist: not on the PATH clients get, or not
     at the path given. Also a FileNotFoundError (what ``subprocess`` would have raised)."""

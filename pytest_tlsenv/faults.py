@@ -78,12 +78,33 @@ class Site:
 
 @dataclass(frozen=True)
 class Applied:
-    """What one fault did: the paths it broke and the shell lines that redo it."""
+    """What one fault did: the paths it broke and the shell lines that redo it.
+
+    ``reaches`` names the trust sources whose target the fault broke, by the variable that
+    names them (``SSL_CERT_DIR``: the cert dir or a redirected dir variable; ``SSL_CERT_FILE``:
+    the bundle or a redirected file variable); ``None`` means anything (e.g. the proxy's CA
+    installed by an admin). ``redirects`` are the variables it gave another value. A client
+    whose trust comes from none of the reached sources cannot meet the fault: for that
+    (client, trust mode) pair the scenario is not applicable. In system mode (no variables)
+    a fault that only redirects variables reaches nobody.
+    """
 
     fault: str
     placement: str
     paths: tuple[Path, ...]
     shell: tuple[str, ...]
+    reaches: tuple[str, ...] | None = None
+    redirects: tuple[str, ...] = ()
+
+    def reaches_any(self, sources: set[str], *, variables: bool = True) -> bool:
+        """Whether the fault breaks one of ``sources`` (store variables a client's trust comes
+        from); with ``variables=False`` (system mode) a redirected variable does not count."""
+        if self.reaches is None:
+            return True
+        reached = set(self.reaches)
+        if not variables:
+            reached -= set(self.redirects)
+        return bool(reached & sources)
 
 
 # A maker breaks ``path`` (entry: the cert-dir entry to write; bundle: the bundle, whose new
@@ -145,7 +166,9 @@ def _place_entry(fault: Fault, site: Site) -> Applied:
     else:
         link = store.link_hash(ca_hash, entry.name)
     lines.append(f"ln -s {shlex.quote(entry.name)} {site.rel(link)}")
-    return Applied(fault.name, site.placement, (entry, link), tuple(lines))
+    return Applied(
+        fault.name, site.placement, (entry, link), tuple(lines), reaches=("SSL_CERT_DIR",)
+    )
 
 
 def _place_bundle(fault: Fault, site: Site) -> Applied:
@@ -154,13 +177,16 @@ def _place_bundle(fault: Fault, site: Site) -> Applied:
     made = fault.make(site, bundle)
     index = store.bundle_index(site.trusted.cert_pem) if site.placement == "shadow" else None
     store.insert_bundle_block(made.block, index)
-    return Applied(fault.name, site.placement, (bundle,), tuple(made.shell))
+    return Applied(
+        fault.name, site.placement, (bundle,), tuple(made.shell), reaches=("SSL_CERT_FILE",)
+    )
 
 
 def _place_env(fault: Fault, site: Site) -> Applied:
     store = site.store
     made = fault.make(site, store.bundle or store.root)
     lines = list(made.shell)
+    redirects = [key for key, _ in made.env]
     for key, value in made.env:
         store.env_overrides[key] = value
         lines.append(f"export {key}={_shell_path(site, value)}")
@@ -171,6 +197,7 @@ def _place_env(fault: Fault, site: Site) -> Applied:
             empty_dir = store.root / "empty-certs"
             empty_dir.mkdir(exist_ok=True)
             store.env_overrides["SSL_CERT_DIR"] = str(empty_dir)
+            redirects.append("SSL_CERT_DIR")
             lines += [
                 f"mkdir -p {site.rel(empty_dir)}",
                 f"export SSL_CERT_DIR={site.rel(empty_dir)}",
@@ -179,8 +206,17 @@ def _place_env(fault: Fault, site: Site) -> Applied:
             empty = store.root / "empty.pem"
             empty.touch()
             store.env_overrides["SSL_CERT_FILE"] = str(empty)
+            redirects.append("SSL_CERT_FILE")
             lines += [f": > {site.rel(empty)}", f"export SSL_CERT_FILE={site.rel(empty)}"]
-    return Applied(fault.name, site.placement, made.paths, tuple(lines))
+    reaches = tuple(dict.fromkeys([key for key, _ in made.env] + list(made.only_source)))
+    return Applied(
+        fault.name,
+        site.placement,
+        made.paths,
+        tuple(lines),
+        reaches=reaches,
+        redirects=tuple(redirects),
+    )
 
 
 PLACERS: dict[str, Callable[[Fault, Site], Applied]] = {

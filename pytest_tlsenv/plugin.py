@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._checks import MAX_TIMEOUT
+from .errors import NotApplicableError  # no dependencies: cheap at startup
 
 if TYPE_CHECKING:
     from .pki import PKI
@@ -41,8 +42,11 @@ REPORT_SUFFIXES = (".json", ".md")
 MARKER_HELP = (
     "tlsenv(scenario=None, *, faults=(), placement='decoy', proxy=None, server='good', "
     "layout='debian', backend='disk', system_paths=False, user=None, timeout=None, "
-    "extra_cas=0): build the `tlsenv` fixture from a catalogue scenario (see "
-    "`python -m pytest_tlsenv scenarios`); keywords beside it add faults or override the rest."
+    "extra_cas=0, trust=None): build the `tlsenv` fixture from a catalogue scenario (see "
+    "`python -m pytest_tlsenv scenarios`); keywords beside it add faults or override the rest. "
+    "trust='env' (the variables users of each client set), 'system' (no variable; the store "
+    "at the layout's real paths) or 'flags' (explicit options such as curl --cacert); "
+    "default: --tlsenv-trust / ini tlsenv_trust, else 'env'."
 )
 MATRIX_HELP = (
     "tlsenv_matrix(SPEC, **keywords): run the test once per scenario, with ids like "
@@ -77,6 +81,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="system_paths=True for every scenario: clients see the fake store at /etc/ssl "
         "(and the layout's other real paths) in a private mount namespace",
+    )
+    group.addoption(
+        "--tlsenv-trust",
+        default=None,
+        choices=("env", "system", "flags"),
+        help="how the scenario's store reaches clients whose marker says nothing: env (the "
+        "trust variables users of each client set), system (no variable; the store at the "
+        "layout's real paths in a mount namespace), flags (explicit options, e.g. curl "
+        "--cacert). A (client, scenario) pair the mode cannot apply to is skipped as not "
+        "applicable (default: ini tlsenv_trust, else env)",
     )
     group.addoption(
         "--tlsenv-keep",
@@ -134,6 +148,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "clients switch to as root; a uid-0 client without capabilities still owns and may "
         "write root-owned files, a real user does not",
         default="",
+    )
+    parser.addini(
+        "tlsenv_trust",
+        "default of --tlsenv-trust: env, system or flags (how the store reaches clients)",
+        default="env",
     )
     parser.addini(
         "tlsenv_grid_max_tests",
@@ -200,6 +219,16 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A scenario that cannot apply to a (client, trust mode) pair is a skip, with why:
+    running it would measure a healthy store."""
+    try:
+        return (yield)
+    except NotApplicableError as e:
+        pytest.skip(f"not applicable: {e}")
+
+
 def _knobs(config: pytest.Config) -> tuple[int, float]:
     """Validated fault uid and timeout; cheap (no engine import), so configure can call it."""
     try:
@@ -225,6 +254,7 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
     except ValueError as e:
         raise pytest.UsageError(f"pytest-tlsenv: bad ini value tlsenv_grid_max_tests: {e}") from e
     _client_user(config)
+    _trust_mode(config)
     return fault_uid, timeout
 
 
@@ -261,7 +291,18 @@ def _settings(config: pytest.Config) -> Settings:
         timeout=timeout,
         user=_client_user(config),
         system_paths=config.getoption("tlsenv_system_paths"),
+        trust=_trust_mode(config),
     )
+
+
+def _trust_mode(config: pytest.Config) -> str:
+    """--tlsenv-trust, else ini tlsenv_trust; a bad ini value is a usage error."""
+    trust = config.getoption("tlsenv_trust", None) or str(config.getini("tlsenv_trust")).strip()
+    if trust not in ("env", "system", "flags"):
+        raise pytest.UsageError(
+            f"pytest-tlsenv: bad ini value tlsenv_trust: {trust!r} (env, system or flags)"
+        )
+    return trust
 
 
 def _spec_for(item: pytest.Item) -> Spec:

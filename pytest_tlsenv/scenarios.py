@@ -23,11 +23,19 @@ __all__ = [
     "GROUPS",
     "MAX_EXTRA_CAS",
     "MAX_TIMEOUT",
+    "TRUST_MODES",
     "Scenario",
     "Spec",
     "get_scenario",
     "resolve",
 ]
+
+#: How the scenario's store reaches a client. ``env`` (the default): the trust variables
+#: users of that client set (SSL_CERT_FILE/SSL_CERT_DIR for OpenSSL clients,
+#: REQUESTS_CA_BUNDLE for requests...). ``system``: no trust variable; the store is shown at
+#: the layout's real paths in a private mount namespace. ``flags``: explicit options
+#: (``curl --cacert``...), a labelled variant of a client.
+TRUST_MODES = ("env", "system", "flags")
 
 OK = frozenset({Verdict.OK})
 REJECTED = frozenset({Verdict.REJECTED})
@@ -377,6 +385,8 @@ class Spec:
     user: str | None = None
     timeout: float | None = None
     extra_cas: int = 0
+    #: None: the session's default (``--tlsenv-trust``, ini ``tlsenv_trust``, else "env").
+    trust: str | None = None
 
 
 #: Where ``call`` reads the store: real files, or the store copied into pyfakefs.
@@ -394,6 +404,7 @@ KEYWORDS = (
     "user",
     "timeout",
     "extra_cas",
+    "trust",
 )
 
 
@@ -516,6 +527,9 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     timeout = kwargs.get("timeout")
     seconds = None if timeout is None else check_timeout(timeout, "timeout")
     extra_cas = check_count(kwargs.get("extra_cas", 0), "extra_cas", MAX_EXTRA_CAS)
+    trust = kwargs.get("trust")
+    if trust is not None and trust not in TRUST_MODES:
+        raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
 
     # A server or proxy scenario's own set describes its server/proxy: keep it while both are
     # unchanged; otherwise start from the store's set (OK when the base is not a store one)
@@ -580,4 +594,5 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         user=user,
         timeout=seconds,
         extra_cas=extra_cas,
+        trust=trust,
     )

@@ -31,12 +31,6 @@ from .subjecthash import name_hash
 __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
 
 
-#: Where the half a layout lacks points, so the host's own store never joins in: with
-#: SSL_CERT_DIR unset, OpenSSL would search /usr/lib/ssl/certs (the host's /etc/ssl/certs).
-EMPTY_FILE = "etc/ssl/tlsenv-empty.pem"
-EMPTY_DIR = "etc/ssl/tlsenv-empty-certs"
-
-
 _DIRS: dict[str, tuple[str, ...]] = {}
 
 
@@ -48,9 +42,11 @@ class Layout:
     administrator drops extra CAs, ``shared`` where the CA files that cert-dir entries link to
     live, ``aliases`` extra symlinks (path -> target) the OS ships, ``cert_file`` the path
     ``SSL_CERT_FILE`` names when it is not the bundle itself (Alpine: the ``cert.pem`` link).
-    :meth:`variables` is the environment that points OpenSSL-style clients at the store; a
-    layout without a bundle (or a cert dir) points that variable at an empty file (or an empty
-    directory) instead of leaving it unset, which would let the host's store in.
+    :meth:`variables` is the environment that points OpenSSL-style clients at the store, as
+    such a machine has it: a layout without a bundle has no ``SSL_CERT_FILE``, one without a
+    cert dir no ``SSL_CERT_DIR``. A client then falls back to its compiled-in default for the
+    missing half (Debian's OpenSSL: the *host's* /etc/ssl/certs), exactly as on that machine;
+    the host's store never holds a CA of ours, so it cannot turn a refusal into a success.
     """
 
     name: str
@@ -63,21 +59,23 @@ class Layout:
     cert_file: str | None = None
 
     def variables(self, root: Path) -> dict[str, str]:
-        """``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` for a store under ``root``."""
-        file = self.cert_file or self.bundle or EMPTY_FILE
-        return {
-            "SSL_CERT_FILE": str(root / file),
-            "SSL_CERT_DIR": str(root / (self.cert_dir or EMPTY_DIR)),
-        }
+        """``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` for a store under ``root``: the ones
+        the layout has (a bundle-only machine has no ``SSL_CERT_DIR``, and so on)."""
+        out: dict[str, str] = {}
+        file = self.cert_file or self.bundle
+        if file:
+            out["SSL_CERT_FILE"] = str(root / file)
+        if self.cert_dir:
+            out["SSL_CERT_DIR"] = str(root / self.cert_dir)
+        return out
 
     def dirs(self) -> tuple[str, ...]:
         """Every directory the layout needs (relative), each parent before its children."""
         cached = _DIRS.get(self.name)
         if cached is None:
             wanted = [self.cert_dir, self.anchors, self.shared]
-            wanted.append(os.path.dirname(self.bundle or EMPTY_FILE))
-            if not self.cert_dir:
-                wanted.append(EMPTY_DIR)
+            if self.bundle:
+                wanted.append(os.path.dirname(self.bundle))
             found: dict[str, None] = {}
             for rel in wanted:
                 if not rel:
@@ -92,10 +90,6 @@ class Layout:
         """Every path this layout creates (relative), for the docs and the tests."""
         out = [p for p in (self.bundle, self.cert_dir, self.anchors, self.shared) if p]
         out += [alias for alias, _ in self.aliases]
-        if not self.bundle:
-            out.append(EMPTY_FILE)
-        if not self.cert_dir:
-            out.append(EMPTY_DIR)
         return out
 
 
@@ -145,13 +139,13 @@ LAYOUTS: dict[str, Layout] = {
         ),
         Layout(
             "bundle-only",
-            "one PEM bundle /etc/ssl/cert.pem (SSL_CERT_FILE); SSL_CERT_DIR names an empty dir",
+            "one PEM bundle /etc/ssl/cert.pem (SSL_CERT_FILE); no cert dir, no SSL_CERT_DIR",
             bundle="etc/ssl/cert.pem",
             cert_dir=None,
         ),
         Layout(
             "dir-only",
-            "a hashed directory /etc/ssl/certs (SSL_CERT_DIR); SSL_CERT_FILE names an empty file",
+            "a hashed directory /etc/ssl/certs (SSL_CERT_DIR); no bundle, no SSL_CERT_FILE",
             bundle=None,
             cert_dir="etc/ssl/certs",
         ),
@@ -227,8 +221,6 @@ class TrustStore:
         for rel in lay.dirs():
             with contextlib.suppress(FileExistsError):
                 os.mkdir(f"{root}/{rel}")
-        if not lay.bundle:
-            os.close(os.open(f"{root}/{EMPTY_FILE}", os.O_WRONLY | os.O_CREAT, 0o644))
         return store
 
     # -- where things are ---------------------------------------------------------------

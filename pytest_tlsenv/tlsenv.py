@@ -38,7 +38,7 @@ from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trus
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, Proxy, install_admin_ca
 from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
-from .scenarios import Scenario, Spec
+from .scenarios import TRUST_MODES, Scenario, Spec
 from .servers import Origin
 from .store import TrustStore, filler_cas
 
@@ -60,6 +60,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     user: str | None = None
     system_paths: bool = False
+    #: The trust mode of scenarios whose marker gives none (``--tlsenv-trust``).
+    trust: str = "env"
 
 
 class TLSEnv:
@@ -80,8 +82,13 @@ class TLSEnv:
         # Show the store at /etc/ssl... to clients in a private mount namespace (namespace.py);
         # where that is impossible, fail here rather than let clients read the host's store.
         self.system_paths = spec.system_paths or settings.system_paths
+        # How the store reaches clients (scenarios.TRUST_MODES): "system" means no variable
+        # and the store at its real paths, so it needs the namespace too.
+        self.trust = spec.trust or settings.trust
+        if self.trust not in TRUST_MODES:
+            raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {self.trust!r}")
         self._mount_plan: MountPlan | None = None
-        if self.system_paths:
+        if self.system_paths or self.trust == "system":
             require_namespaces()
         self._journal = Journal(fault_uid=settings.fault_uid)
         if self.user is not None:
@@ -197,8 +204,40 @@ class TLSEnv:
 
     @property
     def environ(self) -> dict[str, str]:
-        """The scenario's variables: what every client gets on top of its sandbox."""
-        return {**self.store.env, **self._proxy_environ()}
+        """The scenario's variables: what every client gets on top of its sandbox (in this
+        TLSEnv's trust mode: no trust variable in ``system`` and ``flags`` modes)."""
+        return self.environ_for(self.trust)
+
+    def environ_for(self, trust: str) -> dict[str, str]:
+        """The scenario's variables in trust mode ``trust``: ``env`` gives SSL_CERT_FILE
+        and/or SSL_CERT_DIR as the layout has them (env faults included); ``system`` and
+        ``flags`` give none (the paths, or the client's own options, carry the store). The
+        proxy's variables are in every mode."""
+        trust_vars = self.store.env if trust == "env" else {}
+        return {**trust_vars, **self._proxy_environ()}
+
+    def _call_environ(self, trust: str) -> dict[str, str]:
+        """``call``'s variables: in env mode also REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, so
+        requests-based code (certifi otherwise) trusts the scenario's store as well."""
+        env = self.environ_for(trust)
+        if trust == "env":
+            healthy = self.store.layout.variables(self.store.root)
+            source = "SSL_CERT_FILE" if "SSL_CERT_FILE" in healthy else "SSL_CERT_DIR"
+            target = self.store.env.get(source)
+            if target is not None:
+                env["REQUESTS_CA_BUNDLE"] = env["CURL_CA_BUNDLE"] = target
+        return env
+
+    def _trust(self, trust: str | None) -> str:
+        trust = trust or self.trust
+        if trust not in TRUST_MODES:
+            raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
+        if trust == "system" and not (self.system_paths or self.trust == "system"):
+            require_namespaces()  # a client asked for system mode in an env-mode TLSEnv
+        return trust
+
+    def _namespaced(self, trust: str) -> bool:
+        return self.system_paths or trust == "system"
 
     def venv(self) -> str:
         """The interpreter of a fresh bare virtualenv (no pip), for package-manager clients.
@@ -220,15 +259,19 @@ class TLSEnv:
 
     # -- running clients ------------------------------------------------------------------
 
-    def client(self, name: str, *, version: str | None = None) -> Client:
+    def client(self, name: str, *, version: str | None = None, trust: str | None = None) -> Client:
         """A ready client preset for this scenario: ``.argv`` or ``.fn``, ``.env``, ``.run()``.
 
         ``version`` pins a PyPI-installable client (uv, pip, requests, httpx, urllib3, aiohttp),
-        installed into the cache; a pinned library runs out of process.
+        installed into the cache; a pinned library runs out of process. ``trust``
+        (default: this TLSEnv's) picks how the store reaches it: ``env`` (the variables its
+        users set), ``system`` (its compiled-in paths) or ``flags`` (explicit options).
+        Raises :class:`~pytest_tlsenv.errors.NotApplicableError` when the scenario cannot
+        apply to that client in that mode (the plugin turns it into a skip).
         """
         from .clients import make_client
 
-        return make_client(self, name, version)
+        return make_client(self, name, version, trust=self._trust(trust))
 
     def _client_ids(self, user: str) -> tuple[int, int]:
         """``user``'s uid and gid, or a ConfigError: not uid 0, not the fault uid."""
@@ -273,6 +316,7 @@ class TLSEnv:
         user: str | None = None,
         passenv: Iterable[str] = (),
         cwd: str | None = None,
+        trust: str | None = None,
     ) -> Outcome:
         """Run ``argv`` as a subprocess in this scenario, hermetically; return its Outcome.
 
@@ -282,11 +326,15 @@ class TLSEnv:
         real unprivileged user, who must be able to run ``argv[0]`` and enter ``cwd`` (a
         ConfigError names the path otherwise); uid 0 is refused there. With system paths
         (``system_paths=True``), the client runs in a private mount namespace that shows the
-        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`). In a scenario with
-        invented names (a proxy's origin.tlsenv.test), the client gets a private /etc/hosts and
-        a loopback-only /etc/resolv.conf where namespaces work (:attr:`names_isolated`).
+        store at the layout's real paths (:mod:`pytest_tlsenv.namespace`). ``trust`` (default:
+        this TLSEnv's) ``"system"`` gives no trust variable and shows the store at its real
+        paths; ``"flags"`` gives no trust variable (``argv`` carries its options). In a
+        scenario with invented names (a proxy's origin.tlsenv.test), the client gets a private
+        /etc/hosts and a loopback-only /etc/resolv.conf where namespaces work
+        (:attr:`names_isolated`).
         """
         argv = _words(argv)
+        trust = self._trust(trust)
         user = user or self.user
         timeout = self._timeout(timeout)
         if user is not None:
@@ -294,7 +342,7 @@ class TLSEnv:
         sandbox = self._sandbox(user)
         environ = build_environ(
             sandbox=sandbox,
-            scenario=self.environ,
+            scenario=self.environ_for(trust),
             env=env,
             passenv=passenv,
             other_user=user is not None,
@@ -319,7 +367,7 @@ class TLSEnv:
                 # The group goes into the journal: killed with us, it is killed by the next
                 # session (it may be blocked on a FIFO forever).
                 on_start=started,
-                launcher=plan.launcher if (plan := self._client_plan()) is not None else None,
+                launcher=plan.launcher if (plan := self._client_plan(trust)) is not None else None,
             )
         except FileNotFoundError as e:
             if e.filename != argv[0]:
@@ -363,6 +411,7 @@ class TLSEnv:
         *,
         timeout: float | None = None,
         env: Mapping[str, str | None] | None = None,
+        trust: str | None = None,
     ) -> Outcome:
         """Call ``fn()`` in this process with the scenario's environment; return its Outcome.
 
@@ -373,26 +422,30 @@ class TLSEnv:
         contained client), and thread pools created before the call keep all of theirs.
         With system paths, ``fn`` runs in a forked child inside the mount namespace instead,
         and its value/exception come back pickled (caveats: ``namespace.call_in_namespace``).
+        In env mode (the default) the overlay is SSL_CERT_FILE and/or SSL_CERT_DIR (as the
+        layout has them) plus REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, all naming the scenario's
+        store; ``trust="system"`` runs ``fn`` in the namespace child with none of them.
         """
         _check_callable(fn)
         timeout = self._timeout(timeout)
+        trust = self._trust(trust)
         before = len(self.origin.received)
         leaks_before = self._leak_count()
         connects_before = len(self.proxy.connects) if self.proxy is not None else 0
         shakes_before = self._handshake_counts()
-        overlay: dict[str, str | None] = dict(self.environ)
+        overlay: dict[str, str | None] = dict(self._call_environ(trust))
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
         # would see each other's scenario. One call at a time.
         with _CALL_LOCK, scrubbed(overlay) as environ:
-            if self.system_paths:
+            if self._namespaced(trust):
                 # A forked child in the namespace; DAC caps dropped as root, all as non-root.
                 drop = "dac" if must_drop_caps(None) else "all"
                 result: Any = call_in_namespace(fn, self.mount_plan(), timeout=timeout, drop=drop)
             else:
                 with self._backend():
                     result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
-        if result.timed_out and not self.system_paths:
+        if result.timed_out and not self._namespaced(trust):
             self._threads.append(result.thread)
         reached = len(self.origin.received) > before
         verdict, reason = classify_call(
@@ -406,6 +459,8 @@ class TLSEnv:
         )
         if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
             verdict, reason = refine(verdict, reason, self._client_alert(shakes_before))
+        if verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
+            reason += _untrusted_hint(environ, trust)
         outcome = Outcome(
             verdict=verdict,
             reason=reason,
@@ -488,9 +543,9 @@ class TLSEnv:
             return False
         return self.system_paths or namespace.probe() is None
 
-    def _client_plan(self) -> MountPlan | None:
+    def _client_plan(self, trust: str) -> MountPlan | None:
         """The namespace a ``run`` client starts in, or None for none."""
-        if self.system_paths:
+        if self._namespaced(trust):
             return self.mount_plan()
         if not self.names_isolated:
             return None
@@ -616,6 +671,26 @@ def _venv_base(user: str) -> str | None:
             continue
         return candidate
     raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
+
+
+_CALL_TRUST_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _untrusted_hint(environ: Mapping[str, str], trust: str) -> str:
+    """Why a call may be refused where it should connect: the store reaches a library only
+    through what it reads."""
+    if trust != "env":
+        return (
+            f" (trust={trust!r}: no trust variable was set; the library must find the store at "
+            "its compiled-in paths or through the options the code passes)"
+        )
+    named = [f"{k}={environ[k]}" for k in _CALL_TRUST_VARIABLES if k in environ]
+    return (
+        f" (the scenario's store was named by {', '.join(named) or 'no variable'}; python's "
+        "ssl, urllib3, httpx and aiohttp read SSL_CERT_FILE/SSL_CERT_DIR, requests "
+        "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE; code that passes its own verify=/cafile=/"
+        "SSLContext, or uses certifi or truststore, never sees them)"
+    )
 
 
 def _chown_tree(path: Path, user: str) -> None:

@@ -134,10 +134,17 @@ def test_only_installable_presets_take_a_version(tlsenv: TLSEnv) -> None:
 
 
 def test_client_method_returns_a_ready_argv(tlsenv: TLSEnv) -> None:
+    # Env mode (the default) runs curl as its users do: plain, with SSL_CERT_FILE/SSL_CERT_DIR.
     c = tlsenv.client("curl")
     assert c.argv is not None
     assert c.argv[-1] == tlsenv.origin.url
-    assert "--cacert" in c.argv
+    assert "--cacert" not in c.argv
+    assert c.env["SSL_CERT_DIR"] == str(tlsenv.store.cert_dir)
+    # The flags variant carries the options, and its label says so.
+    flagged = tlsenv.client("curl", trust="flags")
+    assert flagged.argv is not None
+    assert "--cacert" in flagged.argv
+    assert flagged.label == "curl --cacert"
 
 
 PLUGIN = """

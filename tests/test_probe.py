@@ -323,6 +323,11 @@ def test_preset_honours_what_the_probe_measures(
     report = probed(name, client)
     assert report.valid, report.table()
     assert report.check_honours(PRESETS[name].honours) == [], report.table()
+    # trust="env" gives the client only variables it was measured to trust.
+    assert set(PRESETS[name].env_vars) <= set(report.trusted), report.table()
+    # Twin: OpenSSL's variables are not among them for requests and node (never trusted).
+    if name in ("requests", "node"):
+        assert not {"SSL_CERT_FILE", "SSL_CERT_DIR"} & set(report.trusted)
 
 
 def test_check_honours_names_each_disagreement(probed: Callable[..., ProbeReport]) -> None:
