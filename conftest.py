@@ -23,7 +23,7 @@ pytest_plugins = ["leakcheck", "netguard"]
 
 def pytest_report_header(config: pytest.Config) -> str:
     mode = (
-        "root (clients run without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH)"
+        "root (subprocess clients run without any capability)"
         if os.geteuid() == 0
         else f"non-root uid {os.geteuid()}"
     )

@@ -147,7 +147,7 @@ def _survey(args: argparse.Namespace) -> int:
     results.sort(key=lambda c: order[(c.scenario, c.placement)])
     versions = {c: v for c, _, v in clients}
     print(_grid(results, [c for c, _, _ in clients], colour=sys.stdout.isatty()))
-    user = "root, clients without CAP_DAC_OVERRIDE" if os.geteuid() == 0 else "non-root"
+    user = "root, clients without any capability" if os.geteuid() == 0 else "non-root"
     print(
         f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
         f"{ssl.OPENSSL_VERSION}; "

@@ -404,6 +404,11 @@ def classify_run(
     return Verdict.FAILED, f"exit {returncode}: {last_line}"
 
 
+# Deliberate refusals of a trust path by the library itself (requests' check of verify= /
+# REQUESTS_CA_BUNDLE before any connection).
+_TRUST_CONFIG_REFUSAL = re.compile(r"Could not find a suitable TLS CA certificate bundle")
+
+
 def classify_call(
     *,
     exception: BaseException | None,
@@ -433,4 +438,9 @@ def classify_call(
             return Verdict.REJECTED, f"{type(e).__name__}: {e}"
     if _is_network(exception):
         return Verdict.FAILED, _refused(described, proxy_refused)
+    for e in chain:
+        if type(e) is OSError and _TRUST_CONFIG_REFUSAL.search(str(e)):
+            # The library checked the trust path it was given and refused it by design: a
+            # clean refusal (as curl's exit 77), not an accident while loading trust.
+            return Verdict.FAILED, f"the client refused its trust configuration: {described}"
     return Verdict.CRASHED, f"exception escaped the client: {described}"

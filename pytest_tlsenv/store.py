@@ -365,7 +365,7 @@ class TrustStore:
         """Make ``path`` unreadable to the client, recording how to undo it.
 
         As root: owned by the fault uid, mode 0600 (0700 for a directory); the client runs
-        without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH and so gets EACCES like any other user.
+        without any capability and so gets EACCES like any other user.
         As non-root: mode 000 on a file we own does the same directly.
         """
         st = os.lstat(path)

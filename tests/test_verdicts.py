@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import ssl
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from pytest_tlsenv import TLSEnv, Verdict
-from pytest_tlsenv.outcome import refine, trust_alert
+from pytest_tlsenv.outcome import classify_call, refine, trust_alert
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -90,3 +91,28 @@ def test_in_process_refusal_hidden_by_the_client_is_rejected(tlsenv: TLSEnv) -> 
         raise ConnectionError("download failed")
 
     tlsenv.call(no_connection).assert_verdict(Verdict.FAILED)
+
+
+def test_a_library_refusing_a_missing_trust_path_is_a_clean_refusal(tmp_path: Path) -> None:
+    import requests
+
+    missing = str(tmp_path / "missing.pem")
+    try:
+        requests.get("https://localhost:1/", verify=missing, timeout=1)
+    except OSError as e:
+        raised: BaseException = e
+    verdict, reason = classify_call(
+        exception=raised, timed_out=False, timeout=1, reached_origin=False
+    )
+    assert verdict is Verdict.FAILED, reason
+    assert "refused its trust configuration" in reason
+
+
+def test_a_permission_error_while_loading_trust_is_still_a_crash(tmp_path: Path) -> None:
+    # Twin: an accident while loading trust (the uv 5448 class) is not a deliberate refusal.
+    try:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ca.pem"))
+    except OSError as e:
+        raised: BaseException = e
+    verdict, _ = classify_call(exception=raised, timed_out=False, timeout=1, reached_origin=False)
+    assert verdict is Verdict.CRASHED
