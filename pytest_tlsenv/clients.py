@@ -740,6 +740,8 @@ def _fetch_script(fetch: Callable[[str], bytes]) -> str:
         [
             _FETCH_MARKER,
             "import os",
+            "from typing import Any",
+            inspect.getsource(_context),  # the fetchers' shared helper
             inspect.getsource(fetch),
             f"_tlsenv_fetch = {fetch.__name__}",
             _FETCH_MAIN,

@@ -569,11 +569,7 @@ def _host() -> dict[str, str]:
         for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 pretty = line.partition("=")[2].strip('"')
-    user = (
-        "root; clients ran without any capability"
-        if os.geteuid() == 0
-        else "non-root"
-    )
+    user = "root; clients ran without any capability" if os.geteuid() == 0 else "non-root"
     return {
         "os": pretty,
         "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",

@@ -201,7 +201,7 @@ def test_a_hidden_nscd_socket_refuses_connections() -> None:
             assert plain.stdout.strip() == "connected"  # the twin: the socket works outside
             plan = MountPlan(binds=((empty, sock_path),), stage=str(base / "stage"))
             hidden = run_process(
-                plan.launcher(argv, {}, None), environ={"PATH": "/usr/bin:/bin"}, timeout=20
+                argv, environ={"PATH": "/usr/bin:/bin"}, timeout=20, launcher=plan.launcher
             )
             assert hidden.stdout.strip() == "ConnectionRefusedError", hidden.stderr
         finally:

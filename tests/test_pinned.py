@@ -198,8 +198,8 @@ def test_another_user_can_run_a_pinned_client_from_a_readable_cache(
     shared_cache: Path, make_tlsenv
 ) -> None:  # type: ignore[no-untyped-def]
     pip = _pinned("pip", "24.0")
-    env = make_tlsenv()
-    out = env.run([str(pip), "--version"], user="nobody")
+    env = make_tlsenv(user="nobody")  # a scenario made for that user (traversable root)
+    out = env.run([str(pip), "--version"])
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"pip 24.0 from {shared_cache}/clients/pip-24.0/"), out.stdout
     # Every file is readable by others, none writable by them (links have no mode of their own).

@@ -53,11 +53,7 @@ def test_plain(tmp_path):
     assert tmp_path.is_dir()
 """
 
-MODE = (
-    "root without any capability"
-    if os.geteuid() == 0
-    else f"non-root (uid {os.geteuid()})"
-)
+MODE = "root without any capability" if os.geteuid() == 0 else f"non-root (uid {os.geteuid()})"
 
 
 def test_grid_and_header_in_the_summary(pytester: pytest.Pytester) -> None:

@@ -115,7 +115,8 @@ def test_call_scrubs_and_restores_os_environ(
     monkeypatch.setenv("SSL_CERT_FILE", "/host/bundle.pem")
     out = tlsenv.call(lambda: dict(os.environ))
     inside = out.value
-    assert "REQUESTS_CA_BUNDLE" not in inside
+    # The host's values are gone; in env mode the libraries' own variables name the store.
+    assert inside["REQUESTS_CA_BUNDLE"] == str(tlsenv.store.bundle)
     assert "HTTPS_PROXY" not in inside
     assert inside["SSL_CERT_FILE"] == str(tlsenv.store.bundle)
     # Restored afterwards.
