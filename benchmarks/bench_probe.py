@@ -1,4 +1,4 @@
-"""The trust-discovery probe: a whole probe of curl takes seconds, not minutes (issue 10).
+"""The trust-discovery probe: a whole probe of curl takes seconds, not minutes.
 
 Every candidate variable (15), the control run and the precedence pairs, sequential (each
 run's inotify opens must be its own). Also with ``--system-paths`` (7 default locations more),

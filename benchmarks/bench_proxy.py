@@ -92,64 +92,28 @@ def install_mitmdump() -> tuple[str | None, str]:
     from pytest_tlsenv.clients import cache_dir
 
     home = cache_dir() / "bench" / MITMPROXY.replace("==", "-")
-    exe = home / "bin" / "mitmdump"
+    exe, done = home / "bin" / "mitmdump", home / ".installed"
     with FileLock(str(home) + ".lock", timeout=900):
-        if exe.exists():
+        if done.exists():
             return str(exe), ""
-        staging = Path(tempfile.mkdtemp(prefix=".mitmproxy-", dir=home.parent))
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True)
-            # This machine's pip.conf and PIP_* variables add certificates and local wheel
-            # dirs: neutralised. Wheels where they exist (pyperclip ships an sdist only).
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-            env["PIP_CONFIG_FILE"] = os.devnull
-            proc = subprocess.run(
-                [
-                    str(staging / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "--prefer-binary",
-                    MITMPROXY,
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-                timeout=900,
-            )
-            if proc.returncode != 0:
-                return None, f"pip install {MITMPROXY} failed: {proc.stderr.strip()[-300:]}"
-            # A venv is not relocatable: its scripts name the staging path. Rebuild in place.
-            staging.rename(home)
-            subprocess.run([sys.executable, "-m", "venv", "--upgrade", str(home)], check=True)
-            proc = subprocess.run(
-                [
-                    str(home / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "--prefer-binary",
-                    "--force-reinstall",
-                    "--no-deps",
-                    MITMPROXY,
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-                timeout=900,
-            )
-            if proc.returncode != 0 or not exe.exists():
-                shutil.rmtree(home, ignore_errors=True)
-                return None, f"mitmdump not usable after install: {proc.stderr.strip()[-300:]}"
-            return str(exe), ""
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        # Built in place (a venv is not relocatable); `done` is written last, so an install
+        # killed half-way is rebuilt from scratch next time.
+        shutil.rmtree(home, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+        # This machine's pip.conf and PIP_* variables add certificates and local wheel dirs:
+        # neutralised. Wheels where they exist (pyperclip ships an sdist only).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        proc = subprocess.run(
+            [str(home / "bin" / "python"), "-m", "pip", "install", "-q",
+             "--disable-pip-version-check", "--prefer-binary", MITMPROXY],
+            capture_output=True, text=True, env=env, check=False, timeout=900,
+        )  # fmt: skip
+        if proc.returncode != 0 or not exe.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            return None, f"pip install {MITMPROXY} failed: {proc.stderr.strip()[-300:]}"
+        done.touch()
+        return str(exe), ""
 
 
 def mitmdump_figures(

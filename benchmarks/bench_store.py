@@ -1,4 +1,4 @@
-"""Trust-store budgets (DESIGN.md section 6): scenario materialisation and a 10,000-CA store.
+"""Trust-store budgets: scenario materialisation and a 10,000-CA store.
 
 1. Scenario materialisation: the store part of ``TLSEnv.build`` (CA and leaf cached, as in a
    session): create the layout, install the trusted CA (file, NAME.pem link, hash link,

@@ -1,6 +1,6 @@
 """Survey wall time: the whole catalogue against python's ssl and curl (target <= 10 s).
 
-DESIGN.md section 6: the survey's own per-run timeout is short (5 s) and a HUNG cell counts
+Budget: the survey's own per-run timeout is short (5 s) and a HUNG cell counts
 its timeout. Also prints the full survey (every preset found) for reference.
 
     python benchmarks/bench_survey.py [--quick]

@@ -1,4 +1,4 @@
-"""Run every benchmark in one go and print their figures (DESIGN.md section 6).
+"""Run every benchmark in one go and print their figures.
 
     python benchmarks/run.py            # full figures (a few minutes)
     python benchmarks/run.py --quick    # CI: checks every benchmark still runs, fewer rounds

@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .repro import add_cli_commands
 
     add_cli_commands(sub)
-    # `probe [options] -- CMD...` lives in probe.py (issue 10), like `repro`.
+    # `probe [options] -- CMD...` lives in probe.py, like `repro`.
     from .probe import add_cli_command as add_probe_command
 
     add_probe_command(sub)

@@ -1,4 +1,4 @@
-"""The hermetic environment every client gets (DESIGN.md section 5).
+"""The hermetic environment every client gets.
 
 ``run`` builds a child's environment from an allow-list, never from ``os.environ``: this
 machine (and many CI images) exports SSL_CERT_FILE, REQUESTS_CA_BUNDLE, PIP_CERT,

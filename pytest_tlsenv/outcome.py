@@ -1,6 +1,6 @@
 """Verdicts: what a client did in a scenario, decided from evidence first.
 
-Order of evidence (DESIGN.md section 3): what the origin and the proxy saw, then the exit
+Order of evidence: what the origin and the proxy saw, then the exit
 status or signal, then an allow-list of real wordings (Rust panics, Python tracebacks,
 OpenSSL / rustls / GnuTLS / Go / node verification errors). In-process, the exception chain
 decides: ``ssl.SSLCertVerificationError`` anywhere in it means REJECTED.

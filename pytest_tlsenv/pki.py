@@ -7,7 +7,7 @@ cryptography and handed to trustme through :meth:`trustme.CA.from_pem`, which is
 public ``tlsenv_pki`` fixture exposes.
 
 Keys are ECDSA P-256: generating one costs ~0.05 ms, against 26-30 ms (with a heavy tail)
-for RSA-2048 (DESIGN.md section 6).
+for RSA-2048.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write this run's verdicts into --tlsenv-baseline (creating it) instead of "
         "comparing; entries of tests that did not run are kept",
     )
-    # Reproduction bundles (issue 7): see _ReproHooks below.
+    # Reproduction bundles: see _ReproHooks below.
     group.addoption(
         "--tlsenv-repro-dir",
         default=None,
@@ -920,7 +920,7 @@ def tlsenv(make_tlsenv: TLSEnvFactory, tlsenv_scenario: Spec) -> TLSEnv:
     return make_tlsenv.from_spec(tlsenv_scenario)
 
 
-# -- reproduction bundles for failing tests (--tlsenv-repro-dir; issue 7) ----------------------
+# -- reproduction bundles for failing tests (--tlsenv-repro-dir) ---------------------------------
 
 
 class _ReproHooks:

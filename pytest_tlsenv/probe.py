@@ -1,4 +1,4 @@
-"""Where does this client look? The trust-discovery probe (issue 10).
+"""Where does this client look? The trust-discovery probe.
 
 Every candidate source of trust gets a canary CA of its own: each trust variable of
 :data:`TRUST_VARIABLES` (a bundle file for file-valued ones, a hashed directory for

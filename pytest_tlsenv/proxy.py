@@ -93,7 +93,7 @@ SETUPS: dict[str, ProxySetup] = {
 
 
 def install_admin_ca(store: TrustStore, ca: Authority, name: str = "ROOT_CRT") -> Applied:
-    """Install a proxy's CA the way the admin of uv issue 5448 did (Debian layout).
+    """Install a proxy's CA the way the admin in astral-sh/uv#5448 did (Debian layout).
 
     ``cp ROOT_CRT.crt /usr/local/share/ca-certificates/`` as root with mode 0600, then
     ``update-ca-certificates``: ``/etc/ssl/certs/ROOT_CRT.pem`` links to it, ``openssl rehash``

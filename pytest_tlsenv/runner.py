@@ -19,7 +19,7 @@ process, and a child forked by that thread inherits exactly that thread's creden
   the call keep their capabilities: work the client hands to them is not covered.
 
 A root client keeps uid 0, so interpreters and venvs under /root stay usable, and gets exactly
-the EACCES a non-root user would get (uv issue 5448). Where that ends: uid 0 still owns every
+the EACCES a non-root user would get (astral-sh/uv#5448). Where that ends: uid 0 still owns every
 root-owned file and may write the ones whose mode lets the owner write (/etc/passwd, a cached
 client), capabilities or not. A real unprivileged user (``user=``) does not; then every path
 the client needs must be usable by that user, which :func:`check_usable` says up front.

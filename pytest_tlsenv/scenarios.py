@@ -1,4 +1,4 @@
-"""The scenario catalogue and the marker's keywords (DESIGN.md sections 3 and 4).
+"""The scenario catalogue and the marker's keywords.
 
 A :class:`Scenario` is a named, documented environment with the set of verdicts a robust
 client may give in it. :func:`resolve` turns the marker's keywords into a :class:`Spec`: the
@@ -94,7 +94,7 @@ CATALOGUE: dict[str, Scenario] = {
             expected_by_placement={"decoy": OK, "shadow": OK_OR_REJECTED},
             source="https://github.com/astral-sh/uv/issues/5448",
         ),
-        # -- the rest of the store group (issue 3). Entry faults: decoy {OK} (OpenSSL never
+        # -- the rest of the store group. Entry faults: decoy {OK} (OpenSSL never
         # opens a decoy; a client that reads every file must skip it), shadow {OK, REJECTED}
         # (a client that only has the cert dir lost its one copy of the CA: refusing is fine,
         # crashing or hanging is not). Env faults: a clean refusal is fine in both placements.

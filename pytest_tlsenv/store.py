@@ -195,7 +195,7 @@ class TrustStore:
     """A trust store under ``root`` in the shape of ``layout``.
 
     ``fault_uid`` owns files that must be unreadable to the client: a uid that is never the
-    client's (DESIGN.md section 5). As non-root the store cannot chown, so it chmods to 000.
+    client's. As non-root the store cannot chown, so it chmods to 000.
     """
 
     root: Path
@@ -453,7 +453,7 @@ class TrustStore:
 
 # -- filler CAs for large stores ----------------------------------------------------------------
 #
-# A realistic store holds ~150 CAs, a stress store 10,000 (DESIGN.md section 6: <= 1.5 s with
+# A realistic store holds ~150 CAs, a stress store 10,000 (<= 1.5 s with
 # hash links). Building each with cryptography's CertificateBuilder costs ~75 us; these are
 # made from one template instead: one shared throwaway key (generated at run time), the
 # template's TBSCertificate with a fixed-width number patched into the subject and issuer CN,

@@ -1,12 +1,12 @@
 """Every store fault bites: a process started by the runner gets the expected error on it.
 
-DESIGN.md section 5, "Prove the fault bites": for each fault a plain tool (cat, ls, openssl)
+Prove the fault bites: for each fault a plain tool (cat, ls, openssl)
 launched by ``tlsenv.run`` in the same mode as a client (as root: without CAP_DAC_OVERRIDE /
 CAP_DAC_READ_SEARCH; as non-root: itself) meets the expected error on the broken entry, and
 the same tool on the healthy CA file next to it succeeds (the negative twin). The module is
 marked ``nonroot``: CI runs it again as ``nobody``.
 
-Also here: the fault table itself (every DESIGN.md name, shell lines, placement per kind) and
+Also here: the fault table itself (every documented name, shell lines, placement per kind) and
 the FIFO release at teardown.
 """
 

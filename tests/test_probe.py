@@ -1,4 +1,4 @@
-"""The trust-discovery probe (issue 10): where each client looks, measured with canary CAs.
+"""The trust-discovery probe: where each client looks, measured with canary CAs.
 
 Every fact asserted here was found by running the client on this machine: a source is
 "trusted" when the client fetched from an origin signed by that source's canary CA, and the

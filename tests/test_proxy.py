@@ -429,7 +429,7 @@ def test_stop_ends_idle_and_silent_connections(tlsenv: TLSEnv) -> None:
     assert not [t for t in proxy._threads if t.is_alive()]
 
 
-# -- uv issue 5448, the corporate setup of the seed thread ------------------------------------
+# -- astral-sh/uv#5448, the corporate setup of the seed thread ------------------------------------
 
 UV_5448 = {"0.2.28": Verdict.OK, "0.2.29": Verdict.CRASHED, "0.13.9": Verdict.OK}
 

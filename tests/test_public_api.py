@@ -1,4 +1,4 @@
-"""The public surface: ``__all__`` is exact, and DESIGN.md's names exist (they are API)."""
+"""The public surface: ``__all__`` is exact, and the documented names exist (they are API)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_tlsenv_and_outcome_attributes(tlsenv: TLSEnv) -> None:
         assert callable(getattr(Outcome, name)), name
 
 
-# DESIGN.md section 3, verbatim: "tests written against this must keep working". The uv
+# The documented example, verbatim: "tests written against this must keep working". The uv
 # fixture is the user's own (here from the cache, as tests/conftest.py does).
 DESIGN_EXAMPLE = """
 import pytest

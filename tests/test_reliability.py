@@ -1,4 +1,4 @@
-"""The suite's own guards catch what they promise to catch (issue 9)."""
+"""The suite's own guards catch what they promise to catch."""
 
 from __future__ import annotations
 

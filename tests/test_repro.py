@@ -1,4 +1,4 @@
-"""Reproduction bundles (issue 7): a scenario exported so that it runs without pytest.
+"""Reproduction bundles: a scenario exported so that it runs without pytest.
 
 Every bundle is *run* here: its repro.sh in a clean environment (``env -i PATH=/usr/bin:/bin``),
 as the invoking user (root: the script drops CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH with

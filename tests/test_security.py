@@ -1,4 +1,4 @@
-"""Security properties of what the plugin generates (issue 9), each with a twin that breaks it."""
+"""Security properties of what the plugin generates, each with a twin that breaks it."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def _key_problems(root: Path, pki: PKI) -> list[str]:
         if stat.S_IMODE(key.stat().st_mode) != 0o600:
             problems.append(f"mode {oct(stat.S_IMODE(key.stat().st_mode))}: {key}")
         # Only a PKI's own directory holds keys (this session's, or a test's own PKI), or a
-        # reproduction bundle's throwaway-keys/ (its own fresh PKI, issue 7).
+        # reproduction bundle's throwaway-keys/ (its own fresh PKI).
         known = ("pki", "tlsenv-pki", "throwaway-keys")
         if not any(p.name.startswith(known) for p in key.parents):
             problems.append(f"stray key: {key}")

@@ -46,7 +46,7 @@ REASONS: dict[str, tuple[str, str]] = {  # variant -> (python, curl)
     "constraint-violation": ("permitted subtree violation", "permitted subtree violation"),
 }
 
-# Measured per client for cn-only (no SAN, CN=localhost): DESIGN.md expects {OK, REJECTED}.
+# Measured per client for cn-only (no SAN, CN=localhost): the catalogue expects {OK, REJECTED}.
 CN_ONLY = {
     "python": Verdict.OK,
     "curl": Verdict.OK,

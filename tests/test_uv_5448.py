@@ -1,4 +1,4 @@
-"""uv issue 5448, reproduced as a user would write it (DESIGN.md section 3).
+"""astral-sh/uv#5448, reproduced as a user would write it.
 
 uv 0.2.29 moved to rustls-native-certs 0.7.1, which reads *every* file of the cert dir and
 treats one read error as fatal: with ``UV_NATIVE_TLS=1`` a single unreadable CA file made uv
