@@ -19,19 +19,32 @@ import pytest
 
 from pytest_tlsenv import TLSEnv
 from pytest_tlsenv.clients import PRESETS, make_client
-from pytest_tlsenv.errors import ClientUnavailableError
+from pytest_tlsenv.errors import ClientUnavailableError, NotApplicableError
 
 pytestmark = pytest.mark.nonroot
 
 NAMES = sorted(PRESETS)
 PINNED = {"uv": "0.13.9"}
+# wget reads no trust variable, so the default (env) mode cannot apply to it (asserted below):
+# these per-preset tests run it with its labelled flags variant.
+MODE = {"wget": "flags"}
+# Given only the bundle (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, PIP_CERT), these never meet
+# a fault in the cert dir: not applicable, never run against a healthy store.
+BUNDLE_ONLY = {"requests", "node", "pip"}
 
 
 def _client(env: TLSEnv, name: str):  # type: ignore[no-untyped-def]
     try:
-        return make_client(env, name, PINNED.get(name))
-    except ClientUnavailableError as e:
+        return make_client(env, name, PINNED.get(name), trust=MODE.get(name))
+    except NotApplicableError:
+        raise
+    except ClientUnavailableError as e:  # not installed on this machine
         pytest.skip(str(e))
+
+
+def test_wget_in_env_mode_is_not_applicable(tlsenv: TLSEnv) -> None:
+    with pytest.raises(NotApplicableError, match="wget reads no trust variable"):
+        make_client(tlsenv, "wget", trust="env")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -66,6 +79,10 @@ def test_preset_goes_through_a_trusted_interceptor(tlsenv: TLSEnv, name: str) ->
 def test_preset_unreadable_decoy_is_ok(tlsenv: TLSEnv, name: str) -> None:
     # Every preset degrades gracefully here: OpenSSL-based ones never open the decoy, uv 0.13.9
     # reads it, warns and goes on; GnuTLS (wget --ca-directory) skips it.
+    if name in BUNDLE_ONLY:
+        with pytest.raises(NotApplicableError, match="cannot reach"):
+            _client(tlsenv, name)
+        return
     out = _client(tlsenv, name).run()
     out.assert_expected().assert_ok()
     if name == "uv":
