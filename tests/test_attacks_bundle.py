@@ -174,12 +174,17 @@ def test_serve_refuses_a_key_or_cert_outside_the_bundle(
     # A valid copy outside: only where it is makes it wrong.
     shutil.copy(bundle / original, outside / "copy.pem")
     _point(bundle, **{field: str(outside / "copy.pem")})
-    with _serve(bundle, tmp_path / "state") as proc:
-        try:
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.communicate(timeout=10)
+    try:
+        with _serve(bundle, tmp_path / "state") as proc:
+            try:
+                out, err = proc.communicate(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.communicate(timeout=10)
+    finally:
+        # A key copied out of the bundle must not outlive the test (the session's key audit
+        # would rightly call it a stray key).
+        (outside / "copy.pem").unlink()
     assert proc.returncode != 0, out + err
     assert "is not a relative path inside the bundle" in err
