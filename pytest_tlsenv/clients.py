@@ -41,11 +41,17 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from . import privdir
+from .env import TRUST_MODES
 from .errors import ClientUnavailableError, ConfigError, NotApplicableError
 
 if TYPE_CHECKING:
-    from .outcome import Outcome
-    from .tlsenv import TLSEnv
+    from typing import TypeAlias
+
+    from ._types import EnvView
+    from .outcome import Outcome, Verdict
+
+    # A TLSEnv as seen from below it in the layers (_types.py).
+    TLSEnv: TypeAlias = EnvView[Outcome, Verdict]
 
 __all__ = [
     "PRESETS",
@@ -1111,8 +1117,6 @@ def make_client(
     Raises :class:`NotApplicableError` when the scenario cannot apply to the client in that
     mode (see :meth:`Preset.wiring` and :func:`applicable`).
     """
-    from .scenarios import TRUST_MODES
-
     preset = get_preset(name)
     trust = trust or env.trust
     if trust not in TRUST_MODES:

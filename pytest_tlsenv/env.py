@@ -16,7 +16,21 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Sandbox", "build_environ", "is_scrubbed", "scrubbed", "traversable_path"]
+__all__ = [
+    "TRUST_MODES",
+    "Sandbox",
+    "build_environ",
+    "is_scrubbed",
+    "scrubbed",
+    "traversable_path",
+]
+
+#: How the scenario's store reaches a client. ``env`` (the default): the trust variables
+#: users of that client set (SSL_CERT_FILE/SSL_CERT_DIR for OpenSSL clients,
+#: REQUESTS_CA_BUNDLE for requests...). ``system``: no trust variable; the store is shown at
+#: the layout's real paths in a private mount namespace. ``flags``: explicit options
+#: (``curl --cacert``...), a labelled variant of a client.
+TRUST_MODES = ("env", "system", "flags")
 
 # Outer variables a child may see (besides LC_*), because they change nothing about trust.
 ALLOWED = ("LANG", "LANGUAGE", "TERM", "TZ")

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 from .redact import Redactor
 
 if TYPE_CHECKING:
-    from .tlsenv import TLSEnv
+    from typing import TypeAlias
+
+    from ._types import EnvView
+
+    # The TLSEnv that made an outcome, as seen from below it in the layers (_types.py).
+    TLSEnv: TypeAlias = EnvView["Outcome", "Verdict"]
 
 __all__ = ["Outcome", "Verdict", "classify_call", "classify_run", "refine", "trust_alert"]
 

@@ -264,19 +264,14 @@ def _client_user(config: pytest.Config) -> str | None:
     user = option or str(config.getini("tlsenv_user")).strip() or None
     if user is None:
         return None
-    import pwd
+    from .errors import ConfigError
+    from .runner import client_ids  # the same check as TLSEnv's, here at startup
 
     source = "--tlsenv-user" if option else "ini tlsenv_user ="
     try:
-        uid = (pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)).pw_uid
-    except KeyError:
-        raise pytest.UsageError(f"{source} {user}: no such user on this machine") from None
-    if uid == 0:
-        raise pytest.UsageError(
-            f"{source} {user}: uid 0 reads every file whatever its mode, so permission faults "
-            "would not bite; name an unprivileged user, or none (as root clients then run as "
-            "uid 0 without any capability)"
-        )
+        uid, _gid = client_ids(user)
+    except ConfigError as e:
+        raise pytest.UsageError(f"{source} {user}: {e}") from None
     if os.geteuid() != 0 and uid != os.geteuid():
         raise pytest.UsageError(f"{source} {user}: switching users needs root")
     return user

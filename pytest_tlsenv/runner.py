@@ -276,9 +276,6 @@ def client_ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-_user_ids = client_ids  # the name the rest of the package imported first
-
-
 def _denied(st: os.stat_result, uid: int, gid: int, want: int) -> bool:
     """Whether the mode bits of ``st`` deny ``want`` (``os.R_OK``...) to uid/gid (no other
     groups: the switch clears them). The owner class alone applies to the owner, as in Linux."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._checks import MAX_EXTRA_CAS, MAX_TIMEOUT, check_count, check_timeout, did_you_mean
+from .env import TRUST_MODES  # defined low: client presets validate it too
 from .errors import ConfigError
 from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
@@ -29,13 +30,6 @@ __all__ = [
     "get_scenario",
     "resolve",
 ]
-
-#: How the scenario's store reaches a client. ``env`` (the default): the trust variables
-#: users of that client set (SSL_CERT_FILE/SSL_CERT_DIR for OpenSSL clients,
-#: REQUESTS_CA_BUNDLE for requests...). ``system``: no trust variable; the store is shown at
-#: the layout's real paths in a private mount namespace. ``flags``: explicit options
-#: (``curl --cacert``...), a labelled variant of a client.
-TRUST_MODES = ("env", "system", "flags")
 
 OK = frozenset({Verdict.OK})
 REJECTED = frozenset({Verdict.REJECTED})

@@ -216,10 +216,10 @@ def test_uid_0_is_refused_as_a_client_user(make_tlsenv: Maker, user: str) -> Non
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--tlsenv-user", "root"], "", "*--tlsenv-user root: uid 0 reads every file*"),
-        (["--tlsenv-user", "0"], "", "*--tlsenv-user 0: uid 0 reads every file*"),
-        ([], "tlsenv_user = root", "*ini tlsenv_user = root: uid 0 reads every file*"),
-        ([], "tlsenv_user = tlsenv-no-such-user", "*tlsenv-no-such-user: no such user*"),
+        (["--tlsenv-user", "root"], "", "*--tlsenv-user root: user 'root' has uid 0*"),
+        (["--tlsenv-user", "0"], "", "*--tlsenv-user 0: user '0' has uid 0*reads every file*"),
+        ([], "tlsenv_user = root", "*ini tlsenv_user = root: user 'root' has uid 0*"),
+        ([], "tlsenv_user = tlsenv-no-such-user", "*tlsenv-no-such-user: *does not exist*"),
     ],
 )
 def test_uid_0_option_or_ini_is_a_usage_error(
