@@ -4,10 +4,13 @@ import-linter), with the checks on private names, the version and the changelog.
 from __future__ import annotations
 
 import ast
+import email.parser
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +230,99 @@ def test_private_import_scan_sees_every_form(tmp_path: Path) -> None:
         ("high", "low", "_hidden"),
         ("high", "_helper", "_SECRET"),
     }
+
+
+# -- one version, and a changelog that names it ----------------------------------------------
+
+
+def _wheel_version(tmp_path: Path, version: str | None = None) -> str:
+    """Build a wheel of a copy of the project offline, as a release would (the copy: a build
+    must not need write access to the checkout), with ``__version__`` set to ``version`` if
+    given, and return the version its metadata gives installers."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "pytest_tlsenv", src / "pytest_tlsenv", ignore=_BUILD_JUNK)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    if version is not None:
+        init = src / "pytest_tlsenv" / "__init__.py"
+        text, n = re.subn(
+            r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text()
+        )
+        assert n == 1, "__version__ is one plain assignment in __init__.py"
+        init.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = email.parser.HeaderParser().parsestr(zf.read(meta).decode())
+    assert wheel.name.startswith(f"pytest_tlsenv-{headers['Version']}-")
+    return str(headers["Version"])
+
+
+def test_wheel_metadata_carries_the_package_version(tmp_path: Path) -> None:
+    import pytest_tlsenv
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in config["project"], "the version lives in __init__.py only"
+    assert config["project"]["dynamic"] == ["version"]
+    assert _wheel_version(tmp_path) == pytest_tlsenv.__version__
+
+
+def test_wheel_version_follows_init_py(tmp_path: Path) -> None:
+    # The twin: a different __version__ is what the wheel says, so there is no second copy.
+    assert _wheel_version(tmp_path, "9.8.7") == "9.8.7"
+
+
+_BUILD_JUNK = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+# "## [Unreleased]" or "## [1.2.3] - 2026-11-24": Keep a Changelog's release headings.
+_RELEASE = re.compile(r"^## \[(?P<name>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?$")
+_KINDS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def changelog_releases(text: str) -> dict[str, set[str]]:
+    """Release name -> the kinds of change it lists; a ValueError for anything else at
+    heading level 2 or 3, a release without a date, or a kind outside a release."""
+    releases: dict[str, set[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            m = _RELEASE.match(line)
+            if m is None or (m["name"] != "Unreleased") != bool(m["date"]):
+                raise ValueError(f"not a release heading: {line!r}")
+            current = m["name"]
+            releases[current] = set()
+        elif line.startswith("### "):
+            kind = line.removeprefix("### ").strip()
+            if current is None or kind not in _KINDS:
+                raise ValueError(f"not a kind of change in a release: {line!r}")
+            releases[current].add(kind)
+    return releases
+
+
+def test_changelog_has_unreleased_and_the_current_version() -> None:
+    import pytest_tlsenv
+
+    releases = changelog_releases((ROOT / "CHANGELOG.md").read_text())
+    assert next(iter(releases)) == "Unreleased"
+    assert releases["Unreleased"], "Unreleased lists its changes by kind"
+    assert pytest_tlsenv.__version__ in releases
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "## Unreleased\n### Added\n",  # no brackets
+        "## [0.1.0]\n### Added\n",  # a release without its date
+        "## [Unreleased]\n### Improved\n",  # not a kind Keep a Changelog has
+        "### Added\n",  # a kind outside any release
+    ],
+)
+def test_changelog_parser_refuses_what_is_not_keep_a_changelog(text: str) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        changelog_releases(text)
