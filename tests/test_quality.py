@@ -326,3 +326,53 @@ def test_changelog_has_unreleased_and_the_current_version() -> None:
 def test_changelog_parser_refuses_what_is_not_keep_a_changelog(text: str) -> None:
     with pytest.raises(ValueError, match="not a"):
         changelog_releases(text)
+
+
+# -- docs/ stands alone -------------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+# A tracker citation ("issue 12", "#12", "gh-12") or a path outside the checkout.
+_OUTSIDE = re.compile(r"\bissues? \d+|(?<![\w/])#\d+\b|\bgh-\d+|(?<![\w.])/(?:work|home|root|tmp)/")
+
+
+def doc_problems(root: Path) -> list[str]:
+    """Links of ``root``'s docs/*.md and CHANGELOG.md that lead nowhere or out of ``root``,
+    and citations of trackers or of paths outside the checkout."""
+    problems = []
+    for doc in sorted([*(root / "docs").glob("*.md"), root / "CHANGELOG.md"]):
+        text = doc.read_text()
+        for m in _OUTSIDE.finditer(text):
+            problems.append(f"{doc.name}: cites {m.group(0)!r}")
+        for target in _LINK.findall(text):
+            if re.match(r"https?://", target):
+                if re.search(r"/(issues|pull)/\d+", target):
+                    problems.append(f"{doc.name}: cites a tracker: {target}")
+                continue
+            path = (doc.parent / target.split("#")[0]).resolve()
+            if not path.is_relative_to(root.resolve()) or not path.exists():
+                problems.append(f"{doc.name}: broken or outside link {target}")
+    return problems
+
+
+def test_docs_link_inside_the_repo_and_cite_no_tracker() -> None:
+    assert doc_problems(ROOT) == []
+    index = (ROOT / "docs" / "README.md").read_text()
+    linked = {Path(t).name for t in _LINK.findall(index)}
+    assert {p.name for p in (ROOT / "docs").glob("*.md")} - {"README.md"} <= linked
+
+
+def test_doc_check_finds_broken_links_and_citations(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "CHANGELOG.md").write_text("## [Unreleased]\n- fixed issue 12 and #7\n")
+    (tmp_path / "docs" / "a.md").write_text(
+        "[ok](../CHANGELOG.md) [gone](b.md) [out](../../x.md) see /work/notes/x.md "
+        "[t](https://github.com/o/r/issues/3)\n"
+    )
+    assert doc_problems(tmp_path) == [
+        "CHANGELOG.md: cites 'issue 12'",
+        "CHANGELOG.md: cites '#7'",
+        "a.md: cites '/work/'",
+        "a.md: broken or outside link b.md",
+        "a.md: broken or outside link ../../x.md",
+        "a.md: cites a tracker: https://github.com/o/r/issues/3",
+    ]
