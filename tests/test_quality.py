@@ -123,7 +123,11 @@ def test_scratch_copy_keeps_the_contracts(tmp_path: Path) -> None:
 def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     pkg = _scratch_package(tmp_path)
     # pki (low) importing the plugin (a face), type-only: it still counts.
-    _append(pkg / "pki.py", "\nif TYPE_CHECKING:\n    from .plugin import pytest_configure\n")
+    _append(
+        pkg / "pki.py",
+        "\nfrom typing import TYPE_CHECKING  # noqa: E402\n\n"
+        "if TYPE_CHECKING:\n    from .plugin import pytest_configure\n",
+    )
     proc = _lint_imports(tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "pytest_tlsenv.pki is not allowed to import pytest_tlsenv.plugin" in proc.stdout
@@ -252,7 +256,7 @@ def _wheel_version(tmp_path: Path, version: str | None = None) -> str:
         init.write_text(text)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "-q", "-w", str(tmp_path / "dist"), str(src)],
+         "--no-index", "--no-cache-dir", "-q", "-w", str(tmp_path / "dist"), str(src)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
