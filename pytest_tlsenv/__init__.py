@@ -1,7 +1,8 @@
 """pytest-tlsenv: TLS environment regression testing.
 
 Fake trust stores, faults and loopback servers as pytest fixtures, and verdicts on how a
-client (in-process or a CLI) copes with them. See ``DESIGN``-level docs in the README.
+client (in-process or a CLI) copes with them. The README is the guide; docs/ has the
+architecture, the catalogue, the verdict rules and the security model.
 """
 
 from __future__ import annotations

@@ -166,39 +166,51 @@ PRIVATE_IMPORT_EXCEPTIONS = {
 }
 
 
+def _module_names(pkg: Path) -> dict[Path, str]:
+    """Each file of ``pkg`` and its dotted name inside it ("" for the package itself)."""
+    names = {}
+    for path in pkg.rglob("*.py"):
+        parts = path.relative_to(pkg).with_suffix("").parts
+        names[path] = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return names
+
+
 def private_imports(pkg: Path) -> set[tuple[str, str, str]]:
     """(importer, module, name) for every private name one module of ``pkg`` takes from
     another: ``from .x import _name`` and ``x._name`` on an imported module ``x``, inside
     functions too. Submodules (``from . import _nsexec``) are modules, not private names."""
-    modules = {p.stem for p in pkg.glob("*.py")} | {
-        p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()
-    }
+    names = _module_names(pkg)
+    modules = set(names.values())
     found: set[tuple[str, str, str]] = set()
-    for path in sorted(pkg.rglob("*.py")):
-        importer = path.relative_to(pkg).with_suffix("").as_posix().replace("/", ".")
+    for path, importer in sorted(names.items()):
+        package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
         tree = ast.parse(path.read_text(), filename=str(path))
         bound: dict[str, str] = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                absolute = (node.module or "").split(".")[0] == pkg.name
-                if not node.level and not absolute:
+                if node.level:
+                    parts = package.split(".") if package else []
+                    parts = parts[: len(parts) - (node.level - 1)]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                elif node.module and node.module.split(".")[0] == pkg.name:
+                    base = node.module.removeprefix(pkg.name).lstrip(".")
+                else:
                     continue
-                source = (node.module or "").removeprefix(f"{pkg.name}.")
                 for alias in node.names:
-                    if alias.name in modules and source in ("", pkg.name):
-                        bound[alias.asname or alias.name] = alias.name
-                    elif _private(alias.name):
-                        found.add((importer, source, alias.name))
+                    sub = f"{base}.{alias.name}" if base else alias.name
+                    if sub in modules:
+                        bound[alias.asname or alias.name] = sub
+                    elif _private(alias.name) and base != importer:
+                        found.add((importer, base, alias.name))
             elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    parts = alias.name.split(".")
-                    if parts[0] == pkg.name and len(parts) > 1 and alias.asname:
-                        bound[alias.asname] = parts[1]
+                    if alias.name.startswith(f"{pkg.name}.") and alias.asname:
+                        bound[alias.asname] = alias.name.removeprefix(f"{pkg.name}.")
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)
-                and node.value.id in bound
+                and bound.get(node.value.id, importer) != importer
                 and _private(node.attr)
             ):
                 found.add((importer, bound[node.value.id], node.attr))
@@ -229,10 +241,16 @@ def test_private_import_scan_sees_every_form(tmp_path: Path) -> None:
         "    from pkg.low import _hidden\n\n"
         "    return low._hidden() + _hidden() + _LIMIT + _helper._SECRET\n"
     )
+    # In a subpackage: a private submodule is a module; a private name two levels up is not.
+    (pkg / "sub").mkdir()
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "_tmpl.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("from . import _tmpl\nfrom ..low import _LIMIT\n")
     assert private_imports(pkg) == {
         ("high", "low", "_LIMIT"),
         ("high", "low", "_hidden"),
         ("high", "_helper", "_SECRET"),
+        ("sub.a", "low", "_LIMIT"),
     }
 
 
