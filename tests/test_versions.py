@@ -185,3 +185,16 @@ def test_presets_detect_through_it() -> None:
     line = version_of("curl")
     assert line is not None
     assert line.startswith(f"curl {version} ")
+
+
+def test_a_preset_asks_its_version_without_the_host_trust_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A curl first on PATH that answers with what it sees of SSL_CERT_FILE.
+    _script(tmp_path / "curl", 'echo "curl 1.2.3-${SSL_CERT_FILE:-unset} (fake)"\n')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SSL_CERT_FILE", "/host/bundle.pem")
+    assert get_preset("curl").detect() == "1.2.3-unset"
+    # The twin: the host's variable is there to be leaked.
+    seen = subprocess.run(["curl"], capture_output=True, text=True, check=True)
+    assert seen.stdout.startswith("curl 1.2.3-/host/bundle.pem ")
