@@ -43,6 +43,7 @@ from filelock import FileLock
 from . import privdir
 from .env import TRUST_MODES
 from .errors import ClientUnavailableError, ConfigError, NotApplicableError
+from .versions import version_of
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -574,15 +575,13 @@ def _version_key(version: str | None) -> tuple[int, ...] | None:
 
 
 def _version_of(argv: Sequence[str], pattern: str) -> Callable[[], str | None]:
-    @cache
+    """A preset's detector: None when ``argv[0]`` is not installed, else the ``pattern``
+    group in its version line, or "unknown" (installed, but its version cannot be read)."""
+
     def detect() -> str | None:
         if shutil.which(argv[0]) is None:
             return None
-        try:
-            out = subprocess.run(list(argv), capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        m = re.search(pattern, out.stdout + out.stderr)
+        m = re.search(pattern, version_of(argv[0], *argv[1:]) or "")
         return m.group(1) if m else "unknown"
 
     return detect

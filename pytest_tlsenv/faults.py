@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
-from .pki import Authority
+from .pki import Authority, build_certificate
 from .store import TrustStore
 
 __all__ = ["FAULTS", "KINDS", "PLACEMENTS", "Applied", "Fault", "Site", "get_fault"]
@@ -391,22 +391,21 @@ def _resign(
     is_ca: bool,
 ) -> x509.Certificate:
     """``ca``'s certificate again (same subject, same key), with other validity or CA flag."""
-    old = ca.cert
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(old.subject)
-        .issuer_name(old.subject)
-        .public_key(ca.key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca.key.public_key()), False)
-    )
-    for ext in old.extensions:
+    # The copy keeps the original's name constraints, whatever they are (or none).
+    kept: bool | x509.NameConstraints = False
+    for ext in ca.cert.extensions:
         if isinstance(ext.value, x509.NameConstraints):
-            builder = builder.add_extension(ext.value, ext.critical)
-    return builder.sign(ca.key, hashes.SHA256())
+            kept = ext.value
+    return build_certificate(
+        ca.cert.subject,
+        ca.key.public_key(),
+        ca.key,
+        ca=is_ca,
+        not_before=not_before,
+        not_after=not_after,
+        subject_key_id=True,
+        constrained=kept,
+    )
 
 
 def _expired_copy(site: Site, path: Path) -> Made:

@@ -31,7 +31,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .subjecthash import subject_hash
 
-__all__ = ["ORIGIN_HOSTS", "PKI", "SERVER_VARIANTS", "TEST_DOMAIN", "Authority", "Leaf"]
+__all__ = [
+    "ORIGIN_HOSTS",
+    "PKI",
+    "SERVER_VARIANTS",
+    "TEST_DOMAIN",
+    "Authority",
+    "Leaf",
+    "build_certificate",
+    "ca_name",
+]
 
 #: The name under ``.test`` that the origin's certificate also covers.
 TEST_DOMAIN = "origin.tlsenv.test"
@@ -74,6 +83,91 @@ def _general_name(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def ca_name(common_name: str) -> x509.Name:
+    """The subject every CA made here carries: ``O=pytest-tlsenv, CN=common_name``."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-tlsenv"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+_SAFE_CONSTRAINTS = x509.NameConstraints(permitted_subtrees=_PERMITTED, excluded_subtrees=None)
+
+
+def build_certificate(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    signing_key: PrivateKey,
+    *,
+    issuer: x509.Name | None = None,
+    ca: bool,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    key_usage: bool = False,
+    subject_key_id: bool = False,
+    constrained: bool | x509.NameConstraints = False,
+    authority_key_id: bool = False,
+    eku: Iterable[x509.ObjectIdentifier] = (),
+    san: Iterable[str] = (),
+    serial: int | None = None,
+) -> x509.Certificate:
+    """The one place a certificate is made: every CA, leaf, filler and re-signed copy.
+
+    ``issuer`` None means self-issued (the subject). The window defaults to an hour ago
+    until two days from now. The extensions come in one fixed order, each only when asked:
+    basicConstraints (critical, always), keyUsage for a CA (``key_usage``, critical),
+    subjectKeyIdentifier, nameConstraints (``constrained``: True for the loopback-only
+    constraints every CA here carries, critical; or the given ones, which a re-signed copy
+    keeps), authorityKeyIdentifier of ``signing_key``, extendedKeyUsage ``eku``,
+    subjectAltName for ``san`` (hosts: IP addresses or DNS names). Signed with SHA-256.
+    """
+    now = _now()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number() if serial is None else serial)
+        .not_valid_before(now - _BACKDATE if not_before is None else not_before)
+        .not_valid_after(now + _CA_LIFETIME if not_after is None else not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if key_usage:
+        builder = builder.add_extension(_CA_KEY_USAGE, critical=True)
+    if subject_key_id:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
+        )
+    if constrained is not False:
+        value = _SAFE_CONSTRAINTS if constrained is True else constrained
+        builder = builder.add_extension(value, critical=True)
+    if authority_key_id:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()),
+            critical=False,
+        )
+    eku = list(eku)
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    names = [_general_name(h) for h in san]
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(signing_key, hashes.SHA256())
 
 
 def write_private(path: Path, data: bytes) -> Path:
@@ -181,54 +275,19 @@ class Authority:
     ) -> Authority:
         """Make a CA: self-signed, or signed by ``parent`` when given (an intermediate)."""
         key = _new_key()
-        now = _now()
-        not_before = not_before or now - _BACKDATE
-        not_after = not_after or now + _CA_LIFETIME
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-tlsenv"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"tlsenv {label} CA"),
-            ]
+        cert = build_certificate(
+            ca_name(common_name or f"tlsenv {label} CA"),
+            key.public_key(),
+            parent.key if parent else key,
+            issuer=parent.cert.subject if parent else None,
+            ca=True,
+            not_before=not_before,
+            not_after=not_after,
+            key_usage=True,
+            subject_key_id=True,
+            constrained=constrained,
+            authority_key_id=parent is not None,
         )
-        issuer_name = parent.cert.subject if parent else subject
-        signing_key = parent.key if parent else key
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-        )
-        if constrained:
-            builder = builder.add_extension(
-                x509.NameConstraints(permitted_subtrees=_PERMITTED, excluded_subtrees=None),
-                critical=True,
-            )
-        if parent is not None:
-            builder = builder.add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()),
-                critical=False,
-            )
-        cert = builder.sign(signing_key, hashes.SHA256())
         return cls(label=label, cert=cert, key=key)
 
     @cached_property
@@ -259,57 +318,33 @@ class Authority:
     ) -> Leaf:
         """Issue a server leaf for ``hosts`` (first host is the CN unless given)."""
         key = key or _new_key()
-        now = _now()
         # The CN is a DNS host when there is one. Never an IP: with no DNS SAN, OpenSSL checks
         # a hostname-like CN against the DNS name constraints, and "127.0.0.1" violates them
         # (X509_V_ERR_PERMITTED_VIOLATION), found by tests/test_security.py.
         dns_hosts = [h for h in hosts if not isinstance(_general_name(h), x509.IPAddress)]
         cn = common_name or (dns_hosts[0] if dns_hosts else "tlsenv leaf")
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or now - _BACKDATE)
-            .not_valid_after(not_after or now + _CA_LIFETIME)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
-        )
-        eku = list(eku)
-        if eku:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        if san and hosts:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
-            )
         with self._lock:
-            cert = builder.sign(self.key, hashes.SHA256())
+            cert = build_certificate(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]),
+                key.public_key(),
+                self.key,
+                issuer=self.cert.subject,
+                ca=False,
+                not_before=not_before,
+                not_after=not_after,
+                authority_key_id=True,
+                eku=eku,
+                san=hosts if san else (),
+            )
         return Leaf(cert=cert, key=key, chain=chain)
 
 
 def self_signed_leaf(hosts: Sequence[str] = ORIGIN_HOSTS) -> Leaf:
     """A self-signed end-entity certificate for ``hosts`` (badssl's ``self-signed``)."""
     key = _new_key()
-    now = _now()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _CA_LIFETIME)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([_general_name(h) for h in hosts]), critical=False
-        )
-        .sign(key, hashes.SHA256())
+    cert = build_certificate(
+        name, key.public_key(), key, ca=False, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), san=hosts
     )
     return Leaf(cert=cert, key=key)
 

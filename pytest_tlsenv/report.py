@@ -12,14 +12,11 @@ One result per (test, scenario): when a test ran several clients in the same sce
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
 import re
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .redact import redact, redact_environ
+from .versions import version_of
 
 if TYPE_CHECKING:
     from .outcome import Outcome
@@ -61,20 +59,6 @@ class BaselineError(ConfigError):
 
 # -- client versions --------------------------------------------------------------------------
 
-# Clients whose version the report asks for, and how (one short subprocess per executable and
-# session). Unknown executables are never run with guessed flags: their version stays None.
-_VERSION_ARGS: dict[str, tuple[str, ...]] = {
-    "curl": ("--version",),
-    "wget": ("--version",),
-    "openssl": ("version",),
-    "uv": ("--version",),
-    "pip": ("--version",),
-    "node": ("--version",),
-    "git": ("--version",),
-    "httpie": ("--version",),
-    "http": ("--version",),
-    "go": ("version",),
-}
 _PYTHON = re.compile(r"python[0-9.]*$")
 _VERSION_HEAD = re.compile(r"^.*?\bv?\d+(?:\.\d+)+[\w.+-]*")
 
@@ -84,26 +68,6 @@ _MODULE_VERSION_ARGS: dict[str, tuple[str, ...]] = {"pip": ("--version",)}
 _LIBRARY_VERSION = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
 
 
-def _first_line(argv: Sequence[str]) -> str | None:
-    """First line of ``argv``'s output (a minimal environment, 5 seconds), None on failure."""
-    try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            stdin=subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = (done.stdout or done.stderr).strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return None
-    return lines[0].strip()
-
-
 def _head(name: str, line: str) -> str:
     # "curl 7.88.1 (x86_64...) libcurl/..." -> "curl 7.88.1"; "v20.19.2" -> "node v20.19.2".
     m = _VERSION_HEAD.match(line)
@@ -111,36 +75,24 @@ def _head(name: str, line: str) -> str:
     return head if name.lower() in head.lower() or _PYTHON.match(name) else f"{name} {head}"
 
 
-def _resolve(executable: str) -> str | None:
-    return executable if os.sep in executable else shutil.which(executable)
-
-
-@functools.lru_cache(maxsize=64)
 def client_version(executable: str) -> str | None:
-    """First line of ``executable --version`` for known clients (curl, uv, pip, node, python,
-    ...), or None. The child gets a minimal environment and 5 seconds."""
-    name = os.path.basename(executable)
-    args = ("--version",) if _PYTHON.match(name) else _VERSION_ARGS.get(name)
-    path = _resolve(executable) if args is not None else None
-    if args is None or path is None:
-        return None
-    line = _first_line([path, *args])
-    return _head(name, line) if line is not None else None
+    """``curl 7.88.1``, ``node v20.19.2``: the head of what a known client (curl, uv, pip,
+    node, python, ...) answers when asked its version, or None. Unknown programs are never
+    run; the query is :func:`pytest_tlsenv.versions.version_of`'s (asked once per executable
+    file, no trust variable, bounded time)."""
+    line = version_of(executable)
+    return _head(os.path.basename(executable), line) if line is not None else None
 
 
-@functools.lru_cache(maxsize=64)
 def _module_version(python: str, module: str) -> str | None:
-    """``python -m pip --version``: the pip *that interpreter* imports (once per path)."""
-    path = _resolve(python)
-    line = _first_line([path, "-m", module, *_MODULE_VERSION_ARGS[module]]) if path else None
+    """``python -m pip --version``: the pip *that interpreter* imports."""
+    line = version_of(python, "-m", module, *_MODULE_VERSION_ARGS[module])
     return _head(module, line) if line is not None else None
 
 
-@functools.lru_cache(maxsize=64)
 def _library_version(python: str, library: str) -> str | None:
     """The version of ``library`` that interpreter imports (a pinned library preset's)."""
-    path = _resolve(python)
-    line = _first_line([path, "-I", "-c", _LIBRARY_VERSION, library]) if path else None
+    line = version_of(python, "-I", "-c", _LIBRARY_VERSION, library)
     return f"{library} {line}" if line is not None else None
 
 

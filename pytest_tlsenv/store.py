@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import os
 import shutil
 import stat
@@ -19,13 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from .errors import ConfigError
-from .pki import Authority
+from .pki import Authority, build_certificate, ca_name
 from .subjecthash import name_hash
 
 __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
@@ -482,33 +479,10 @@ class _Filler:
 
     @classmethod
     def create(cls) -> _Filler:
-        from .pki import _PERMITTED  # the same name constraints as every other CA
-
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pytest-tlsenv"),
-                x509.NameAttribute(
-                    NameOID.COMMON_NAME, "tlsenv filler CA " + _FILLER_MARK.decode()
-                ),
-            ]
-        )
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.NameConstraints(permitted_subtrees=_PERMITTED, excluded_subtrees=None),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
+        name = ca_name("tlsenv filler CA " + _FILLER_MARK.decode())
+        # Healthy and as safe as every other CA here: the same window and name constraints.
+        cert = build_certificate(name, key.public_key(), key, ca=True, constrained=True)
         tbs = cert.tbs_certificate_bytes
         der = cert.public_bytes(serialization.Encoding.DER)
         # The mark must sit exactly in the issuer and subject CN, and the signature algorithm
