@@ -119,8 +119,7 @@ def test_servers_work_with_fd_numbers_above_1024(tlsenv_pki: PKI, many_fds: int,
         for _ in range(3):  # the acceptor, the relays and the handshakes, more than once
             assert _get_through(proxy, origin, ctx).endswith(OK_BODY)
         assert proxy.settle(2.0)
-        assert proxy._lsock is not None
-        assert proxy._lsock.fileno() > 1024
+        assert proxy._listeners[0].fileno() > 1024
     finally:
         try:
             proxy.stop()
