@@ -18,14 +18,15 @@ Every CONNECT is recorded (:attr:`Proxy.connects`), and every forged handshake w
 upstream that is not loopback is refused with 403 and recorded; names under ``.test`` are
 resolved by the proxy only, to 127.0.0.1 (the origin), so a client never needs DNS for them.
 
-Lifecycle as the origin's (urllib3's dummyserver): bind 127.0.0.1 port 0, ready before
-:meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop` closes every socket, joins every
-thread and raises :class:`~pytest_tlsenv.errors.ServerError` if one survived or a server
-thread failed (the acceptor included). One thread per connection does both directions of a
-relay (a selector over both sockets: epoll, so any fd number works, unlike select()), so an
-SSL socket is never touched by two threads; ``stop`` only shuts the file descriptors down at
-the OS level to wake blocked threads. Every step of a connection has a deadline
-(:class:`~pytest_tlsenv.servers.Deadlines`): a client that trickles its request is cut off.
+Lifecycle as the origin's, from their shared base (:mod:`pytest_tlsenv.loopback`): bind
+127.0.0.1 port 0, ready before :meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop`
+closes every socket, joins every thread and raises :class:`~pytest_tlsenv.errors.ServerError`
+if one survived or a server thread failed (the acceptor included). One thread per connection
+does both directions of a relay (a selector over both sockets: epoll, so any fd number works,
+unlike select()), so an SSL socket is never touched by two threads; ``stop`` only shuts the
+file descriptors down at the OS level to wake blocked threads. Every step of a connection has
+a deadline (:class:`~pytest_tlsenv.servers.Deadlines`): a client that trickles its request is
+cut off.
 
 Every TLS connection the proxy itself opens to the origin is recorded
 (:attr:`Proxy.upstreams`) with its local address, so a certificate alert in the origin's log

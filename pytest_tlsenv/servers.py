@@ -4,7 +4,7 @@ It binds 127.0.0.1 and ::1 on one port (port 0, read back), signals readiness be
 :meth:`Origin.start` returns, serves each connection on its own thread with bounded waits,
 sends close_notify, and :meth:`Origin.stop` closes every socket, joins every thread and raises
 if one survived or if a handler thread failed (urllib3's dummyserver and pytest-httpserver's
-``check_assertions`` are the models).
+``check_assertions`` are the models); that lifecycle is :mod:`pytest_tlsenv.loopback`'s.
 
 Besides ``/`` it serves a PEP 503 simple index with one wheel, ``tlsenv-probe``, built at run
 time (nothing binary is committed), so ``pip install`` and ``uv pip install`` work offline
