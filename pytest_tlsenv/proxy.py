@@ -419,7 +419,7 @@ class Proxy(LoopbackServer):
         self._own(job, upstream)
         self._record(target, peer, 200, "tunnel")
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        self._tunnel(conn, upstream)
+        self._relay(conn, upstream)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("proxy-authorization", "").partition(" ")
@@ -432,31 +432,6 @@ class Proxy(LoopbackServer):
         return decoded == ":".join(self.credentials)
 
     # -- relays -----------------------------------------------------------------------------
-
-    def _tunnel(self, a: socket.socket, b: socket.socket) -> None:
-        """Plain relay, both directions in this thread; half-close is passed on."""
-        peer_of = {a: b, b: a}
-        open_ = 2
-        with selectors.DefaultSelector() as sel:
-            for s in (a, b, self._stopping):
-                sel.register(s, selectors.EVENT_READ)
-            while open_:
-                events = sel.select(self.deadlines.idle)
-                if not events:
-                    return  # idle too long
-                for key, _ in events:
-                    if key.fileobj is self._stop_r:
-                        return
-                    s = a if key.fileobj is a else b
-                    data = s.recv(_CHUNK)
-                    other = peer_of[s]
-                    if data:
-                        other.sendall(data)
-                        continue
-                    sel.unregister(s)
-                    open_ -= 1
-                    with contextlib.suppress(OSError):
-                        other.shutdown(socket.SHUT_WR)
 
     def _intercept(
         self,
@@ -517,7 +492,7 @@ class Proxy(LoopbackServer):
             self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         try:
-            self._relay_tls(tls, up, target)
+            self._relay(tls, up, target)
             # Like the origin, end the client's side with close_notify: OpenSSL 3 clients that
             # read to EOF (s_client) report "unexpected eof" without it.
             tls.settimeout(1.0)
@@ -606,39 +581,54 @@ class Proxy(LoopbackServer):
         with contextlib.suppress(OSError):
             tls.sendall(data)
 
-    def _relay_tls(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, target: str) -> None:
-        """Relay decrypted bytes both ways in this one thread, recording what the client sent."""
-        peer_of: dict[ssl.SSLSocket, ssl.SSLSocket] = {client: upstream, upstream: client}
+    def _relay(self, client: socket.socket, upstream: socket.socket, target: str = "") -> None:
+        """Relay both ways in this one thread until EOF, the idle deadline or stop().
+
+        A tunnel (plain sockets) passes an EOF on as a half-close. An interception (TLS
+        sockets, ``target`` given) records the decrypted bytes the client sends, and ends at
+        the first EOF (a TLS stream has no half-close).
+        """
+        peer_of = {client: upstream, upstream: client}
+        intercepting = bool(target)
+        open_ = [client, upstream]
         with selectors.DefaultSelector() as sel:
             for sock in (client, upstream, self._stopping):
                 sel.register(sock, selectors.EVENT_READ)
-            while True:
+            while open_:
                 # Bytes OpenSSL already decrypted are invisible to the selector: serve them first.
-                ready: list[ssl.SSLSocket] = [s for s in (client, upstream) if s.pending()]
+                ready: list[socket.socket] = [
+                    s for s in open_ if isinstance(s, ssl.SSLSocket) and s.pending()
+                ]
                 if not ready:
                     events = sel.select(self.deadlines.idle)
-                    if not events or any(key.fileobj is self._stop_r for key, _ in events):
-                        return
                     fired = {key.fileobj for key, _ in events}
-                    ready = [s for s in (client, upstream) if s in fired]
+                    if not events or self._stop_r in fired:
+                        return  # idle too long, or stopping
+                    ready = [s for s in open_ if s in fired]
                 for s in ready:
-                    # Non-blocking read: readable may mean a session ticket and no application
-                    # data; a blocking recv would then stall the other direction.
+                    # Non-blocking read: readable may mean a TLS session ticket and no
+                    # application data; a blocking recv would then stall the other direction.
                     s.settimeout(0.0)
                     try:
                         data = s.recv(_CHUNK)
-                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                         continue
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                         data = b""
                     finally:
                         s.settimeout(IO_TIMEOUT)
-                    if not data:
+                    if data:
+                        if intercepting and s is client:
+                            record = Leak(target, data)
+                            with self._lock:
+                                self.intercepted.append(record)
+                                if not self.ca_trusted:
+                                    self.leaks.append(record)
+                        peer_of[s].sendall(data)
+                    elif intercepting:
                         return
-                    if s is client:
-                        record = Leak(target, data)
-                        with self._lock:
-                            self.intercepted.append(record)
-                            if not self.ca_trusted:
-                                self.leaks.append(record)
-                    peer_of[s].sendall(data)
+                    else:
+                        sel.unregister(s)
+                        open_.remove(s)
+                        with contextlib.suppress(OSError):
+                            peer_of[s].shutdown(socket.SHUT_WR)
