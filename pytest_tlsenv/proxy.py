@@ -434,13 +434,7 @@ class Proxy(LoopbackServer):
     # -- relays -----------------------------------------------------------------------------
 
     def _intercept(
-        self,
-        conn: socket.socket,
-        host: str,
-        address: str,
-        port: int,
-        target: str,
-        job: Job,
+        self, conn: socket.socket, host: str, address: str, port: int, target: str, job: Job
     ) -> None:
         assert self._hello is not None
         tls = wrap_socket(self._hello, conn, server_side=True, do_handshake_on_connect=False)
@@ -457,7 +451,11 @@ class Proxy(LoopbackServer):
             self._fail(f"opening the upstream connection for CONNECT {target}", e)
             up, local, up_error = None, "", ConnectionError(f"proxy failed: {e}")
         try:
-            done = self._handshakes(tls, *([up] if up is not None else []))
+            # Together, until stop(); when the client's fails (it refused the forged
+            # certificate), the origin's is abandoned: that client needs no origin.
+            done = run_handshakes(
+                [tls] if up is None else [tls, up], self.deadlines.handshake, self._stopping
+            )
         finally:
             with self._lock:
                 self._hellos.pop(id(tls), None)
@@ -484,7 +482,7 @@ class Proxy(LoopbackServer):
             # The ClientHello named another host than CONNECT did: verify that one.
             up, local, up_error = self._open_upstream(address, port, name, job)
             if up is not None:
-                up_error = self._handshakes(up)[up]
+                up_error = run_handshakes([up], self.deadlines.handshake, self._stopping)[up]
                 self._record_upstream(target, name, local, up_error)
         if up is None or up_error is not None:
             if up is None:
@@ -546,14 +544,6 @@ class Proxy(LoopbackServer):
             return None, "", e
         self._swap(job, raw, up)
         return up, local, None
-
-    def _handshakes(self, *socks: ssl.SSLSocket) -> dict[ssl.SSLSocket, OSError | None]:
-        """Run the TLS handshakes of ``socks`` together in this thread, until stop().
-
-        All of them together have the handshake deadline; when the first (the client's) fails,
-        the others are abandoned: a client that refused the forged certificate needs no origin.
-        """
-        return run_handshakes(socks, self.deadlines.handshake, self._stopping)
 
     def _on_hello(
         self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext
