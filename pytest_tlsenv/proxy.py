@@ -18,14 +18,15 @@ Every CONNECT is recorded (:attr:`Proxy.connects`), and every forged handshake w
 upstream that is not loopback is refused with 403 and recorded; names under ``.test`` are
 resolved by the proxy only, to 127.0.0.1 (the origin), so a client never needs DNS for them.
 
-Lifecycle as the origin's (urllib3's dummyserver): bind 127.0.0.1 port 0, ready before
-:meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop` closes every socket, joins every
-thread and raises :class:`~pytest_tlsenv.errors.ServerError` if one survived or a server
-thread failed (the acceptor included). One thread per connection does both directions of a
-relay (a selector over both sockets: epoll, so any fd number works, unlike select()), so an
-SSL socket is never touched by two threads; ``stop`` only shuts the file descriptors down at
-the OS level to wake blocked threads. Every step of a connection has a deadline
-(:class:`~pytest_tlsenv.servers.Deadlines`): a client that trickles its request is cut off.
+Lifecycle as the origin's, from their shared base (:mod:`pytest_tlsenv.loopback`): bind
+127.0.0.1 port 0, ready before :meth:`Proxy.start` returns, bounded waits, :meth:`Proxy.stop`
+closes every socket, joins every thread and raises :class:`~pytest_tlsenv.errors.ServerError`
+if one survived or a server thread failed (the acceptor included). One thread per connection
+does both directions of a relay (a selector over both sockets: epoll, so any fd number works,
+unlike select()), so an SSL socket is never touched by two threads; ``stop`` only shuts the
+file descriptors down at the OS level to wake blocked threads. Every step of a connection has
+a deadline (:class:`~pytest_tlsenv.servers.Deadlines`): a client that trickles its request is
+cut off.
 
 Every TLS connection the proxy itself opens to the origin is recorded
 (:attr:`Proxy.upstreams`) with its local address, so a certificate alert in the origin's log
@@ -42,16 +43,17 @@ import re
 import selectors
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from .errors import ConfigError, ServerError
+from .errors import ConfigError
 from .faults import Applied
+from .loopback import IO_TIMEOUT, Job, LoopbackServer, run_handshakes, wrap_socket
 from .pki import Authority
-from .servers import Deadlines, sweep, wrap_socket
+from .servers import Deadlines
 from .store import TrustStore
 
 __all__ = [
@@ -68,7 +70,6 @@ __all__ = [
 ]
 
 MODES = ("intercept", "tunnel", "refuse", "auth")
-_IO_TIMEOUT = 10.0
 _MAX_HEADER = 16 * 1024
 _CHUNK = 65536
 _ORIGIN_SUFFIX = ".test"
@@ -229,26 +230,25 @@ class _Hello:
     sni: str | None = None
 
 
-@dataclass
-class _Job:
-    """What one connection's thread is doing: named in the error if it fails."""
-
-    peer: str
-    doing: str = "reading the request head"
-
-
 class _Closed(Exception):
     """The client went away or sent something we will not serve (not an error)."""
 
 
 @dataclass(eq=False)
-class Proxy:
+class Proxy(LoopbackServer):
     """An HTTP CONNECT proxy on 127.0.0.1. Use as a context manager, or ``start()``/``stop()``.
 
     ``forge(host)`` returns the server context presenting a leaf for ``host`` (intercept mode;
     :meth:`pytest_tlsenv.pki.PKI.forged_context` caches one per name). ``upstream_context``
     verifies the origin when intercepting. ``deadlines`` bound each step of a connection.
     """
+
+    kind: ClassVar[str] = "proxy"
+    ipv6: ClassVar[bool] = False  # its URL names 127.0.0.1
+    backlog: ClassVar[int] = 512
+    first_step: ClassVar[str] = "reading the request head"
+    # The client went away, timed out or sent garbage: nothing to report.
+    quiet: ClassVar[tuple[type[BaseException], ...]] = (_Closed, OSError)
 
     mode: str
     forge: Callable[[str], ssl.SSLContext] | None = None
@@ -263,25 +263,12 @@ class Proxy:
     intercepted: list[Leak] = field(default_factory=list)
     egress_refused: list[str] = field(default_factory=list)
     port: int = 0
-    _lsock: socket.socket | None = field(default=None, repr=False)
-    _socks: set[socket.socket] = field(default_factory=set, repr=False)
-    # _threads: every thread started and perhaps still alive (pruned only once dead, so stop()
-    # joins exactly all of them); _running: those whose work is not finished (settle()).
-    _threads: set[threading.Thread] = field(default_factory=set, repr=False)
-    _running: set[threading.Thread] = field(default_factory=set, repr=False)
-    # What a server thread raised, with what it was doing: re-raised by stop().
-    _errors: list[tuple[str, BaseException]] = field(default_factory=list, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _stop_r: socket.socket | None = field(default=None, repr=False)
-    _stop_w: socket.socket | None = field(default=None, repr=False)
-    _acceptor: threading.Thread | None = field(default=None, repr=False)
     _hello: ssl.SSLContext | None = field(default=None, repr=False)
-    _idle: threading.Condition = field(init=False, repr=False)
     _hellos: dict[int, _Hello] = field(default_factory=dict, repr=False)
     _sessions: dict[tuple[str, int], ssl.SSLSession] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._idle = threading.Condition(self._lock)
+        super().__post_init__()
         if self.mode not in MODES:
             raise ConfigError(f"proxy mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "intercept" and (self.forge is None or self.upstream_context is None):
@@ -318,132 +305,9 @@ class Proxy:
         may return before the proxy has written down the alert it sent. TLSEnv calls this
         before deciding a verdict, so the evidence is complete.
         """
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._running, timeout)
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> Proxy:
-        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(512)
-        lsock.setblocking(False)
-        self._lsock = lsock
-        self.port = lsock.getsockname()[1]
-        self._stop_r, self._stop_w = socket.socketpair()
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name=f"tlsenv-proxy:{self.port}", daemon=True
-        )
-        self._acceptor.start()
-        return self
-
-    def __enter__(self) -> Proxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close every socket, join every thread; raise what a server thread raised.
-
-        A thread that died (the acceptor included: its clients would all hang) is a
-        :class:`ServerError` naming what it was doing, never a clean stop.
-        """
-        if self._acceptor is None:
-            return
-        assert self._stop_w is not None
-        assert self._stop_r is not None
-        assert self._lsock is not None
-        with contextlib.suppress(OSError):
-            self._stop_w.send(b"x")  # relays select on _stop_r too: they all end
-        self._acceptor.join(timeout)
-        survivors = sweep(self._lock, lambda: self._socks, lambda: self._threads, timeout)
-        for s in (self._lsock, self._stop_r, self._stop_w):
-            s.close()
-        alive = self._acceptor.is_alive()
-        self._acceptor = None
-        if alive or survivors:
-            raise ServerError(f"proxy threads survived stop(): {survivors or ['acceptor']}")
-        if self._errors:
-            doing, err = self._errors[0]
-            raise ServerError(
-                f"proxy handler failed: {type(err).__name__}: {err} (while {doing})"
-            ) from err
-
-    def _fail(self, doing: str, err: BaseException) -> None:
-        with self._lock:
-            self._errors.append((doing, err))
+        return super().settle(timeout)
 
     # -- serving ----------------------------------------------------------------------------
-
-    def _accept_loop(self) -> None:
-        assert self._stop_r is not None
-        assert self._lsock is not None
-        try:
-            with selectors.DefaultSelector() as sel:
-                sel.register(self._lsock, selectors.EVENT_READ)
-                sel.register(self._stop_r, selectors.EVENT_READ)
-                while True:
-                    for key, _ in sel.select():
-                        if key.fileobj is self._stop_r:
-                            return
-                        self._accept()
-        except Exception as e:  # noqa: BLE001 - every client would hang: stop() re-raises it
-            self._fail(f"accepting connections on port {self.port}", e)
-
-    def _accept(self) -> None:
-        assert self._lsock is not None
-        try:
-            conn, addr = self._lsock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # EMFILE and friends: back off, the test will see the client fail
-            time.sleep(0.01)
-            return
-        try:
-            conn.setblocking(True)
-            conn.settimeout(_IO_TIMEOUT)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as in the origin
-        except OSError:  # the client reset already
-            conn.close()
-            return
-        t = threading.Thread(
-            target=self._serve, args=(conn, addr), name="tlsenv-proxy-conn", daemon=True
-        )
-        with self._lock:
-            self._socks.add(conn)
-            self._threads = {x for x in self._threads if x.is_alive()}
-            self._threads.add(t)
-            self._running.add(t)
-        t.start()
-
-    def _track(self, s: socket.socket) -> None:
-        with self._lock:
-            self._socks.add(s)
-
-    def _untrack(self, *socks: socket.socket | None) -> None:
-        with self._lock:
-            for s in socks:
-                if s is not None:
-                    self._socks.discard(s)
-        for s in socks:
-            if s is not None:
-                s.close()
-
-    def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
-        job = _Job(f"{addr[0]}:{addr[1]}")
-        owned: list[socket.socket] = [conn]
-        try:
-            self._handle(conn, job, owned)
-        except (_Closed, OSError):
-            pass  # the client went away, timed out or sent garbage: nothing to report
-        except Exception as e:  # noqa: BLE001 - re-raised on the test thread by stop()
-            self._fail(f"{job.doing} (client {job.peer})", e)
-        finally:
-            self._untrack(*owned)
-            with self._idle:
-                self._running.discard(threading.current_thread())
-                self._idle.notify_all()
 
     def _read_head(self, conn: socket.socket) -> tuple[str, str, dict[str, str]]:
         # One deadline for the whole head: a client trickling a byte a second is cut off.
@@ -469,7 +333,7 @@ class Proxy:
             if len(buf) > _MAX_HEADER:
                 self._reply(conn, 431, "Request Header Fields Too Large")
                 raise _Closed
-        conn.settimeout(_IO_TIMEOUT)
+        conn.settimeout(IO_TIMEOUT)
         lines = buf[:-4].decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -490,14 +354,14 @@ class Proxy:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         with contextlib.suppress(OSError):
-            conn.settimeout(_IO_TIMEOUT)
+            conn.settimeout(IO_TIMEOUT)
             conn.sendall(head.encode() + body)
 
     def _record(self, target: str, peer: str, status: int, note: str) -> None:
         with self._lock:
             self.connects.append(Connect(target, peer, status, note, time.time()))
 
-    def _handle(self, conn: socket.socket, job: _Job, owned: list[socket.socket]) -> None:
+    def _serve(self, conn: socket.socket, job: Job) -> None:
         peer = job.peer
         method, target, headers = self._read_head(conn)
         job.doing = f"answering {method[:20]!r} {target[:300]!r}"
@@ -542,21 +406,20 @@ class Proxy:
             job.doing = f"intercepting CONNECT {target}"
             self._record(target, peer, 200, "intercepted")
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self._intercept(conn, host, address, port, target, owned)
+            self._intercept(conn, host, address, port, target, job)
             return
         job.doing = f"tunnelling CONNECT {target}"
         try:
-            upstream = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+            upstream = socket.create_connection((address, port), timeout=IO_TIMEOUT)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as e:
             self._record(target, peer, 502, f"upstream: {e}")
             self._reply(conn, 502, "Bad Gateway")
             return
-        owned.append(upstream)
-        self._track(upstream)
+        self._own(job, upstream)
         self._record(target, peer, 200, "tunnel")
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        self._tunnel(conn, upstream)
+        self._relay(conn, upstream)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
         scheme, _, token = headers.get("proxy-authorization", "").partition(" ")
@@ -570,45 +433,12 @@ class Proxy:
 
     # -- relays -----------------------------------------------------------------------------
 
-    def _tunnel(self, a: socket.socket, b: socket.socket) -> None:
-        """Plain relay, both directions in this thread; half-close is passed on."""
-        assert self._stop_r is not None
-        peer_of = {a: b, b: a}
-        open_ = 2
-        with selectors.DefaultSelector() as sel:
-            for s in (a, b, self._stop_r):
-                sel.register(s, selectors.EVENT_READ)
-            while open_:
-                events = sel.select(self.deadlines.idle)
-                if not events:
-                    return  # idle too long
-                for key, _ in events:
-                    if key.fileobj is self._stop_r:
-                        return
-                    s = a if key.fileobj is a else b
-                    data = s.recv(_CHUNK)
-                    other = peer_of[s]
-                    if data:
-                        other.sendall(data)
-                        continue
-                    sel.unregister(s)
-                    open_ -= 1
-                    with contextlib.suppress(OSError):
-                        other.shutdown(socket.SHUT_WR)
-
     def _intercept(
-        self,
-        conn: socket.socket,
-        host: str,
-        address: str,
-        port: int,
-        target: str,
-        owned: list[socket.socket],
+        self, conn: socket.socket, host: str, address: str, port: int, target: str, job: Job
     ) -> None:
         assert self._hello is not None
         tls = wrap_socket(self._hello, conn, server_side=True, do_handshake_on_connect=False)
-        owned[owned.index(conn)] = tls
-        self._swap(conn, tls)
+        self._swap(job, conn, tls)
         seen = _Hello(host)
         with self._lock:
             self._hellos[id(tls)] = seen
@@ -616,12 +446,16 @@ class Proxy:
         # client's (both mostly wait on the network): no second thread per connection, whose
         # start and GIL hand-offs cost 0.4 ms of CPU (benchmarks/bench_proxy.py).
         try:
-            up, local, up_error = self._open_upstream(address, port, host, owned)
+            up, local, up_error = self._open_upstream(address, port, host, job)
         except Exception as e:  # noqa: BLE001 - a proxy bug: 502 here, re-raised by stop()
             self._fail(f"opening the upstream connection for CONNECT {target}", e)
             up, local, up_error = None, "", ConnectionError(f"proxy failed: {e}")
         try:
-            done = self._handshake(tls, *([up] if up is not None else []))
+            # Together, until stop(); when the client's fails (it refused the forged
+            # certificate), the origin's is abandoned: that client needs no origin.
+            done = run_handshakes(
+                [tls] if up is None else [tls, up], self.deadlines.handshake, self._stopping
+            )
         finally:
             with self._lock:
                 self._hellos.pop(id(tls), None)
@@ -646,9 +480,9 @@ class Proxy:
         name = seen.sni if seen.sni is not None and _valid_host(seen.sni) else host
         if up is not None and up_error is None and name != host:
             # The ClientHello named another host than CONNECT did: verify that one.
-            up, local, up_error = self._open_upstream(address, port, name, owned)
+            up, local, up_error = self._open_upstream(address, port, name, job)
             if up is not None:
-                up_error = self._handshake(up)[up]
+                up_error = run_handshakes([up], self.deadlines.handshake, self._stopping)[up]
                 self._record_upstream(target, name, local, up_error)
         if up is None or up_error is not None:
             if up is None:
@@ -656,7 +490,7 @@ class Proxy:
             self._send_quietly(tls, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         try:
-            self._relay_tls(tls, up, target)
+            self._relay(tls, up, target)
             # Like the origin, end the client's side with close_notify: OpenSSL 3 clients that
             # read to EOF (s_client) report "unexpected eof" without it.
             tls.settimeout(1.0)
@@ -677,7 +511,7 @@ class Proxy:
             )
 
     def _open_upstream(
-        self, address: str, port: int, name: str, owned: list[socket.socket]
+        self, address: str, port: int, name: str, job: Job
     ) -> tuple[ssl.SSLSocket | None, str, OSError | None]:
         """A TCP connection to the origin wrapped for TLS verified as ``name`` (no handshake yet).
 
@@ -689,11 +523,10 @@ class Proxy:
         """
         assert self.upstream_context is not None
         try:
-            raw = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+            raw = socket.create_connection((address, port), timeout=IO_TIMEOUT)
         except OSError as e:
             return None, "", e
-        owned.append(raw)
-        self._track(raw)
+        self._own(job, raw)
         with self._lock:
             session = self._sessions.get((name, port))
         try:
@@ -709,68 +542,8 @@ class Proxy:
             )
         except OSError as e:  # the origin reset already
             return None, "", e
-        owned[owned.index(raw)] = up
-        self._swap(raw, up)
+        self._swap(job, raw, up)
         return up, local, None
-
-    def _handshake(self, *socks: ssl.SSLSocket) -> dict[ssl.SSLSocket, OSError | None]:
-        """Run the TLS handshakes of ``socks`` together in this thread; an error or None each.
-
-        Non-blocking steps driven by a selector, which also watches the stop signal; all of
-        them together have the handshake deadline. When the first one fails, the others are
-        abandoned (a client that refused the forged certificate needs no origin).
-        """
-        assert self._stop_r is not None
-        result: dict[ssl.SSLSocket, OSError | None] = {}
-        wants: dict[ssl.SSLSocket, bool] = {}  # pending handshakes: True = wants to write
-        ready = list(socks)
-        deadline = time.monotonic() + self.deadlines.handshake
-        for s in socks:
-            s.settimeout(0.0)
-        try:
-            with selectors.DefaultSelector() as sel:
-                sel.register(self._stop_r, selectors.EVENT_READ)
-                for s in socks:
-                    sel.register(s, selectors.EVENT_READ)
-                while True:
-                    for s in ready:
-                        try:
-                            s.do_handshake()
-                        except ssl.SSLWantReadError:
-                            wants[s] = False
-                            sel.modify(s, selectors.EVENT_READ)
-                            continue
-                        except ssl.SSLWantWriteError:
-                            wants[s] = True
-                            sel.modify(s, selectors.EVENT_WRITE)
-                            continue
-                        except OSError as e:  # ssl.SSLError included
-                            result[s] = e
-                        else:
-                            result[s] = None
-                        wants.pop(s, None)
-                        sel.unregister(s)
-                    if not wants:
-                        return result
-                    if result.get(socks[0]) is not None:  # the first one failed: the rest is moot
-                        for s in wants:
-                            result[s] = ConnectionAbortedError(
-                                "abandoned: the first handshake failed"
-                            )
-                        return result
-                    events = sel.select(max(deadline - time.monotonic(), 0.0))
-                    stopping = any(key.fileobj is self._stop_r for key, _ in events)
-                    if stopping or not events:
-                        why = "proxy stopping" if stopping else "handshake timed out"
-                        for s in wants:
-                            result[s] = TimeoutError(why)
-                        return result
-                    fired = {key.fileobj for key, _ in events}
-                    ready = [s for s in wants if s in fired]
-        finally:
-            for s in socks:
-                with contextlib.suppress(OSError):
-                    s.settimeout(_IO_TIMEOUT)
 
     def _on_hello(
         self, sslobj: ssl.SSLSocket | ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext
@@ -793,50 +566,59 @@ class Proxy:
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
         return None
 
-    def _swap(self, old: socket.socket, new: socket.socket) -> None:
-        with self._lock:
-            self._socks.discard(old)
-            self._socks.add(new)
-
     @staticmethod
     def _send_quietly(tls: ssl.SSLSocket, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tls.sendall(data)
 
-    def _relay_tls(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, target: str) -> None:
-        """Relay decrypted bytes both ways in this one thread, recording what the client sent."""
-        assert self._stop_r is not None
-        peer_of: dict[ssl.SSLSocket, ssl.SSLSocket] = {client: upstream, upstream: client}
+    def _relay(self, client: socket.socket, upstream: socket.socket, target: str = "") -> None:
+        """Relay both ways in this one thread until EOF, the idle deadline or stop().
+
+        A tunnel (plain sockets) passes an EOF on as a half-close. An interception (TLS
+        sockets, ``target`` given) records the decrypted bytes the client sends, and ends at
+        the first EOF (a TLS stream has no half-close).
+        """
+        peer_of = {client: upstream, upstream: client}
+        intercepting = bool(target)
+        open_ = [client, upstream]
         with selectors.DefaultSelector() as sel:
-            for sock in (client, upstream, self._stop_r):
+            for sock in (client, upstream, self._stopping):
                 sel.register(sock, selectors.EVENT_READ)
-            while True:
+            while open_:
                 # Bytes OpenSSL already decrypted are invisible to the selector: serve them first.
-                ready: list[ssl.SSLSocket] = [s for s in (client, upstream) if s.pending()]
+                ready: list[socket.socket] = [
+                    s for s in open_ if isinstance(s, ssl.SSLSocket) and s.pending()
+                ]
                 if not ready:
                     events = sel.select(self.deadlines.idle)
-                    if not events or any(key.fileobj is self._stop_r for key, _ in events):
-                        return
                     fired = {key.fileobj for key, _ in events}
-                    ready = [s for s in (client, upstream) if s in fired]
+                    if not events or self._stop_r in fired:
+                        return  # idle too long, or stopping
+                    ready = [s for s in open_ if s in fired]
                 for s in ready:
-                    # Non-blocking read: readable may mean a session ticket and no application
-                    # data; a blocking recv would then stall the other direction.
+                    # Non-blocking read: readable may mean a TLS session ticket and no
+                    # application data; a blocking recv would then stall the other direction.
                     s.settimeout(0.0)
                     try:
                         data = s.recv(_CHUNK)
-                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                         continue
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                         data = b""
                     finally:
-                        s.settimeout(_IO_TIMEOUT)
-                    if not data:
+                        s.settimeout(IO_TIMEOUT)
+                    if data:
+                        if intercepting and s is client:
+                            record = Leak(target, data)
+                            with self._lock:
+                                self.intercepted.append(record)
+                                if not self.ca_trusted:
+                                    self.leaks.append(record)
+                        peer_of[s].sendall(data)
+                    elif intercepting:
                         return
-                    if s is client:
-                        record = Leak(target, data)
-                        with self._lock:
-                            self.intercepted.append(record)
-                            if not self.ca_trusted:
-                                self.leaks.append(record)
-                    peer_of[s].sendall(data)
+                    else:
+                        sel.unregister(s)
+                        open_.remove(s)
+                        with contextlib.suppress(OSError):
+                            peer_of[s].shutdown(socket.SHUT_WR)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sockets import read_all, read_head
 
 from pytest_tlsenv import TLSEnv
 from pytest_tlsenv.errors import ServerError
@@ -26,26 +27,6 @@ from pytest_tlsenv.proxy import Proxy
 from pytest_tlsenv.servers import Deadlines, Origin
 
 OK_BODY = b"tlsenv origin: ok\n"
-
-
-def _read_head(sock: socket.socket) -> bytes:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(1)  # byte by byte: never eat into the TLS that follows
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    out = b""
-    try:
-        while chunk := sock.recv(65536):
-            out += chunk
-    except (ssl.SSLError, OSError):
-        pass
-    return out
 
 
 def _connect(proxy: Proxy, target: str) -> socket.socket:
@@ -62,13 +43,13 @@ def _client_context(pki: PKI, *authorities: str) -> ssl.SSLContext:
 def _get_through(proxy: Proxy, origin: Origin, ctx: ssl.SSLContext) -> bytes:
     raw = _connect(proxy, f"{TEST_DOMAIN}:{origin.port}")
     with raw:
-        reply = _read_head(raw)
+        reply = read_head(raw)
         assert reply.startswith(b"HTTP/1.1 200"), reply
         with ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN) as tls:
             tls.sendall(
                 f"GET / HTTP/1.1\r\nHost: {TEST_DOMAIN}\r\nConnection: close\r\n\r\n".encode()
             )
-            return _read_all(tls)
+            return read_all(tls)
 
 
 def _proxy(pki: PKI, mode: str = "intercept", **kwargs: object) -> Proxy:
@@ -119,8 +100,7 @@ def test_servers_work_with_fd_numbers_above_1024(tlsenv_pki: PKI, many_fds: int,
         for _ in range(3):  # the acceptor, the relays and the handshakes, more than once
             assert _get_through(proxy, origin, ctx).endswith(OK_BODY)
         assert proxy.settle(2.0)
-        assert proxy._lsock is not None
-        assert proxy._lsock.fileno() > 1024
+        assert proxy._listeners[0].fileno() > 1024
     finally:
         try:
             proxy.stop()
@@ -177,7 +157,7 @@ def test_a_failing_forge_is_an_error_at_stop_not_a_warning(tlsenv_pki: PKI) -> N
         with Origin.variant(tlsenv_pki, "good", host=TEST_DOMAIN) as origin:
             raw = _connect(proxy, f"{TEST_DOMAIN}:{origin.port}")
             with raw:
-                assert _read_head(raw).startswith(b"HTTP/1.1 200")
+                assert read_head(raw).startswith(b"HTTP/1.1 200")
                 ctx = _client_context(tlsenv_pki, "mitm")
                 with pytest.raises(ssl.SSLError, match="internal error"):
                     ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN)
@@ -211,7 +191,7 @@ def test_connect_to_an_impossible_name_is_a_400(tlsenv_pki: PKI, mode: str) -> N
             with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
                 target = f"{host}:{origin.port}"
                 raw.sendall(f"CONNECT {target} HTTP/1.1\r\n\r\n".encode("latin-1"))
-                assert _read_head(raw).startswith(b"HTTP/1.1 400"), host
+                assert read_head(raw).startswith(b"HTTP/1.1 400"), host
         assert proxy.settle(2.0)
         assert [(c.target.rpartition(":")[0], c.status) for c in proxy.connects] == [
             (h, 400) for h in BAD_HOSTS
@@ -220,7 +200,7 @@ def test_connect_to_an_impossible_name_is_a_400(tlsenv_pki: PKI, mode: str) -> N
         # Twin: legal odd names still get through (an underscore, a trailing dot, 63 chars).
         for host in ("a_b.test", "origin.tlsenv.test.", "b" * 63 + ".test"):
             with _connect(proxy, f"{host}:{origin.port}") as raw:
-                assert _read_head(raw).startswith(b"HTTP/1.1 200"), host
+                assert read_head(raw).startswith(b"HTTP/1.1 200"), host
     finally:
         try:
             proxy.stop()  # no handler failed
@@ -241,11 +221,11 @@ def test_a_name_longer_than_a_cn_is_forged_in_the_san_only(tlsenv_pki: PKI) -> N
     ):
         raw = _connect(proxy, f"{host}:{origin.port}")
         with raw:
-            assert _read_head(raw).startswith(b"HTTP/1.1 200")
+            assert read_head(raw).startswith(b"HTTP/1.1 200")
             with ctx.wrap_socket(raw, server_hostname=host) as tls:
                 cert = tls.getpeercert()
                 # The origin's certificate does not name it: the proxy answers 502.
-                assert _read_all(tls).startswith(b"HTTP/1.1 502")
+                assert read_all(tls).startswith(b"HTTP/1.1 502")
         assert cert["subjectAltName"] == (("DNS", host),)
         assert ("commonName", host) not in [item for rdn in cert["subject"] for item in rdn]
         assert proxy.settle(2.0)
@@ -274,7 +254,7 @@ def test_300_sni_names_write_no_files(tlsenv: TLSEnv, tlsenv_pki: PKI) -> None:
     names = [f"n{i}.flood.test" for i in range(300)]
     for name in names:
         with _connect(proxy, f"{name}:{tlsenv.origin.port}") as raw:
-            assert _read_head(raw).startswith(b"HTTP/1.1 200")
+            assert read_head(raw).startswith(b"HTTP/1.1 200")
             with ctx.wrap_socket(raw, server_hostname=name) as tls:
                 assert tls.getpeercert()["subjectAltName"] == (("DNS", name),)
     assert proxy.settle(5.0)
@@ -361,7 +341,7 @@ def test_origin_cuts_off_a_trickled_request_and_a_silent_one(tlsenv_pki: PKI) ->
         raw = socket.create_connection(("127.0.0.1", origin.port), timeout=5)
         with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
             start = time.monotonic()
-            assert _read_all(tls) == b""
+            assert read_all(tls) == b""
             assert 0.4 < time.monotonic() - start < 2.0
         assert origin.received == []
 
@@ -375,7 +355,7 @@ def test_proxy_cuts_off_a_trickled_connect_and_client_hello(tlsenv_pki: PKI) -> 
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
             assert _trickle(raw, head.encode(), 0.05, 5.0) < 2.0
         with _connect(proxy, f"{TEST_DOMAIN}:{origin.port}") as raw:
-            assert _read_head(raw).startswith(b"HTTP/1.1 200")
+            assert read_head(raw).startswith(b"HTTP/1.1 200")
             assert _trickle(raw, HELLO, 0.05, 5.0) < 2.0
         assert proxy.settle(2.0)
         (handshake,) = proxy.handshakes
@@ -424,7 +404,7 @@ def test_origin_closes_http_1_0_connections_at_once(
             assert f"Connection: {'keep-alive' if kept else 'close'}".encode() in answer
             if kept:
                 assert _ask(tls, version, "close").endswith(OK_BODY)  # served on the same one
-            assert _read_all(tls) == b""  # and then closed, without waiting
+            assert read_all(tls) == b""  # and then closed, without waiting
             assert time.monotonic() - start < 1.0
         assert origin.settle(2.0)
         assert len(origin.received) == (2 if kept else 1)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sockets import read_all, read_head
 
 from pytest_tlsenv.errors import ServerError
 from pytest_tlsenv.pki import PKI, TEST_DOMAIN
@@ -68,7 +69,7 @@ class Rig:
         """A verified TLS connection to the origin through the proxy."""
         raw = self.connect()
         raw.sendall(f"CONNECT {self.target} HTTP/1.1\r\nHost: {self.target}\r\n\r\n".encode())
-        reply = _read_head(raw)
+        reply = read_head(raw)
         assert reply.startswith(b"HTTP/1.1 200"), reply
         return self.client_ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN)
 
@@ -77,7 +78,7 @@ class Rig:
             tls.sendall(
                 f"GET / HTTP/1.1\r\nHost: {TEST_DOMAIN}\r\nConnection: close\r\n\r\n".encode()
             )
-            return _read_all(tls)
+            return read_all(tls)
 
     def close(self) -> None:
         try:
@@ -86,33 +87,13 @@ class Rig:
             self.origin.stop()
 
 
-def _read_head(sock: socket.socket) -> bytes:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(1)  # byte by byte: never eat into the TLS that follows
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    out = b""
-    try:
-        while chunk := sock.recv(65536):
-            out += chunk
-    except (ssl.SSLError, OSError):
-        pass
-    return out
-
-
 def _send_and_drain(sock: socket.socket, data: bytes) -> bytes:
     """Send ``data``, half-close, read the answer until the peer closes (bounded)."""
     try:
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
         sock.settimeout(5)
-        return _read_all(sock)
+        return read_all(sock)
     except OSError:
         return b""
     finally:
@@ -211,7 +192,7 @@ def test_fuzz_tls_records_after_connect(rig: Rig, data: bytes) -> None:
     # In intercept mode these reach the forged-certificate handshake, in tunnel mode the origin.
     sock = rig.connect()
     sock.sendall(f"CONNECT {rig.target} HTTP/1.1\r\n\r\n".encode())
-    assert _read_head(sock).startswith(b"HTTP/1.1 200")
+    assert read_head(sock).startswith(b"HTTP/1.1 200")
     _send_and_drain(sock, data)
 
 
@@ -235,14 +216,14 @@ def test_half_open_and_reset_connections(rig: Rig) -> None:
     # Half-open before the request, after CONNECT, and in the middle of a tunnel.
     s = rig.connect()
     s.shutdown(socket.SHUT_WR)
-    assert _read_all(s) == b""
+    assert read_all(s) == b""
     s.close()
     s = rig.connect()
     s.sendall(f"CONNECT {rig.target} HTTP/1.1\r\n\r\n".encode())
-    assert _read_head(s).startswith(b"HTTP/1.1 200")
+    assert read_head(s).startswith(b"HTTP/1.1 200")
     s.shutdown(socket.SHUT_WR)
     # Closed without a hang (intercept mode answers the empty ClientHello with an alert).
-    assert len(_read_all(s)) < 10
+    assert len(read_all(s)) < 10
     s.close()
     # Resets: before anything, mid-header, mid-handshake, mid-request.
     _reset(rig.connect())
@@ -251,7 +232,7 @@ def test_half_open_and_reset_connections(rig: Rig) -> None:
     _reset(s)
     s = rig.connect()
     s.sendall(f"CONNECT {rig.target} HTTP/1.1\r\n\r\n".encode())
-    _read_head(s)
+    read_head(s)
     s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
     _reset(s)
     tls = rig.tunnel()
@@ -263,11 +244,11 @@ def test_slow_client_byte_by_byte(rig: Rig) -> None:
     s = rig.connect()
     for b in f"CONNECT {rig.target} HTTP/1.1\r\nHost: {rig.target}\r\n\r\n".encode():
         s.send(bytes([b]))
-    assert _read_head(s).startswith(b"HTTP/1.1 200")
+    assert read_head(s).startswith(b"HTTP/1.1 200")
     with rig.client_ctx.wrap_socket(s, server_hostname=TEST_DOMAIN) as tls:
         for b in f"GET / HTTP/1.1\r\nHost: {TEST_DOMAIN}\r\nConnection: close\r\n\r\n".encode():
             tls.send(bytes([b]))
-        assert _read_all(tls).endswith(b"tlsenv origin: ok\n")
+        assert read_all(tls).endswith(b"tlsenv origin: ok\n")
 
 
 def test_origin_survives_bad_requests_inside_tls(rig: Rig) -> None:
@@ -282,7 +263,7 @@ def test_origin_survives_bad_requests_inside_tls(rig: Rig) -> None:
             tls.sendall(request)
             if request.endswith(b"abc"):
                 continue  # a body that never comes: the origin waits, we hang up
-            reply = _read_all(tls)
+            reply = read_all(tls)
             assert reply.startswith(b"HTTP/1.1 400"), reply[:60]
 
 
@@ -301,7 +282,7 @@ def test_alerts_mid_stream(rig: Rig) -> None:
     raw = socket.socket(fileno=os.dup(tls.fileno()))
     raw.sendall(b"\x15\x03\x03\x00\x02\x02\x28")  # alert: fatal, handshake_failure
     raw.close()
-    assert _read_all(tls) == b""
+    assert read_all(tls) == b""
     tls.close()
 
 
@@ -321,7 +302,7 @@ def test_200_concurrent_tunnels(tlsenv_pki: PKI, mode: str) -> None:
             tls.sendall(
                 f"GET / HTTP/1.1\r\nHost: {TEST_DOMAIN}\r\nConnection: close\r\n\r\n".encode()
             )
-        bodies = [_read_all(tls) for tls in tunnels]
+        bodies = [read_all(tls) for tls in tunnels]
         assert all(b.endswith(b"tlsenv origin: ok\n") for b in bodies)
         assert len(rig.origin.received) == 200
         assert len(rig.proxy.connects) == 200
@@ -350,10 +331,10 @@ def test_stop_reraises_what_a_handler_thread_raised(tlsenv_pki: PKI) -> None:
         ctx = ssl.create_default_context(cadata=pki.authorities["mitm"].cert_pem.decode())
         raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
         raw.sendall(f"CONNECT {TEST_DOMAIN}:{origin.port} HTTP/1.1\r\n\r\n".encode())
-        assert _read_head(raw).startswith(b"HTTP/1.1 200")
+        assert read_head(raw).startswith(b"HTTP/1.1 200")
         with ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN) as tls:
             # The dial failed; the client gets a 502 and the proxy the bug.
-            assert _read_all(tls).startswith(b"HTTP/1.1 502")
+            assert read_all(tls).startswith(b"HTTP/1.1 502")
         with pytest.raises(ServerError, match="proxy handler failed: RuntimeError: upstream"):
             proxy.stop()
     # Twin: a healthy proxy stops without raising (every other test here).
@@ -423,7 +404,7 @@ def test_silent_origin_holds_only_a_client_that_accepted(
         ctx = ssl.create_default_context(cadata=pki.authorities[authority].cert_pem.decode())
         raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
         raw.sendall(f"CONNECT {TEST_DOMAIN}:{port} HTTP/1.1\r\n\r\n".encode())
-        assert _read_head(raw).startswith(b"HTTP/1.1 200")
+        assert read_head(raw).startswith(b"HTTP/1.1 200")
         if client_trusts_the_proxy:
             tls = ctx.wrap_socket(raw, server_hostname=TEST_DOMAIN)
             tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
