@@ -68,6 +68,7 @@ from typing import Any
 
 from . import _nsexec, _nsplan
 from .errors import TLSEnvError
+from .runner import InChild, InThread
 from .store import TrustStore
 
 __all__ = [
@@ -180,10 +181,43 @@ class MountPlan:
 
     # -- launching ------------------------------------------------------------------------
 
-    def launcher(
+    @property
+    def launcher(self) -> InThread | InChild:
+        """How ``run_process`` starts a client inside the namespace (its ``launcher`` hook).
+
+        No helper interpreter either way (it cost about 20 ms per run: a bare interpreter
+        start plus ctypes). As root, in the spawning thread itself (:meth:`enter_here`): a
+        thread may unshare a mount namespace of its own, so the client is forked straight
+        into it, and no Python code runs in a forked child. As non-root the namespace needs a
+        user namespace, which only a single-threaded process may unshare: the forked child
+        does it before exec (:class:`~pytest_tlsenv.runner.InChild`), with the plan's words
+        computed and its staging directories created here, in the parent, so that the child
+        only makes system calls. :meth:`helper_argv` is the route through the helper.
+        """
+        if os.geteuid() == 0:
+            return InThread(self.enter_here)
+        self.prepare()
+        return InChild(
+            functools.partial(_nsexec.apply, self.words(userns=True, drop="all", switch=None))
+        )
+
+    def enter_here(self) -> None:
+        """Unshare a mount namespace for *this thread* (root only) and mount the plan in it.
+
+        Only this thread sees the mounts, and the children it forks; the process's other
+        threads and the host keep theirs. Capabilities are left as they are: the caller
+        (``run_process``'s throwaway thread) drops them all before it forks the client.
+        """
+        self.prepare()
+        try:
+            _nsexec.apply(self.words(userns=False, drop="none", switch=None))
+        except (OSError, ValueError, IndexError) as e:
+            raise TLSEnvError(f"system_paths: namespace setup failed: {e}") from None
+
+    def helper_argv(
         self, argv: Sequence[str], environ: Mapping[str, str], switch: tuple[int, int] | None
     ) -> list[str]:
-        """The argv that runs ``argv`` inside the namespace (the ``run_process`` hook).
+        """The argv that runs ``argv`` inside the namespace through the helper interpreter.
 
         ``switch`` is the (uid, gid) to become after mounting (root only), or None.
         """
@@ -237,6 +271,8 @@ def probe() -> str | None:
                 timeout=20.0,
                 launcher=plan.launcher,
             )
+        except TLSEnvError as e:  # the in-thread setup (root) says which step failed
+            return f"cannot make a private mount namespace here: {e}"
         except OSError as e:
             return f"cannot start the namespace helper: {e}"
     if done.timed_out:

@@ -47,6 +47,8 @@ __all__ = [
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "Finished",
+    "InChild",
+    "InThread",
     "Launcher",
     "ThreadResult",
     "call_in_thread",
@@ -245,6 +247,49 @@ Launcher = Callable[[Sequence[str], Mapping[str, str], "tuple[int, int] | None"]
 
 
 @dataclass(frozen=True)
+class InThread:
+    """A launcher whose setup runs in the spawning thread itself, before the fork.
+
+    ``setup()`` runs in :func:`run_process`'s throwaway thread while it still holds
+    :data:`MOUNT_CAPS` (as root), and changes what that thread alone sees (a mount namespace
+    of its own: ``unshare(CLONE_NEWNS)`` is allowed per thread). The child forked from the
+    thread inherits that view; no helper program runs, and no Python code runs in a forked
+    child. The thread then drops every capability as usual before the fork.
+    """
+
+    setup: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class InChild:
+    """A launcher whose setup runs in the forked child, just before it execs the client.
+
+    For what one thread cannot do for itself: as non-root a mount namespace needs a user
+    namespace, and only a single-threaded process may unshare one (the forked child is).
+    ``setup`` is run as ``Popen``'s ``preexec_fn``, after the child made its session and
+    before it closes the other descriptors and execs; the garbage collector is off there. It
+    must take no lock another thread may hold (no logging, no import, no print: ``os`` calls
+    and calls through an already loaded library only), and it must leave the child without
+    any capability: the forking thread's own drop applies to the child's namespace entry,
+    not to what a new user namespace grants. A failure is written to the client's stderr and
+    the child exits 125 (the helper interpreter's code for a failed setup).
+    """
+
+    setup: Callable[[], None]
+
+
+def _in_child(setup: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            setup()
+        except BaseException as e:  # noqa: BLE001 - reported on the client's stderr, then exit
+            os.write(2, f"tlsenv: namespace setup failed: {e}\n".encode(errors="replace"))
+            os._exit(125)
+
+    return run
+
+
+@dataclass(frozen=True)
 class Finished:
     """A finished subprocess."""
 
@@ -364,7 +409,7 @@ def run_process(
     cwd: str | None = None,
     user: str | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
-    launcher: Launcher | None = None,
+    launcher: Launcher | InThread | InChild | None = None,
 ) -> Finished:
     """Run ``argv`` in its own session with exactly ``environ``; kill its group at the end.
 
@@ -380,10 +425,18 @@ def run_process(
     (CAP_SYS_ADMIN, CAP_CHOWN, CAP_SETPCAP) and the switch capabilities; the helper drops
     everything itself after mounting. When a user switch is asked for it gets
     ``switch=(uid, gid)`` and does the switch itself after its setup, so it starts as root.
+    An :class:`InThread` launcher instead prepares the spawning thread itself (holding only
+    what mounting needs), which then drops every capability (but the switch ones, for
+    ``Popen(user=...)``) and sets no_new_privs before it forks the client directly. An
+    :class:`InChild` launcher (non-root) runs its setup in the forked child before exec.
     """
     kwargs: dict[str, Any] = {}
     switch: tuple[int, int] | None = None
     keep: tuple[int, ...] = ()
+    in_thread = launcher if isinstance(launcher, InThread) else None
+    helper = None if isinstance(launcher, (InThread, InChild)) else launcher
+    if isinstance(launcher, InChild):
+        kwargs["preexec_fn"] = _in_child(launcher.setup)
     if user is not None:
         uid, gid = client_ids(user)
         if os.geteuid() != 0 and uid != os.geteuid():
@@ -393,20 +446,27 @@ def run_process(
             _check_program(argv[0], environ.get("PATH", os.defpath), uid, gid, user)
             if cwd is not None:
                 check_usable(cwd, uid, gid, want=os.X_OK, what="the working directory", user=user)
-            if launcher is None:
+            if helper is None:
                 kwargs.update(user=uid, group=gid, extra_groups=[])
                 keep = SWITCH_CAPS
             else:
                 switch = (uid, gid)
-    if launcher is not None:
-        argv = launcher(argv, environ, switch)
+    setup_keep: tuple[int, ...] | None = None  # what the in-thread setup holds, then `keep`
+    if helper is not None:
+        argv = helper(argv, environ, switch)
         if os.geteuid() == 0:
             keep = MOUNT_CAPS + (SWITCH_CAPS if switch is not None else ())
+    elif in_thread is not None and os.geteuid() == 0:
+        setup_keep = MOUNT_CAPS + keep
     box: dict[str, Any] = {}
 
     def spawn() -> None:
         try:
-            drop_caps_for_exec(keep, through_exec=launcher is not None)
+            if in_thread is not None:
+                if setup_keep is not None:
+                    drop_caps_for_exec(setup_keep)
+                in_thread.setup()
+            drop_caps_for_exec(keep, through_exec=helper is not None)
             box["proc"] = subprocess.Popen(
                 list(argv),
                 env=dict(environ),
