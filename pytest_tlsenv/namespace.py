@@ -197,9 +197,7 @@ class MountPlan:
         if os.geteuid() == 0:
             return InThread(self.enter_here)
         self.prepare()
-        return InChild(
-            functools.partial(_nsexec.apply, self.words(userns=True, drop="all", switch=None))
-        )
+        return InChild(functools.partial(_apply, self.words(userns=True, drop="all", switch=None)))
 
     def enter_here(self) -> None:
         """Unshare a mount namespace for *this thread* (root only) and mount the plan in it.
@@ -209,10 +207,7 @@ class MountPlan:
         (``run_process``'s throwaway thread) drops them all before it forks the client.
         """
         self.prepare()
-        try:
-            _nsexec.apply(self.words(userns=False, drop="none", switch=None))
-        except (OSError, ValueError, IndexError) as e:
-            raise TLSEnvError(f"system_paths: namespace setup failed: {e}") from None
+        _apply(self.words(userns=False, drop="none", switch=None))
 
     def helper_argv(
         self, argv: Sequence[str], environ: Mapping[str, str], switch: tuple[int, int] | None
@@ -236,6 +231,14 @@ class MountPlan:
         # only what mounting and a user switch need).
         plan = self.words(userns=userns, drop="all", switch=switch)
         return [sys.executable, "-I", "-S", HELPER, *plan, "--", *argv]
+
+
+def _apply(words: list[str]) -> None:
+    """:func:`pytest_tlsenv._nsexec.apply`, its failures as a TLSEnvError naming the step."""
+    try:
+        _nsexec.apply(words)
+    except (OSError, ValueError, IndexError) as e:
+        raise TLSEnvError(f"system_paths: namespace setup failed: {e}") from None
 
 
 # -- probing --------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, TLSEnvError
 
 __all__ = [
     "CAP_DAC_OVERRIDE",
@@ -271,22 +271,42 @@ class InChild:
     must take no lock another thread may hold (no logging, no import, no print: ``os`` calls
     and calls through an already loaded library only), and it must leave the child without
     any capability: the forking thread's own drop applies to the child's namespace entry,
-    not to what a new user namespace grants. A failure is written to the client's stderr and
-    the child exits 125 (the helper interpreter's code for a failed setup).
+    not to what a new user namespace grants. If it raises, the child exits before exec and
+    ``run_process`` raises a :class:`~pytest_tlsenv.errors.TLSEnvError` with the message, as
+    for an :class:`InThread` setup: the client never ran, so there is no verdict to give.
     """
 
     setup: Callable[[], None]
 
 
-def _in_child(setup: Callable[[], None]) -> Callable[[], None]:
+def _in_child(setup: Callable[[], None], report: int) -> Callable[[], None]:
+    """``setup`` as a ``preexec_fn``: a failure goes to the ``report`` pipe, then exit 125."""
+
     def run() -> None:
         try:
             setup()
-        except BaseException as e:  # noqa: BLE001 - reported on the client's stderr, then exit
-            os.write(2, f"tlsenv: namespace setup failed: {e}\n".encode(errors="replace"))
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, then exit
+            os.write(report, str(e).encode(errors="replace")[:4000] or b"(no message)")
             os._exit(125)
 
     return run
+
+
+def _setup_report(proc: subprocess.Popen[bytes], report: int) -> None:
+    """Raise what an :class:`InChild` setup reported, if it did (after reaping the child).
+
+    Popen returned, so the child has exec'd (its end of the pipe closed, close-on-exec) or
+    exited: reading to EOF does not block.
+    """
+    chunks = []
+    while chunk := os.read(report, 4096):
+        chunks.append(chunk)
+    if chunks:
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        raise TLSEnvError(b"".join(chunks).decode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)
@@ -401,6 +421,22 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _popen(
+    argv: Sequence[str], environ: Mapping[str, str], cwd: str | None, kwargs: dict[str, Any]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(argv),
+        env=dict(environ),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        **kwargs,
+    )
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -434,9 +470,8 @@ def run_process(
     switch: tuple[int, int] | None = None
     keep: tuple[int, ...] = ()
     in_thread = launcher if isinstance(launcher, InThread) else None
+    in_child = launcher if isinstance(launcher, InChild) else None
     helper = None if isinstance(launcher, (InThread, InChild)) else launcher
-    if isinstance(launcher, InChild):
-        kwargs["preexec_fn"] = _in_child(launcher.setup)
     if user is not None:
         uid, gid = client_ids(user)
         if os.geteuid() != 0 and uid != os.geteuid():
@@ -467,17 +502,21 @@ def run_process(
                     drop_caps_for_exec(setup_keep)
                 in_thread.setup()
             drop_caps_for_exec(keep, through_exec=helper is not None)
-            box["proc"] = subprocess.Popen(
-                list(argv),
-                env=dict(environ),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
-                **kwargs,
-            )
+            if in_child is None:
+                box["proc"] = _popen(argv, environ, cwd, kwargs)
+                return
+            report_r, report_w = os.pipe()  # close-on-exec: the client never holds it
+            try:
+                kwargs["preexec_fn"] = _in_child(in_child.setup, report_w)
+                proc = _popen(argv, environ, cwd, kwargs)
+                os.close(report_w)
+                report_w = -1
+                _setup_report(proc, report_r)
+                box["proc"] = proc
+            finally:
+                os.close(report_r)
+                if report_w != -1:
+                    os.close(report_w)
         except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
             box["error"] = e
 
