@@ -1,10 +1,12 @@
 """Enter a private mount namespace, show a trust store at the system paths, drop caps, exec.
 
 This file is the whole of the namespace helper, and imports nothing but the standard library:
-``run`` launches it *by path* (``python -I -S _nsexec.py PLAN... -- ARGV...``), so a client
-start pays for a bare interpreter plus ctypes, not for the engine (cryptography, trustme) nor
-json/typing (about 10 ms more); ``call`` imports it and applies the same plan in a forked
-child. The plan, a list of words (:func:`apply`), is built by
+reproduction bundles run it *by path* (``python -I -S nsexec.py PLAN... -- ARGV...``). In a
+session nothing execs it: ``run`` applies the plan in the thread that forks the client
+(root) or in the forked child before exec (non-root), and ``call`` in a forked child; each
+start of it as a program cost a bare interpreter plus ctypes (about 20 ms). Hence system
+calls only, through raw descriptors, in :func:`apply`. The plan, a list of words
+(:func:`apply`), is built by
 :mod:`pytest_tlsenv.namespace`, which documents the design; this file only executes it:
 
 1. ``unshare(CLONE_NEWNS)`` (root) or ``unshare(CLONE_NEWUSER | CLONE_NEWNS)`` with the

@@ -26,17 +26,22 @@ How (the mechanics live in :mod:`pytest_tlsenv._nsexec`, a stdlib-only helper):
   root-owned files, and must not write the host's through the namespace. The store's own
   binds stay as they are (the store is the scenario's, reachable at its own path anyway).
 * **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then every
-  capability goes: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
-  thread, which kept only CAP_SYS_ADMIN, CAP_CHOWN and CAP_SETPCAP (and CAP_SETUID/CAP_SETGID
-  for a user switch) and set no_new_privs; after mounting the helper empties every set,
-  bounding and ambient included, so the client cannot unmount the store to see the host's,
-  nor chmod a fault away. With ``user=`` the helper mounts as root, then switches to that
-  user before exec.
+  capability goes, all in :func:`~pytest_tlsenv.runner.run_process`'s throwaway thread (a
+  thread may have a mount namespace of its own; pytest's other threads keep the host's). The
+  thread first keeps only CAP_SYS_ADMIN, CAP_CHOWN and CAP_SETPCAP (and CAP_SETUID/CAP_SETGID
+  for a user switch) and sets no_new_privs; after mounting it empties every set, bounding and
+  ambient included, and forks the client into its namespace, so the client cannot unmount
+  the store to see the host's, nor chmod a fault away. With ``user=`` the switch is
+  ``Popen(user=...)``'s, as without system paths. No helper program runs.
 * **As non-root**: a user namespace mapping only the caller's own uid and gid to themselves,
-  plus the mount namespace. The helper holds every capability *in that namespace* until it
-  drops them all (bounding, ambient, effective, permitted, inheritable) before exec, so a
-  chmod-000 file the caller owns stays unreadable. Files of unmapped owners (root's) show as
-  the overflow uid (nobody) inside; their modes still apply.
+  plus the mount namespace; only a single-threaded process may unshare a user namespace, so
+  the forked child does it before exec (``preexec_fn``: system calls only, the plan computed
+  beforehand). It holds every capability *in that namespace* until it drops them all
+  (bounding, ambient, effective, permitted, inheritable) before exec, so a chmod-000 file the
+  caller owns stays unreadable. Files of unmapped owners (root's) show as the overflow uid
+  (nobody) inside; their modes still apply.
+* A setup that fails raises a :class:`~pytest_tlsenv.errors.TLSEnvError` naming the step:
+  no client ran, so there is no verdict to give.
 * ``call`` forks a child that does the same setup, drops the capabilities (as root only the
   DAC ones: the callable is the test author's own code, not contained; all of them as
   non-root), runs the callable and pickles its return value or exception back

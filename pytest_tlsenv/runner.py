@@ -11,8 +11,11 @@ process, and a child forked by that thread inherits exactly that thread's creden
   without ``preexec_fn`` (unsafe while server threads run) and without setpriv. Not even exec
   of a setuid-root or file-capability binary brings a capability back. Two exceptions keep
   what a later step needs, and that step drops the rest: a user switch (``Popen(user=...)``)
-  keeps CAP_SETUID/CAP_SETGID, which the uid change then clears; the system-paths helper
-  keeps what mounting needs and drops everything after mounting (:mod:`.namespace`);
+  keeps CAP_SETUID/CAP_SETGID, which the uid change then clears; system paths keep what
+  mounting needs until the mounts are made (:mod:`.namespace`): as root in that same
+  thread, which then drops everything before it forks. (As non-root the mounts need a user
+  namespace, made in the forked child by a ``preexec_fn`` that only makes system calls:
+  :class:`InChild`.);
 * ``call_in_thread`` runs the test author's callable in a thread that dropped only
   CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (all four sets), then lets the thread end, so the
   process's other threads (pytest's own) keep full capabilities. Thread pools created *before*

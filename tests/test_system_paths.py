@@ -140,7 +140,7 @@ def test_run_fault_bites_and_caps_stay_dropped(tlsenv: TLSEnv) -> None:
     out = tlsenv.run(["sh", "-c", "cat /proc/self/status; id -u"])
     caps = caps_of(out.stdout)
     # Mounting needed CAP_SYS_ADMIN (as non-root: a new user namespace grants every capability
-    # there); the helper empties every set and sets no_new_privs before the exec.
+    # there); the setup empties every set and sets no_new_privs before the exec.
     assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == 0
     assert caps["CapBnd"] == caps["CapAmb"] == 0
     assert "NoNewPrivs:\t1" in out.stdout
