@@ -1,10 +1,12 @@
 """Enter a private mount namespace, show a trust store at the system paths, drop caps, exec.
 
 This file is the whole of the namespace helper, and imports nothing but the standard library:
-``run`` launches it *by path* (``python -I -S _nsexec.py PLAN... -- ARGV...``), so a client
-start pays for a bare interpreter plus ctypes, not for the engine (cryptography, trustme) nor
-json/typing (about 10 ms more); ``call`` imports it and applies the same plan in a forked
-child. The plan, a list of words (:func:`apply`), is built by
+reproduction bundles run it *by path* (``python -I -S nsexec.py PLAN... -- ARGV...``). In a
+session nothing execs it: ``run`` applies the plan in the thread that forks the client
+(root) or in the forked child before exec (non-root), and ``call`` in a forked child; each
+start of it as a program cost a bare interpreter plus ctypes (about 20 ms). Hence system
+calls only, through raw descriptors, in :func:`apply`. The plan, a list of words
+(:func:`apply`), is built by
 :mod:`pytest_tlsenv.namespace`, which documents the design; this file only executes it:
 
 1. ``unshare(CLONE_NEWNS)`` (root) or ``unshare(CLONE_NEWUSER | CLONE_NEWNS)`` with the
@@ -92,10 +94,15 @@ def enter(userns: bool) -> None:
     _check(_libc.unshare(CLONE_NEWNS | (CLONE_NEWUSER if userns else 0)), "unshare")
     if userns:
         # setgroups must be denied before an unprivileged process may write gid_map.
+        # Raw descriptors, no io objects: ``run`` may call this in a child forked from a
+        # threaded process, where only system calls are safe.
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
                            ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
@@ -188,8 +195,11 @@ def drop_caps(which: str, keep: tuple[int, ...] = ()) -> None:
     if which == "dac":
         caps = [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH]
     elif which == "all":
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            caps = list(range(int(f.read()) + 1))
+        fd = os.open("/proc/sys/kernel/cap_last_cap", os.O_RDONLY)
+        try:
+            caps = list(range(int(os.read(fd, 32)) + 1))
+        finally:
+            os.close(fd)
     else:
         raise SetupError(0, f"unknown capability drop {which!r}")
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")

@@ -26,17 +26,22 @@ How (the mechanics live in :mod:`pytest_tlsenv._nsexec`, a stdlib-only helper):
   root-owned files, and must not write the host's through the namespace. The store's own
   binds stay as they are (the store is the scenario's, reachable at its own path anyway).
 * **As root**: ``unshare(CLONE_NEWNS)``, ``mount --make-rprivate /``, the mounts, then every
-  capability goes: the helper is forked from :func:`~pytest_tlsenv.runner.run_process`'s
-  thread, which kept only CAP_SYS_ADMIN, CAP_CHOWN and CAP_SETPCAP (and CAP_SETUID/CAP_SETGID
-  for a user switch) and set no_new_privs; after mounting the helper empties every set,
-  bounding and ambient included, so the client cannot unmount the store to see the host's,
-  nor chmod a fault away. With ``user=`` the helper mounts as root, then switches to that
-  user before exec.
+  capability goes, all in :func:`~pytest_tlsenv.runner.run_process`'s throwaway thread (a
+  thread may have a mount namespace of its own; pytest's other threads keep the host's). The
+  thread first keeps only CAP_SYS_ADMIN, CAP_CHOWN and CAP_SETPCAP (and CAP_SETUID/CAP_SETGID
+  for a user switch) and sets no_new_privs; after mounting it empties every set, bounding and
+  ambient included, and forks the client into its namespace, so the client cannot unmount
+  the store to see the host's, nor chmod a fault away. With ``user=`` the switch is
+  ``Popen(user=...)``'s, as without system paths. No helper program runs.
 * **As non-root**: a user namespace mapping only the caller's own uid and gid to themselves,
-  plus the mount namespace. The helper holds every capability *in that namespace* until it
-  drops them all (bounding, ambient, effective, permitted, inheritable) before exec, so a
-  chmod-000 file the caller owns stays unreadable. Files of unmapped owners (root's) show as
-  the overflow uid (nobody) inside; their modes still apply.
+  plus the mount namespace; only a single-threaded process may unshare a user namespace, so
+  the forked child does it before exec (``preexec_fn``: system calls only, the plan computed
+  beforehand). It holds every capability *in that namespace* until it drops them all
+  (bounding, ambient, effective, permitted, inheritable) before exec, so a chmod-000 file the
+  caller owns stays unreadable. Files of unmapped owners (root's) show as the overflow uid
+  (nobody) inside; their modes still apply.
+* A setup that fails raises a :class:`~pytest_tlsenv.errors.TLSEnvError` naming the step:
+  no client ran, so there is no verdict to give.
 * ``call`` forks a child that does the same setup, drops the capabilities (as root only the
   DAC ones: the callable is the test author's own code, not contained; all of them as
   non-root), runs the callable and pickles its return value or exception back
@@ -68,6 +73,7 @@ from typing import Any
 
 from . import _nsexec, _nsplan
 from .errors import TLSEnvError
+from .runner import InChild, InThread
 from .store import TrustStore
 
 __all__ = [
@@ -180,10 +186,38 @@ class MountPlan:
 
     # -- launching ------------------------------------------------------------------------
 
-    def launcher(
+    @property
+    def launcher(self) -> InThread | InChild:
+        """How ``run_process`` starts a client inside the namespace (its ``launcher`` hook).
+
+        No helper interpreter either way (it cost about 20 ms per run: a bare interpreter
+        start plus ctypes). As root, in the spawning thread itself (:meth:`enter_here`): a
+        thread may unshare a mount namespace of its own, so the client is forked straight
+        into it, and no Python code runs in a forked child. As non-root the namespace needs a
+        user namespace, which only a single-threaded process may unshare: the forked child
+        does it before exec (:class:`~pytest_tlsenv.runner.InChild`), with the plan's words
+        computed and its staging directories created here, in the parent, so that the child
+        only makes system calls. :meth:`helper_argv` is the route through the helper.
+        """
+        if os.geteuid() == 0:
+            return InThread(self.enter_here)
+        self.prepare()
+        return InChild(functools.partial(_apply, self.words(userns=True, drop="all", switch=None)))
+
+    def enter_here(self) -> None:
+        """Unshare a mount namespace for *this thread* (root only) and mount the plan in it.
+
+        Only this thread sees the mounts, and the children it forks; the process's other
+        threads and the host keep theirs. Capabilities are left as they are: the caller
+        (``run_process``'s throwaway thread) drops them all before it forks the client.
+        """
+        self.prepare()
+        _apply(self.words(userns=False, drop="none", switch=None))
+
+    def helper_argv(
         self, argv: Sequence[str], environ: Mapping[str, str], switch: tuple[int, int] | None
     ) -> list[str]:
-        """The argv that runs ``argv`` inside the namespace (the ``run_process`` hook).
+        """The argv that runs ``argv`` inside the namespace through the helper interpreter.
 
         ``switch`` is the (uid, gid) to become after mounting (root only), or None.
         """
@@ -202,6 +236,14 @@ class MountPlan:
         # only what mounting and a user switch need).
         plan = self.words(userns=userns, drop="all", switch=switch)
         return [sys.executable, "-I", "-S", HELPER, *plan, "--", *argv]
+
+
+def _apply(words: list[str]) -> None:
+    """:func:`pytest_tlsenv._nsexec.apply`, its failures as a TLSEnvError naming the step."""
+    try:
+        _nsexec.apply(words)
+    except (OSError, ValueError, IndexError) as e:
+        raise TLSEnvError(f"system_paths: namespace setup failed: {e}") from None
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -237,6 +279,8 @@ def probe() -> str | None:
                 timeout=20.0,
                 launcher=plan.launcher,
             )
+        except TLSEnvError as e:  # the in-thread setup (root) says which step failed
+            return f"cannot make a private mount namespace here: {e}"
         except OSError as e:
             return f"cannot start the namespace helper: {e}"
     if done.timed_out:

@@ -11,8 +11,11 @@ process, and a child forked by that thread inherits exactly that thread's creden
   without ``preexec_fn`` (unsafe while server threads run) and without setpriv. Not even exec
   of a setuid-root or file-capability binary brings a capability back. Two exceptions keep
   what a later step needs, and that step drops the rest: a user switch (``Popen(user=...)``)
-  keeps CAP_SETUID/CAP_SETGID, which the uid change then clears; the system-paths helper
-  keeps what mounting needs and drops everything after mounting (:mod:`.namespace`);
+  keeps CAP_SETUID/CAP_SETGID, which the uid change then clears; system paths keep what
+  mounting needs until the mounts are made (:mod:`.namespace`): as root in that same
+  thread, which then drops everything before it forks. (As non-root the mounts need a user
+  namespace, made in the forked child by a ``preexec_fn`` that only makes system calls:
+  :class:`InChild`.);
 * ``call_in_thread`` runs the test author's callable in a thread that dropped only
   CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (all four sets), then lets the thread end, so the
   process's other threads (pytest's own) keep full capabilities. Thread pools created *before*
@@ -41,12 +44,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, TLSEnvError
 
 __all__ = [
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "Finished",
+    "InChild",
+    "InThread",
     "Launcher",
     "ThreadResult",
     "call_in_thread",
@@ -245,6 +250,69 @@ Launcher = Callable[[Sequence[str], Mapping[str, str], "tuple[int, int] | None"]
 
 
 @dataclass(frozen=True)
+class InThread:
+    """A launcher whose setup runs in the spawning thread itself, before the fork.
+
+    ``setup()`` runs in :func:`run_process`'s throwaway thread while it still holds
+    :data:`MOUNT_CAPS` (as root), and changes what that thread alone sees (a mount namespace
+    of its own: ``unshare(CLONE_NEWNS)`` is allowed per thread). The child forked from the
+    thread inherits that view; no helper program runs, and no Python code runs in a forked
+    child. The thread then drops every capability as usual before the fork.
+    """
+
+    setup: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class InChild:
+    """A launcher whose setup runs in the forked child, just before it execs the client.
+
+    For what one thread cannot do for itself: as non-root a mount namespace needs a user
+    namespace, and only a single-threaded process may unshare one (the forked child is).
+    ``setup`` is run as ``Popen``'s ``preexec_fn``, after the child made its session and
+    before it closes the other descriptors and execs; the garbage collector is off there. It
+    must take no lock another thread may hold (no logging, no import, no print: ``os`` calls
+    and calls through an already loaded library only), and it must leave the child without
+    any capability: the forking thread's own drop applies to the child's namespace entry,
+    not to what a new user namespace grants. If it raises, the child exits before exec and
+    ``run_process`` raises a :class:`~pytest_tlsenv.errors.TLSEnvError` with the message, as
+    for an :class:`InThread` setup: the client never ran, so there is no verdict to give.
+    """
+
+    setup: Callable[[], None]
+
+
+def _in_child(setup: Callable[[], None], report: int) -> Callable[[], None]:
+    """``setup`` as a ``preexec_fn``: a failure goes to the ``report`` pipe, then exit 125."""
+
+    def run() -> None:
+        try:
+            setup()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, then exit
+            os.write(report, str(e).encode(errors="replace")[:4000] or b"(no message)")
+            os._exit(125)
+
+    return run
+
+
+def _setup_report(proc: subprocess.Popen[bytes], report: int) -> None:
+    """Raise what an :class:`InChild` setup reported, if it did (after reaping the child).
+
+    Popen returned, so the child has exec'd (its end of the pipe closed, close-on-exec) or
+    exited: reading to EOF does not block.
+    """
+    chunks = []
+    while chunk := os.read(report, 4096):
+        chunks.append(chunk)
+    if chunks:
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        raise TLSEnvError(b"".join(chunks).decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
 class Finished:
     """A finished subprocess."""
 
@@ -353,6 +421,22 @@ def _killpg(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _popen(
+    argv: Sequence[str], environ: Mapping[str, str], cwd: str | None, kwargs: dict[str, Any]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(argv),
+        env=dict(environ),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        **kwargs,
+    )
+
+
 def run_process(
     argv: Sequence[str],
     *,
@@ -361,7 +445,7 @@ def run_process(
     cwd: str | None = None,
     user: str | None = None,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
-    launcher: Launcher | None = None,
+    launcher: Launcher | InThread | InChild | None = None,
 ) -> Finished:
     """Run ``argv`` in its own session with exactly ``environ``; kill its group at the end.
 
@@ -377,10 +461,17 @@ def run_process(
     (CAP_SYS_ADMIN, CAP_CHOWN, CAP_SETPCAP) and the switch capabilities; the helper drops
     everything itself after mounting. When a user switch is asked for it gets
     ``switch=(uid, gid)`` and does the switch itself after its setup, so it starts as root.
+    An :class:`InThread` launcher instead prepares the spawning thread itself (holding only
+    what mounting needs), which then drops every capability (but the switch ones, for
+    ``Popen(user=...)``) and sets no_new_privs before it forks the client directly. An
+    :class:`InChild` launcher (non-root) runs its setup in the forked child before exec.
     """
     kwargs: dict[str, Any] = {}
     switch: tuple[int, int] | None = None
     keep: tuple[int, ...] = ()
+    in_thread = launcher if isinstance(launcher, InThread) else None
+    in_child = launcher if isinstance(launcher, InChild) else None
+    helper = None if isinstance(launcher, (InThread, InChild)) else launcher
     if user is not None:
         uid, gid = client_ids(user)
         if os.geteuid() != 0 and uid != os.geteuid():
@@ -390,31 +481,42 @@ def run_process(
             _check_program(argv[0], environ.get("PATH", os.defpath), uid, gid, user)
             if cwd is not None:
                 check_usable(cwd, uid, gid, want=os.X_OK, what="the working directory", user=user)
-            if launcher is None:
+            if helper is None:
                 kwargs.update(user=uid, group=gid, extra_groups=[])
                 keep = SWITCH_CAPS
             else:
                 switch = (uid, gid)
-    if launcher is not None:
-        argv = launcher(argv, environ, switch)
+    setup_keep: tuple[int, ...] | None = None  # what the in-thread setup holds, then `keep`
+    if helper is not None:
+        argv = helper(argv, environ, switch)
         if os.geteuid() == 0:
             keep = MOUNT_CAPS + (SWITCH_CAPS if switch is not None else ())
+    elif in_thread is not None and os.geteuid() == 0:
+        setup_keep = MOUNT_CAPS + keep
     box: dict[str, Any] = {}
 
     def spawn() -> None:
         try:
-            drop_caps_for_exec(keep, through_exec=launcher is not None)
-            box["proc"] = subprocess.Popen(
-                list(argv),
-                env=dict(environ),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                close_fds=True,
-                **kwargs,
-            )
+            if in_thread is not None:
+                if setup_keep is not None:
+                    drop_caps_for_exec(setup_keep)
+                in_thread.setup()
+            drop_caps_for_exec(keep, through_exec=helper is not None)
+            if in_child is None:
+                box["proc"] = _popen(argv, environ, cwd, kwargs)
+                return
+            report_r, report_w = os.pipe()  # close-on-exec: the client never holds it
+            try:
+                kwargs["preexec_fn"] = _in_child(in_child.setup, report_w)
+                proc = _popen(argv, environ, cwd, kwargs)
+                os.close(report_w)
+                report_w = -1
+                _setup_report(proc, report_r)
+                box["proc"] = proc
+            finally:
+                os.close(report_r)
+                if report_w != -1:
+                    os.close(report_w)
         except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
             box["error"] = e
 

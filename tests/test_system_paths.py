@@ -140,7 +140,7 @@ def test_run_fault_bites_and_caps_stay_dropped(tlsenv: TLSEnv) -> None:
     out = tlsenv.run(["sh", "-c", "cat /proc/self/status; id -u"])
     caps = caps_of(out.stdout)
     # Mounting needed CAP_SYS_ADMIN (as non-root: a new user namespace grants every capability
-    # there); the helper empties every set and sets no_new_privs before the exec.
+    # there); the setup empties every set and sets no_new_privs before the exec.
     assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == 0
     assert caps["CapBnd"] == caps["CapAmb"] == 0
     assert "NoNewPrivs:\t1" in out.stdout
@@ -436,6 +436,74 @@ def test_bad_value_is_a_config_error() -> None:
 def test_missing_client_raises_like_popen(tlsenv: TLSEnv) -> None:
     with pytest.raises(FileNotFoundError):
         tlsenv.run(["tlsenv-no-such-client"])
+
+
+def _mount_namespaces(settle: set[str] | None = None) -> set[str]:
+    """The mount namespace of every thread of this process.
+
+    With ``settle``, for up to 2 s until it is that set: a joined thread's task may outlive
+    ``join()`` by a moment (the join returns when its Python state goes, before the exit).
+    """
+    deadline = time.monotonic() + (2.0 if settle is not None else 0.0)
+    while True:
+        seen = set()
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                seen.add(os.readlink(f"/proc/self/task/{tid}/ns/mnt"))
+            except FileNotFoundError:  # that thread ended meanwhile
+                continue
+        if settle is None or seen == settle or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.01)
+
+
+@pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
+def test_run_leaves_this_process_in_its_own_namespace(tlsenv: TLSEnv) -> None:
+    # As root the namespace is made by the thread that forks the client: it must go with
+    # that thread, and no other thread of pytest may ever see the store at /etc/ssl.
+    before = {os.readlink("/proc/thread-self/ns/mnt")}
+    assert _mount_namespaces(settle=before) == before
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # a thread that lives through the run, as the servers' threads do
+        while not stop.wait(0.001):
+            seen.append(os.readlink("/proc/thread-self/ns/mnt"))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        out = tlsenv.run(["readlink", "/proc/self/ns/mnt"])
+    finally:
+        stop.set()
+        watcher.join()
+    assert out.returncode == 0, out.stderr
+    # The twin: the client was in another mount namespace.
+    assert out.stdout.strip() not in before
+    assert _mount_namespaces(settle=before) == before
+    assert set(seen) <= before
+    (applied,) = tlsenv.applied
+    assert not os.path.lexists(f"/etc/ssl/certs/{applied.paths[0].name}")
+
+
+def test_setup_failure_raises_and_names_the_step(tmp_path: Path) -> None:
+    from pytest_tlsenv.errors import TLSEnvError
+    from pytest_tlsenv.namespace import MountPlan
+    from pytest_tlsenv.runner import run_process
+
+    target = tmp_path / "target"
+    target.mkdir()
+    good = MountPlan(binds=((str(target), str(target)),), stage=str(tmp_path / "stage"))
+    done = run_process(
+        ["true"], environ={"PATH": "/usr/bin:/bin"}, timeout=20, launcher=good.launcher
+    )
+    assert done.returncode == 0, done.stderr  # the twin: the same plan with a real source
+    bad = MountPlan(binds=((str(tmp_path / "absent"), str(target)),), stage=str(tmp_path / "stage"))
+    before = {os.readlink("/proc/thread-self/ns/mnt")}
+    # No client ran, so there is no exit status to judge: an error, naming the mount.
+    with pytest.raises(TLSEnvError, match=r"namespace setup failed: .*mount\(.*absent"):
+        run_process(["true"], environ={"PATH": "/usr/bin:/bin"}, timeout=20, launcher=bad.launcher)
+    assert _mount_namespaces(settle=before) == before
 
 
 UNAVAILABLE = textwrap.dedent(
