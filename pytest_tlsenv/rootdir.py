@@ -36,7 +36,15 @@ from pathlib import Path
 
 from . import privdir
 
-__all__ = ["MIN_FREE_BYTES", "MIN_FREE_INODES", "Location", "choose", "is_tmpfs", "tmpfs_free"]
+__all__ = [
+    "MIN_FREE_BYTES",
+    "MIN_FREE_INODES",
+    "SHARED_TMPFS",
+    "Location",
+    "choose",
+    "is_tmpfs",
+    "tmpfs_free",
+]
 
 #: A tmpfs with less free space than this is not used (a root needs tens of KiB; a store of
 #: 10,000 filler CAs about 50 MiB, and a full tmpfs falls back at the first ENOSPC anyway).
@@ -46,7 +54,8 @@ MIN_FREE_INODES = 4096
 #: Errors that mean "this file system is full": the roots move to the basetemp.
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
-_SPECIAL = ("auto", "basetemp")
+#: The shared tmpfs tried after $XDG_RUNTIME_DIR.
+SHARED_TMPFS = Path("/dev/shm")
 
 
 @dataclass
@@ -172,7 +181,7 @@ def choose(setting: str) -> Location:
     if setting == "auto":
         runtime = os.environ.get("XDG_RUNTIME_DIR", "")
         candidates = [(Path(runtime), True)] if os.path.isabs(runtime) else []
-        candidates.append((Path("/dev/shm"), False))
+        candidates.append((SHARED_TMPFS, False))
         for candidate, is_runtime in candidates:
             why = _usable(candidate)
             if why == "missing" or why == "not a tmpfs" or why == "mounted noexec":
