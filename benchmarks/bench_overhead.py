@@ -1,7 +1,8 @@
 """Per-test plugin overhead, as users pay it, against pytest-localserver's `httpsserver`.
 
-Two measurements, both on the default path (pytest's own basetemp, the plugin's default root
-location, the default trust mode), never on a tmpfs the user did not ask for:
+Two measurements, both on the default path: no ``--basetemp``, no ``--tlsenv-root-dir``, no
+environment override (the plugin picks its default root location: a usable tmpfs, else
+pytest's basetemp; the line printed first says which), the default trust mode:
 
 * **Whole sessions** (printed first): pytest run the way a user runs it, a small and a large
   session of the same test, ``slope = (T_large - T_small) / (N_large - N_small)`` is the
@@ -168,7 +169,7 @@ def _print_sessions(res: dict[str, dict[str, float]], small: int, large: int, ru
     bare = res["bare"]
     print(
         f"whole sessions ({small} vs {large} tests, minimum of {runs} runs, "
-        "basetemp and roots at their defaults):"
+        f"basetemp and roots at their defaults: roots in {_default_roots()}):"
     )
     for kind, r in res.items():
         print(
@@ -187,6 +188,18 @@ def _print_sessions(res: dict[str, dict[str, float]], small: int, large: int, ru
             f"fixed {fixed:+.3f} s per session "
             f"(target <= {TARGET_FIXED_S} s: {'met' if fixed <= TARGET_FIXED_S else 'MISSED'})"
         )
+
+
+def _default_roots() -> str:
+    """Where a session with no option puts its scenario roots (as the plugin decides)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from pytest_tlsenv.rootdir import choose
+
+    location = choose("auto")
+    if location.base is None:
+        return f"pytest's basetemp ({location.note or 'no usable tmpfs'})"
+    location.base.rmdir()
+    return f"{location.base.parent} ({location.kind})"
 
 
 def import_cost(runs: int) -> float:
