@@ -20,19 +20,22 @@ from pathlib import Path
 import pytest
 from leakcheck import altered_files
 
-from pytest_tlsenv import rootdir
-from pytest_tlsenv.rootdir import choose, is_tmpfs
-
 pytestmark = pytest.mark.nonroot
 pytest_plugins = ["pytester"]
 
 FALLBACK_LINE = "tlsenv: scenario roots went to disk (pytest's basetemp) instead of a tmpfs*"
 
 
+def _dev_shm_is_tmpfs() -> bool:
+    """Read independently of the code under test: /dev/shm's own mount entry."""
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in f)
+
+
 @pytest.fixture
 def shm_dir() -> Iterator[Path]:
     """A private directory on a tmpfs (/dev/shm), or a skip where there is none."""
-    if not (os.path.isdir("/dev/shm") and is_tmpfs("/dev/shm")):
+    if not (os.path.isdir("/dev/shm") and _dev_shm_is_tmpfs()):
         pytest.skip("no tmpfs at /dev/shm on this machine")
     path = Path(tempfile.mkdtemp(prefix="tlsenv-test-roots-", dir="/dev/shm"))
     try:
@@ -248,6 +251,9 @@ def test_auto_never_uses_a_planted_shared_dir(
 ) -> None:
     """Someone else's pytest-tlsenv-<uid> in the shared tmpfs (here a symlink, standing for
     a planted one) is refused, and the roots go to the basetemp, saying why."""
+    from pytest_tlsenv import rootdir
+    from pytest_tlsenv.rootdir import choose
+
     monkeypatch.setattr(rootdir, "SHARED_TMPFS", shm_dir)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     (shm_dir / f"pytest-tlsenv-{os.geteuid()}").symlink_to(tmp_path)
@@ -260,6 +266,9 @@ def test_auto_never_uses_a_planted_shared_dir(
 
 
 def test_auto_uses_the_shared_tmpfs_safely(monkeypatch: pytest.MonkeyPatch, shm_dir: Path) -> None:
+    from pytest_tlsenv import rootdir
+    from pytest_tlsenv.rootdir import choose
+
     # Negative twin of the planted directory: made by us, it is used.
     monkeypatch.setattr(rootdir, "SHARED_TMPFS", shm_dir)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
@@ -276,6 +285,8 @@ def test_auto_uses_the_shared_tmpfs_safely(monkeypatch: pytest.MonkeyPatch, shm_
 
 
 def test_basetemp_setting_keeps_the_old_place() -> None:
+    from pytest_tlsenv.rootdir import choose
+
     location = choose("basetemp")
     assert (location.base, location.kind, location.note) == (None, "basetemp", None)
 
