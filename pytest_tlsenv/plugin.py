@@ -825,6 +825,7 @@ class _SessionDirs:
         self.kind = location.kind
         self.note = location.note
         self.note_sent = False
+        self._own_parent = location.own_parent
         self.bases: list[Path] = []
         self.base = self._add(location.base)
 
@@ -876,7 +877,7 @@ class _SessionDirs:
             with contextlib.suppress(OSError):
                 (base / MARKER).unlink()
                 base.rmdir()  # when nothing was kept
-        if self.kind != "basetemp" and self.bases[0].parent.name.startswith("pytest-tlsenv"):
+        if self._own_parent:
             with contextlib.suppress(OSError):
                 self.bases[0].parent.rmdir()  # the per-user directory, when no session uses it
 

@@ -70,6 +70,8 @@ class Location:
     base: Path | None
     kind: str  # "tmpfs", "dir" (a chosen directory that is not a tmpfs), "basetemp"
     note: str | None = None
+    #: ``base``'s parent is the plugin's own per-user directory (removed when empty).
+    own_parent: bool = False
 
 
 def _unescape(field: str) -> str:
@@ -191,7 +193,7 @@ def choose(setting: str) -> Location:
                 continue
             try:
                 own = _own_dir(candidate, runtime=is_runtime)
-                return Location(_in(own), "tmpfs")
+                return Location(_in(own), "tmpfs", own_parent=True)
             except privdir.UnsafeDirectoryError as e:
                 notes.append(str(e))
             except OSError as e:
