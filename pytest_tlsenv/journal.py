@@ -40,7 +40,7 @@ from typing import Any
 
 from . import privdir
 
-__all__ = ["MARKER", "Journal", "journal_dir", "recover", "tidy"]
+__all__ = ["MARKER", "Journal", "covered", "journal_dir", "recover", "tidy"]
 
 #: The file in each recorded root that carries its record's token.
 MARKER = ".tlsenv-journal"
@@ -49,6 +49,18 @@ _WHAT = "the fault journal"
 _counter = itertools.count()
 _tidy_at_exit: set[Path] = set()
 _ensured: set[Path] = set()
+# Roots named by this process's live records, with how many records name each.
+_covering: dict[str, int] = {}
+
+
+def covered(path: str | os.PathLike[str]) -> bool:
+    """Whether a live record of this process already names ``path`` or a directory above it.
+
+    Recovery repairs a recorded root's whole tree, so a scenario root inside the plugin's
+    session directory needs no record (and no marker file) of its own.
+    """
+    path = os.fspath(path)
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in _covering)
 
 
 def _home_location() -> Path:
@@ -166,7 +178,10 @@ class Journal:
         recovery touches only roots that carry it. Entries named in ``keep`` (direct children
         of a root) are repaired but not removed.
         """
+        self._uncover()
         self.roots = [os.fspath(r) for r in roots]
+        for root in self.roots:
+            _covering[root] = _covering.get(root, 0) + 1
         self.keep = [os.fspath(k) for k in keep]
         for root in self.roots:
             if root not in self._marked:
@@ -187,9 +202,17 @@ class Journal:
         """
         self.groups.pop(pid, None)
 
+    def _uncover(self) -> None:
+        for root in self.roots:
+            left = _covering.get(root, 0) - 1
+            if left > 0:
+                _covering[root] = left
+            else:
+                _covering.pop(root, None)
+
     def _flush(self) -> None:
         if not self.roots and not self.groups:
-            self.discard()
+            self._drop_file()
             return
         record = {
             "pid": os.getpid(),
@@ -223,7 +246,7 @@ class Journal:
                 _ensured.discard(directory)
                 if attempt == 2:
                     raise
-        self.discard()
+        self._drop_file()
         self._current = path
 
     def discard(self) -> None:
@@ -232,6 +255,11 @@ class Journal:
         The directory stays for the next record (an rmdir and a mkdir per test cost ~0.15 ms
         on a slow disk); :func:`tidy` removes it when empty, at exit at the latest.
         """
+        self._uncover()
+        self.roots = []
+        self._drop_file()
+
+    def _drop_file(self) -> None:
         if self._current is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._current)

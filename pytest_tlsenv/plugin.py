@@ -32,6 +32,7 @@ _spec_key = pytest.StashKey["Spec"]()
 _failed_key = pytest.StashKey[bool]()
 _factory_key = pytest.StashKey["TLSEnvFactory"]()
 _session_key = pytest.StashKey["_Session"]()
+_dirs_key = pytest.StashKey["_SessionDirs"]()
 
 # Fixtures that make a test a tlsenv test (for --tlsenv-scenarios, the grid and silence).
 FIXTURES = ("tlsenv", "make_tlsenv", "tlsenv_scenario")
@@ -99,6 +100,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep the scenario roots of failing tests and print where they are",
     )
     group.addoption(
+        "--tlsenv-root-dir",
+        default=None,
+        metavar="DIR",
+        help="where scenario roots live: auto (a tmpfs: $XDG_RUNTIME_DIR, else /dev/shm, when "
+        "usable; else pytest's basetemp), basetemp, or a directory (default: ini "
+        "tlsenv_root_dir, else auto)",
+    )
+    group.addoption(
         "--tlsenv-scenarios",
         default=None,
         metavar="NAMES",
@@ -161,6 +170,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="40",
     )
     parser.addini(
+        "tlsenv_root_dir",
+        "default of --tlsenv-root-dir: auto (a usable tmpfs, $XDG_RUNTIME_DIR then /dev/shm, "
+        "else pytest's basetemp), basetemp, or a directory; a full tmpfs falls back to the "
+        "basetemp with one line in the terminal summary",
+        default="auto",
+    )
+    parser.addini(
         "tlsenv_scenarios",
         "default of --tlsenv-scenarios (comma-separated scenario/group names, -NAME deselects)",
         default="",
@@ -210,6 +226,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    dirs = item.config.stash.get(_dirs_key, None)
+    if dirs is not None and dirs.note is not None and not dirs.note_sent:
+        # To whoever prints the summary (the xdist controller too), once per process.
+        report.tlsenv_root_note = dirs.note  # type: ignore[attr-defined]
+        dirs.note_sent = True
     factory = item.stash.get(_factory_key, None)
     session = item.config.stash.get(_session_key, None)
     if report.when == "call" and factory is not None and session is not None:
@@ -592,6 +613,8 @@ class _Session:
         self.results: dict[tuple[str, str], Result] = {}
         self.changes: list[Change] = []
         self.updated: int | None = None
+        # Why scenario roots went to disk instead of a tmpfs (from every worker): one line.
+        self.root_notes: dict[str, None] = {}
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> _Session:
@@ -662,6 +685,9 @@ class _Session:
     # -- where the terminal is ----------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        note = getattr(report, "tlsenv_root_note", None)
+        if isinstance(note, str) and not self.is_worker:
+            self.root_notes[note] = None
         results = getattr(report, "tlsenv_results", None)
         if results is None or self.is_worker:
             return
@@ -690,6 +716,12 @@ class _Session:
             )
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.root_notes and not self.is_worker:
+            # A line, not a warning: suites run with -W error, and nothing failed.
+            terminalreporter.write_line(
+                "tlsenv: scenario roots went to disk (pytest's basetemp) instead of a tmpfs: "
+                + "; ".join(self.root_notes)
+            )
         if self.is_worker or not self.used:
             return
         from .report import LEGEND, grid, header_line, session_meta
@@ -765,52 +797,97 @@ def tlsenv_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PKI]:
 
 
 class _SessionDirs:
-    """Where a session's scenario roots live, and the trash their teardown moves them to.
+    """Where a session's scenario roots live (:mod:`pytest_tlsenv.rootdir`).
 
-    A scenario root is a dozen directories: deleting it in each test's teardown cost ~1.3 ms
-    of rmdirs, so teardown renames it into the trash (one syscall) and the session empties
-    the trash at its end. Roots are numbered here rather than by ``tmp_path_factory.mktemp``,
-    which scans its parent directory on every call.
+    Each root is removed at its test's teardown, so the space used is bounded by the
+    environments open at once. Roots are numbered here rather than by
+    ``tmp_path_factory.mktemp``, which scans its parent directory on every call. When the
+    tmpfs fills up (ENOSPC), the session moves to a directory under the basetemp and
+    :attr:`note` says so once.
     """
 
-    def __init__(self, base: Path, settings: Settings) -> None:
+    def __init__(self, factory: pytest.TempPathFactory, setting: str, settings: Settings) -> None:
         from .journal import Journal
+        from .rootdir import choose
 
-        self.base = base
-        self.trash = base / "trash"
-        self.trash.mkdir()
+        self._factory = factory
         self.settings = settings
         self._n = itertools.count()
         # If the session is killed, the next one removes all of it but the kept roots.
         self.journal = Journal(fault_uid=settings.fault_uid)
         self._kept: list[str] = []
-        self.journal.write([base])
+        location = choose(setting)
+        self.kind = location.kind
+        self.note = location.note
+        self.note_sent = False
+        self._own_parent = location.own_parent
+        self.bases: list[Path] = []
+        self.base = self._add(location.base)
+
+    def _add(self, base: Path | None) -> Path:
+        from .store import share_under
+
+        if base is None:
+            base = self._factory.mktemp("tlsenv-roots")
+        self.bases.append(base)
+        self.journal.write(self.bases, keep=self._kept)
+        share_under(base)  # the CA file and bundle every healthy store holds: one copy
+        return base
+
+    def full(self, error: OSError) -> bool:
+        """The tmpfs is full: move to the basetemp (True), or it was not a tmpfs (False)."""
+        from .rootdir import FULL_ERRNOS
+
+        if self.kind != "tmpfs" or error.errno not in FULL_ERRNOS:
+            return False
+        self.note = f"{self.base} is full ({error.strerror})"
+        self.note_sent = False
+        self.kind = "basetemp"
+        self.base = self._add(None)
+        return True
 
     def kept(self, root: Path) -> None:
         """``root`` stays for inspection (``--tlsenv-keep``), even after a kill."""
         self._kept.append(str(root))
-        self.journal.write([self.base], keep=self._kept)
+        self.journal.write(self.bases, keep=self._kept)
 
     def new_root(self) -> Path:
         root = self.base / f"tlsenv{next(self._n)}"
-        root.mkdir()
+        try:
+            root.mkdir()
+        except OSError as e:
+            if not self.full(e):
+                raise
+            root = self.base / f"tlsenv{next(self._n)}"
+            root.mkdir()
         return root
+
+    def close(self) -> None:
+        from .journal import MARKER
+        from .store import unshare
+
+        self.journal.discard()
+        for base in self.bases:
+            unshare(base)
+            with contextlib.suppress(OSError):
+                (base / MARKER).unlink()
+                base.rmdir()  # when nothing was kept
+        if self._own_parent:
+            with contextlib.suppress(OSError):
+                self.bases[0].parent.rmdir()  # the per-user directory, when no session uses it
 
 
 @pytest.fixture(scope="session")
 def _tlsenv_dirs(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[_SessionDirs]:
-    dirs = _SessionDirs(tmp_path_factory.mktemp("tlsenv-roots"), _settings(pytestconfig))
-    from .journal import MARKER
-
+    setting = pytestconfig.getoption("tlsenv_root_dir", None) or str(
+        pytestconfig.getini("tlsenv_root_dir")
+    )
+    dirs = _SessionDirs(tmp_path_factory, setting, _settings(pytestconfig))
+    pytestconfig.stash[_dirs_key] = dirs
     yield dirs
-    # Only the trash: roots kept by --tlsenv-keep stay for inspection.
-    shutil.rmtree(dirs.trash, ignore_errors=True)
-    dirs.journal.discard()
-    with contextlib.suppress(OSError):
-        (dirs.base / MARKER).unlink()
-        dirs.base.rmdir()  # when nothing was kept
+    dirs.close()
 
 
 class TLSEnvFactory:
@@ -846,7 +923,18 @@ class TLSEnvFactory:
     def from_spec(self, spec: Spec) -> TLSEnv:
         from .tlsenv import TLSEnv
 
-        env = TLSEnv.build(spec, pki=self._pki, root=self._dirs.new_root(), settings=self._settings)
+        root = self._dirs.new_root()
+        try:
+            env = TLSEnv.build(spec, pki=self._pki, root=root, settings=self._settings)
+        except OSError as e:
+            # A full tmpfs is the session's problem, not the test's: build it on disk.
+            if not self._dirs.full(e):
+                raise
+            shutil.rmtree(root, ignore_errors=True)  # what the constructor got to write
+            root = self._dirs.new_root()
+            env = TLSEnv.build(spec, pki=self._pki, root=root, settings=self._settings)
+        if env.root != root:
+            os.rmdir(root)  # a client user's scenario lives where that user can reach it
         self.made.append(env)
         return env
 
@@ -858,7 +946,7 @@ class TLSEnvFactory:
         errors: list[BaseException] = []
         for env in reversed(self.made):
             try:
-                env.close(keep=keep, trash=self._dirs.trash)
+                env.close(keep=keep)
             except Exception as e:  # noqa: BLE001 - close them all, then report the first
                 errors.append(e)
             if keep:

@@ -32,6 +32,7 @@ from .env import Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
 from .faults import Applied, Site, get_fault
 from .journal import Journal
+from .journal import covered as journal_covered
 from .namespace import MountPlan, call_in_namespace
 from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
@@ -153,7 +154,10 @@ class TLSEnv:
 
     def _journal_root(self) -> None:
         """Record the root before the first fault: if this process dies from here on
-        (SIGKILL, a CI timeout), the next session gives every entry back and removes it."""
+        (SIGKILL, a CI timeout), the next session gives every entry back and removes it.
+        Not needed when a live record of this process (the plugin's session) covers it."""
+        if journal_covered(self.root):
+            return
         if str(self.root) not in self._journal.roots:
             self._journal.write([str(self.root)])
 

@@ -112,6 +112,11 @@ def _tlsenv_leakcheck(request: pytest.FixtureRequest) -> Generator[None, None, N
         problems.append(f"file descriptors left open: {new_fds}")
     basetemp = request.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     left = altered_files(basetemp)
+    if "_tlsenv_dirs" in request.fixturenames:
+        # Scenario roots live on a tmpfs by default: this session's own directories there.
+        for base in request.getfixturevalue("_tlsenv_dirs").bases:
+            if not base.is_relative_to(basetemp):
+                left += altered_files(base)
     if left:
         problems.append("altered files left under the temp root:\n  " + "\n  ".join(left))
     if problems:

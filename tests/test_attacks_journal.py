@@ -423,7 +423,7 @@ def test_killed_session_leaves_no_keys_or_stores(
     monkeypatch.setenv("TLSENV_JOURNAL_DIR", str(tmp_path / "journal"))
     pytester.makepyfile(test_killed=KILLED)
     base = pytester.path / "bt1"
-    killed = pytester.runpytest_subprocess("--basetemp", str(base))
+    killed = pytester.runpytest_subprocess("--basetemp", str(base), "--tlsenv-root-dir=basetemp")
     assert killed.ret != 0
     # Negative twin: the kill left the session's 0600 keys and its scenario roots.
     assert list(base.rglob("*.key"))

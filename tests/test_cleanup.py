@@ -48,7 +48,7 @@ def _altered(base: Path) -> list[str]:
 def test_session_leaves_no_altered_files(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INNER)
     base = pytester.path / "bt"
-    result = pytester.runpytest("--basetemp", str(base))
+    result = pytester.runpytest("--basetemp", str(base), "--tlsenv-root-dir=basetemp")
     result.assert_outcomes(passed=2, failed=1)
     assert _altered(base) == []
     assert not [p for p in base.rglob("store") if p.is_dir()], "scenario roots not removed"
@@ -57,7 +57,9 @@ def test_session_leaves_no_altered_files(pytester: pytest.Pytester) -> None:
 def test_keep_keeps_failing_roots_with_permissions_restored(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INNER)
     base = pytester.path / "bt"
-    result = pytester.runpytest("--basetemp", str(base), "--tlsenv-keep")
+    result = pytester.runpytest(
+        "--basetemp", str(base), "--tlsenv-root-dir=basetemp", "--tlsenv-keep"
+    )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*tlsenv: kept unreadable-file@shadow at *"])
     kept = [p for p in base.rglob("store") if p.is_dir()]

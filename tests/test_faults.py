@@ -464,6 +464,13 @@ UV_WARNS = {
 }
 
 
+# GnuTLS (wget) reads every file of --ca-directory in the order the directory lists them, and
+# which of the two certificates under the CA's name it then verifies with depends on that
+# order: measured REJECTED with ext4's (hash) order on this machine, OK with tmpfs's (newest
+# entry first), both in the scenario's expected set.
+ORDER_DEPENDENT = {("non-ca-cert", "shadow", "wget"): (Verdict.OK, Verdict.REJECTED)}
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("placement", ["decoy", "shadow"])
 @pytest.mark.parametrize("name", DESIGN_STORE_FAULTS)
@@ -474,7 +481,7 @@ def test_client_verdict(make_tlsenv, uv_pinned, name: str, placement: str, clien
     uv = uv_pinned("0.13.9") if client == "uv" else None
     env: TLSEnv = make_tlsenv(scenario=name, placement=placement)
     out = run_client(env, client, uv, timeout=timeout)
-    out.assert_verdict(known)
+    out.assert_verdict(*ORDER_DEPENDENT.get((name, placement, client), (known,)))
     robust = known in env.scenario.expected
     # The table marks every non-robust verdict with a reason; keep the two in step.
     assert robust or (name, placement) in KNOWN

@@ -24,7 +24,7 @@ def test_keyboard_interrupt_mid_test_restores(pytester: pytest.Pytester) -> None
         """
     )
     base = pytester.path / "bt"
-    result = pytester.runpytest_subprocess("--basetemp", str(base))
+    result = pytester.runpytest_subprocess("--basetemp", str(base), "--tlsenv-root-dir=basetemp")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
     assert altered_files(base) == []
@@ -45,7 +45,7 @@ def test_setup_error_restores(pytester: pytest.Pytester) -> None:
         """
     )
     base = pytester.path / "bt"
-    result = pytester.runpytest("--basetemp", str(base))
+    result = pytester.runpytest("--basetemp", str(base), "--tlsenv-root-dir=basetemp")
     result.assert_outcomes(errors=1)
     assert altered_files(base) == []
 
@@ -133,7 +133,7 @@ def test_killed_session_is_repaired_by_the_next(
     monkeypatch.setenv("TLSENV_JOURNAL_DIR", str(tmp_path / "journal"))
     pytester.makepyfile(test_killed=source)
     base = pytester.path / "bt1"
-    killed = pytester.runpytest_subprocess("--basetemp", str(base))
+    killed = pytester.runpytest_subprocess("--basetemp", str(base), "--tlsenv-root-dir=basetemp")
     assert killed.ret != 0
     # Negative twin: SIGKILL left the faults behind, and the journal.
     left = altered_files(base)
