@@ -401,6 +401,7 @@ class TLSEnv:
             reached_origin=reached,
             environ=environ,
             env=self,
+            trust=trust,
         )
         self.outcomes.append(outcome)
         return outcome
@@ -470,6 +471,7 @@ class TLSEnv:
             reached_origin=reached,
             environ=environ,
             env=self,
+            trust=trust,
         )
         self.outcomes.append(outcome)
         return outcome
