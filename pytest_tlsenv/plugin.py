@@ -121,7 +121,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="JSON baseline of verdicts per test and scenario; a verdict that differs fails "
-        "its test ('unreadable-file: OK -> CRASHED (baseline PATH)')",
+        "its test ('unreadable-file: OK -> CRASHED (baseline PATH)'); so does a result of "
+        "another trust mode than its recorded entry (the error names both modes)",
     )
     group.addoption(
         "--tlsenv-update-baseline",
