@@ -24,6 +24,7 @@ from .errors import ClientUnavailableError, NotApplicableError
 from .journal import Journal, recover
 from .outcome import Outcome, Verdict
 from .pki import PKI
+from .report import trust_text
 from .scenarios import CATALOGUE, resolve
 from .tlsenv import Settings, TLSEnv
 
@@ -146,17 +147,19 @@ def _survey(args: argparse.Namespace) -> int:
     order = {c: i for i, c in enumerate(cells)}
     results.sort(key=lambda c: order[(c.scenario, c.placement)])
     versions = {c: v for c, _, v in clients}
+    # The mode is part of every verdict: the grid says which one it shows.
+    print(f"{trust_text([args.trust])}; n/a: the scenario cannot reach that client in this mode")
     print(_grid(results, [c for c, _, _ in clients], colour=sys.stdout.isatty()))
     user = "root, clients without any capability" if os.geteuid() == 0 else "non-root"
     print(
         f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
         f"{ssl.OPENSSL_VERSION}; "
         + ", ".join(f"{c} {v}" for c, v in versions.items())
-        + f"; trust={args.trust}).\n'!' marks a verdict outside the scenario's expected set; "
-        "n/a: the scenario cannot reach that client in this trust mode."
+        + f"; {trust_text([args.trust])}).\n'!' marks a verdict outside the scenario's "
+        "expected set; n/a: the scenario cannot reach that client in this trust mode."
     )
     if args.report:
-        _write_report(Path(args.report), results, versions, elapsed)
+        _write_report(Path(args.report), results, versions, elapsed, args.trust)
     return 0
 
 
@@ -207,11 +210,14 @@ def _grid(cells: list[Cell], clients: list[str], *, colour: bool) -> str:
     return "\n".join(lines)
 
 
-def _write_report(path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float) -> None:
+def _write_report(
+    path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str
+) -> None:
     if path.suffix == ".json":
         data = {
             "elapsed_s": round(elapsed, 3),
             "openssl": ssl.OPENSSL_VERSION,
+            "trust": trust,
             "clients": versions,
             "cells": [
                 {

@@ -863,6 +863,45 @@ def _node(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     return Client("node", env, argv=argv, version=v)
 
 
+#: The variant's command-line switch: node then verifies with OpenSSL's store (its default
+#: paths, and SSL_CERT_FILE/SSL_CERT_DIR) instead of its bundled Mozilla one.
+NODE_OPENSSL_SWITCH = "--use-openssl-ca"
+
+
+def _node_openssl(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # env mode: SSL_CERT_FILE/SSL_CERT_DIR, what users of --use-openssl-ca set (measured: it
+    # trusts both, and NODE_EXTRA_CA_CERTS beside them, which env mode leaves unset).
+    argv = ("node", NODE_OPENSSL_SWITCH, "-e", _NODE_GET, env.origin.url)
+    label = f"node {NODE_OPENSSL_SWITCH}" + ("" if w.trust == "env" else f" ({w.trust})")
+    return Client("node-openssl", env, argv=argv, version=v, label=label)
+
+
+@cache
+def _node_shared_openssl() -> bool:
+    """Whether node links the host's OpenSSL (a distribution build) rather than its own."""
+    try:
+        out = subprocess.run(
+            ["node", "-p", "process.config.variables.node_shared_openssl"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.stdout.strip() == "true"
+
+
+#: Where node's own OpenSSL (the nodejs.org builds: OPENSSLDIR /etc/ssl) looks with
+#: --use-openssl-ca and no variable, as measured with the probe under system paths.
+_NODE_OPENSSL_DEFAULTS = ("/etc/ssl/cert.pem", "/etc/ssl/certs")
+
+
+def _node_openssl_system() -> tuple[str, ...]:
+    return openssl_defaults() if _node_shared_openssl() else _NODE_OPENSSL_DEFAULTS
+
+
 def _git(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     config: list[str] = []
     for key, path in w.values.items() if w.trust == "flags" else ():
@@ -1058,6 +1097,15 @@ for _p in (
         _node,
         env_vars={"NODE_EXTRA_CA_CERTS": FILE},
         system=None,  # its bundled Mozilla store
+    ),
+    Preset(
+        "node-openssl",
+        "node --use-openssl-ca https.get: OpenSSL's store and SSL_CERT_FILE/SSL_CERT_DIR",
+        ("SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"),
+        _version_of(["node", "--version"], r"v(\S+)"),
+        _node_openssl,
+        env_vars=dict(OPENSSL_ENV),
+        system=_node_openssl_system,
     ),
     Preset(
         "git",

@@ -224,6 +224,9 @@ class Outcome:
     reached_origin: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
     env: TLSEnv | None = field(default=None, repr=False)
+    #: The trust mode the client ran in (``env``, ``system`` or ``flags``): how the scenario's
+    #: store reached it. A verdict describes the client in that mode only.
+    trust: str = "env"
     # An in-process call: what it did to os.environ (set or changed, unset), taken when the
     # Outcome is made, right after the call, when os.environ is the host's again. The failure
     # text shows this instead of the whole host environment.
@@ -244,8 +247,8 @@ class Outcome:
         red = self.redactor()
         argv = None if self.argv is None else [red.text(str(a)) for a in self.argv]
         return (
-            f"Outcome(verdict={self.verdict!s}, reason={red.text(self.reason)!r}, "
-            f"argv={argv!r}, returncode={self.returncode!r})"
+            f"Outcome(verdict={self.verdict!s}, trust={self.trust!r}, "
+            f"reason={red.text(self.reason)!r}, argv={argv!r}, returncode={self.returncode!r})"
         )
 
     def redactor(self) -> Redactor:
@@ -302,7 +305,7 @@ class Outcome:
         Without secrets (:mod:`pytest_tlsenv.redact`); for an in-process call, the environment
         shown is what the call changed, not the whole host environment.
         """
-        parts = [f"{what}, got {self.verdict}: {self.reason}"]
+        parts = [f"{what}, got {self.verdict}: {self.reason}", f"trust mode: {self.trust}"]
         env = self.env
         if env is not None:
             sc = env.scenario

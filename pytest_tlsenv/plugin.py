@@ -54,8 +54,10 @@ MATRIX_HELP = (
     "test_x[unreadable-file]. SPEC is a group (store, proxy, server, reports, all), a "
     "scenario name, a list of names/groups, or a mapping {'scenarios': SPEC, keyword: value}; "
     "keywords are the tlsenv marker's, and a list value is an axis (placement=['decoy', "
-    "'shadow'] doubles the matrix; faults takes a list of lists for an axis). The point reaches "
-    "the `tlsenv` fixture, and `tlsenv_scenario` (its Spec, for make_tlsenv(tlsenv_scenario))."
+    "'shadow'] doubles the matrix; faults takes a list of lists for an axis; trust=['env', "
+    "'system'] runs each scenario in each trust mode, ids like test_x[good-trust=system]). The "
+    "point reaches the `tlsenv` fixture, and `tlsenv_scenario` (its Spec, for "
+    "make_tlsenv(tlsenv_scenario))."
 )
 
 
@@ -128,7 +130,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="JSON baseline of verdicts per test and scenario; a verdict that differs fails "
-        "its test ('unreadable-file: OK -> CRASHED (baseline PATH)')",
+        "its test ('unreadable-file: OK -> CRASHED (baseline PATH)'); so does a result of "
+        "another trust mode than its recorded entry (the error names both modes)",
     )
     group.addoption(
         "--tlsenv-update-baseline",
@@ -445,6 +448,8 @@ def matrix_points(
     for k, vals in axes.items():
         if not vals:
             raise ConfigError(f"{k}=[]: an axis needs at least one value")
+        if len({repr(v) for v in vals}) < len(vals):
+            raise ConfigError(f"{k}={vals!r}: a value appears twice on the axis")
     fixed = {**(base or {}), **{k: v for k, v in keywords.items() if k not in axes}}
     points: list[MatrixPoint] = []
     for name in names:
@@ -456,6 +461,9 @@ def matrix_points(
             except NotYetSupportedError as e:
                 resolved, problem = None, str(e)
             label = resolved.scenario.name if resolved is not None else name
+            if "trust" in axes:
+                # A verdict is a verdict in one mode: the id always names it.
+                label += f"-trust={point_kw['trust']}"
             points.append(MatrixPoint(label, name, point_kw, resolved, problem))
     # Axes that leave no trace in the scenario label (timeout, user...) go into the id.
     if len({p.id for p in points}) < len(points):
@@ -472,7 +480,7 @@ def matrix_points(
     return points
 
 
-_LABELLED = ("faults", "placement", "layout")
+_LABELLED = ("faults", "placement", "layout", "trust")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -612,6 +620,7 @@ class _Session:
         self.used = False
         self.results: dict[tuple[str, str], Result] = {}
         self.changes: list[Change] = []
+        self.mode_errors: list[str] = []  # results compared with a baseline of another mode
         self.updated: int | None = None
         # Why scenario roots went to disk instead of a tmpfs (from every worker): one line.
         self.root_notes: dict[str, None] = {}
@@ -671,10 +680,18 @@ class _Session:
             report.sections.append(("tlsenv", f"could not record this test's results: {e!r}"))
             results = []
         if self.baseline is not None and not self.update_baseline:
-            changes = self.baseline.changes(results)
-            if changes:
+            from .report import BaselineError
+
+            try:
+                changes = self.baseline.changes(results)
+            except BaselineError as e:
+                # Recorded in another trust mode: no comparison is honest, so the test fails
+                # with the usage error instead of passing unchecked.
+                message = f"tlsenv baseline: {e}"
+            else:
                 reasons = {r["scenario"]: r.get("reason", "") for r in results}
                 message = "\n".join(f"{c}\n  now: {reasons.get(c.scenario, '')}" for c in changes)
+            if message:
                 if report.passed:
                     report.outcome = "failed"
                     report.longrepr = message
@@ -696,7 +713,12 @@ class _Session:
             r["test_outcome"] = report.outcome
             self.results[(r["nodeid"], r["scenario"])] = r
         if self.baseline is not None and not self.update_baseline:
-            self.changes += self.baseline.changes(results)
+            from .report import BaselineError
+
+            try:
+                self.changes += self.baseline.changes(results)
+            except BaselineError as e:
+                self.mode_errors.append(str(e))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker or not self.used:
@@ -761,6 +783,8 @@ class _Session:
             tr.write_line(f"tlsenv: {len(self.changes)} verdict(s) differ from the baseline:")
             for c in self.changes:
                 tr.write_line(f"  {c.nodeid}: {c}", red=True)
+        for error in self.mode_errors:
+            tr.write_line(f"tlsenv: {error}", red=True)
         if self.updated is not None and self.baseline is not None:
             tr.write_line(
                 f"tlsenv: baseline {self.baseline.path} updated ({self.updated} verdict(s) "

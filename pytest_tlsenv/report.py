@@ -6,6 +6,10 @@ workers to the controller; :func:`grid`, :func:`to_json`, :func:`to_markdown` re
 of them; :class:`Baseline` stores ``{test nodeid: {scenario: verdict name}}`` and diffs
 against it.
 
+Every result names its trust mode (``env``, ``system`` or ``flags``: how the store reached
+the client), and so does every rendering: a verdict describes a client in one mode only, so a
+baseline recorded in one mode is never compared with results of another.
+
 One result per (test, scenario): when a test ran several clients in the same scenario, the
 *last* outcome gives the verdict (cell, baseline), and ``outcomes`` lists all of them.
 """
@@ -20,7 +24,7 @@ import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .errors import ConfigError
 from .redact import redact, redact_environ
@@ -45,16 +49,21 @@ __all__ = [
     "session_meta",
     "to_json",
     "to_markdown",
+    "trust_of",
+    "trust_text",
 ]
 
 Result = dict[str, Any]
 REPORT_FORMAT = "pytest-tlsenv report 1"
 BASELINE_FORMAT = "pytest-tlsenv baseline 1"
 IN_PROCESS = "python (in-process)"
+#: The trust mode of results and baselines that name none (made before modes were recorded).
+DEFAULT_TRUST = "env"
 
 
 class BaselineError(ConfigError):
-    """A baseline file that cannot be read or is not a pytest-tlsenv baseline."""
+    """A baseline file that cannot be read or is not a pytest-tlsenv baseline, or one
+    recorded in another trust mode than the results compared with it."""
 
 
 # -- client versions --------------------------------------------------------------------------
@@ -143,6 +152,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "argv": argv,
         "version": version,
         "verdict": str(outcome.verdict.value),
+        "trust": outcome.trust,
         "reason": red.text(outcome.reason),
         "duration": round(outcome.duration, 6),
         "returncode": outcome.returncode,
@@ -154,7 +164,8 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
     """One result per scenario the test used (in first-use order), JSON-ready.
 
     ``test`` is the grid's row key (the nodeid without the matrix id). A TLSEnv with no
-    outcome still yields a result, with ``verdict`` None (drawn ``-``).
+    outcome still yields a result, with ``verdict`` None (drawn ``-``). ``trust`` is the
+    last outcome's trust mode (the TLSEnv's when it has none), like the verdict.
     """
     by_scenario: dict[str, Result] = {}
     for env in envs:
@@ -168,6 +179,7 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
                 "description": env.scenario.description,
                 "expected": sorted(v.value for v in env.scenario.expected),
                 "user_mode": user_mode(env),
+                "trust": env.trust,
                 "verdict": None,
                 "outcomes": [],
             }
@@ -176,7 +188,7 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
         if env.outcomes:
             last, record = env.outcomes[-1], records[-1]
             result.update(
-                {k: record[k] for k in ("verdict", "reason", "client", "argv", "version")},
+                {k: record[k] for k in ("verdict", "trust", "reason", "client", "argv", "version")},
                 duration=round(sum(r["duration"] for r in result["outcomes"]), 6),
                 environment=last.redacted_environ(),
                 store=env.store.listing().splitlines(),
@@ -190,7 +202,7 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
 def _scenario_order(name: str) -> tuple[int, str]:
     from .scenarios import CATALOGUE
 
-    base = re.split(r"[+@\[]", name, maxsplit=1)[0]
+    base = re.split(r"[+@\[ ]", name, maxsplit=1)[0]
     order = list(CATALOGUE)
     return (order.index(base) if base in order else len(order), name)
 
@@ -217,21 +229,35 @@ class Change:
         return f"{self.scenario}: {self.old} -> {self.new} (baseline {self.path})"
 
 
+def trust_of(result: Mapping[str, Any]) -> str:
+    """The trust mode of a result (:data:`DEFAULT_TRUST` for one recorded before modes)."""
+    return str(result.get("trust") or DEFAULT_TRUST)
+
+
 @dataclass
 class Baseline:
-    """``{test nodeid: {scenario: verdict name}}``, stored as JSON::
+    """``{test nodeid: {scenario: verdict name}}`` and the trust mode of each, stored as JSON::
 
     {"format": "pytest-tlsenv baseline 1",
+     "trust": "env",
      "verdicts": {"tests/test_x.py::test_uv[unreadable-file]": {"unreadable-file": "OK"}}}
+
+    ``"trust"`` is the mode of every entry but those listed in ``"trust_by_result"``
+    (``{nodeid: {scenario: mode}}``, written only when a run mixed modes, as a matrix with a
+    ``trust`` axis does). A file without ``"trust"`` was recorded in ``env`` mode, the only
+    one there was. :meth:`changes` refuses results of another mode than the recorded one.
     """
 
     path: Path
     verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The entries' trust modes, for those not in :data:`DEFAULT_TRUST` mode.
+    modes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, missing_ok: bool = False) -> Baseline:
         """Read ``path``; a missing file is an empty baseline only when ``missing_ok``."""
         from .outcome import Verdict
+        from .scenarios import TRUST_MODES
 
         p = Path(path)
         try:
@@ -255,66 +281,127 @@ class Baseline:
             )
         verdicts = data.get("verdicts")
         names = {v.value for v in Verdict}
-        if not isinstance(verdicts, dict) or not all(
-            isinstance(per, dict) and all(isinstance(s, str) and v in names for s, v in per.items())
-            for per in verdicts.values()
-        ):
+        if not _nested(verdicts, names):
             raise BaselineError(
                 f'baseline {p}: "verdicts" must map test ids to {{scenario: verdict}} with '
                 f"verdicts among {', '.join(sorted(names))}"
             )
-        return cls(p, {str(k): dict(v) for k, v in verdicts.items()})
+        default = data.get("trust", DEFAULT_TRUST)
+        if default not in TRUST_MODES:
+            raise BaselineError(
+                f'baseline {p}: "trust" must be one of {", ".join(TRUST_MODES)}, got {default!r}'
+            )
+        per_result = data.get("trust_by_result", {})
+        if not _nested(per_result, set(TRUST_MODES)):
+            raise BaselineError(
+                f'baseline {p}: "trust_by_result" must map test ids to {{scenario: mode}} with '
+                f"modes among {', '.join(TRUST_MODES)}"
+            )
+        baseline = cls(p, {str(k): dict(v) for k, v in verdicts.items()})
+        for nodeid, per in baseline.verdicts.items():
+            for scenario in per:
+                mode = str(per_result.get(nodeid, {}).get(scenario, default))
+                if mode != DEFAULT_TRUST:
+                    baseline.modes.setdefault(nodeid, {})[scenario] = mode
+        return baseline
 
     def get(self, nodeid: str, scenario: str) -> str | None:
         return self.verdicts.get(nodeid, {}).get(scenario)
 
+    def mode(self, nodeid: str, scenario: str) -> str:
+        """The trust mode the entry (``nodeid``, ``scenario``) was recorded in."""
+        return self.modes.get(nodeid, {}).get(scenario, DEFAULT_TRUST)
+
     def changes(self, results: Iterable[Result]) -> list[Change]:
-        """Results whose verdict differs from a recorded one (new entries are not changes)."""
+        """Results whose verdict differs from a recorded one (new entries are not changes).
+
+        A result in another trust mode than its recorded entry raises BaselineError naming
+        both modes: the two verdicts describe different environments.
+        """
         out = []
         for r in results:
             old = self.get(r["nodeid"], r["scenario"])
-            if old is not None and r["verdict"] is not None and r["verdict"] != old:
+            if old is None or r["verdict"] is None:
+                continue
+            recorded, now = self.mode(r["nodeid"], r["scenario"]), trust_of(r)
+            if recorded != now:
+                raise BaselineError(
+                    f"baseline {self.path}: {r['nodeid']} in {r['scenario']} was recorded in "
+                    f"trust mode {recorded!r}, this run used trust mode {now!r}; verdicts of "
+                    f"different modes are not comparable: run with trust {recorded!r} "
+                    f"(--tlsenv-trust {recorded} or the marker's trust=), or record a baseline "
+                    f"of trust {now!r} (--tlsenv-update-baseline)"
+                )
+            if r["verdict"] != old:
                 out.append(Change(r["nodeid"], r["scenario"], old, r["verdict"], str(self.path)))
         return out
 
     def update(self, results: Iterable[Result]) -> int:
-        """Replace the entries of the tests in ``results`` (others are kept); return how many
-        (test, scenario) verdicts changed or were added."""
-        fresh: dict[str, dict[str, str]] = {}
+        """Replace the entries of the tests in ``results`` (others are kept), modes included;
+        return how many (test, scenario) verdicts changed (verdict or mode) or were added."""
+        fresh: dict[str, dict[str, tuple[str, str]]] = {}
         for r in results:
             if r["verdict"] is not None:
-                fresh.setdefault(r["nodeid"], {})[r["scenario"]] = r["verdict"]
+                fresh.setdefault(r["nodeid"], {})[r["scenario"]] = (r["verdict"], trust_of(r))
         changed = sum(
             1
             for nodeid, per in fresh.items()
-            for scenario, verdict in per.items()
-            if self.get(nodeid, scenario) != verdict
+            for scenario, (verdict, mode) in per.items()
+            if (self.get(nodeid, scenario), self.mode(nodeid, scenario)) != (verdict, mode)
         )
-        self.verdicts.update(fresh)
+        for nodeid, per in fresh.items():
+            self.verdicts[nodeid] = {s: v for s, (v, _) in per.items()}
+            modes = {s: m for s, (_, m) in per.items() if m != DEFAULT_TRUST}
+            if modes:
+                self.modes[nodeid] = modes
+            else:
+                self.modes.pop(nodeid, None)
         return changed
 
     def dump(self) -> None:
-        data = {
-            "format": BASELINE_FORMAT,
-            "verdicts": {k: dict(sorted(v.items())) for k, v in sorted(self.verdicts.items())},
-        }
+        entries = [(n, s) for n, per in self.verdicts.items() for s in per]
+        counts: dict[str, int] = {}
+        for nodeid, scenario in entries:
+            mode = self.mode(nodeid, scenario)
+            counts[mode] = counts.get(mode, 0) + 1
+        # The file's mode is its most common one (env on a tie): one line says it all unless
+        # the run mixed modes.
+        default = max(counts, key=lambda m: (counts[m], m == DEFAULT_TRUST), default=DEFAULT_TRUST)
+        per_result: dict[str, dict[str, str]] = {}
+        for nodeid, scenario in sorted(entries):
+            mode = self.mode(nodeid, scenario)
+            if mode != default:
+                per_result.setdefault(nodeid, {})[scenario] = mode
+        data: dict[str, Any] = {"format": BASELINE_FORMAT, "trust": default}
+        if per_result:
+            data["trust_by_result"] = per_result
+        data["verdicts"] = {k: dict(sorted(v.items())) for k, v in sorted(self.verdicts.items())}
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.path)
 
 
+def _nested(data: object, values: set[str]) -> TypeGuard[dict[str, dict[str, str]]]:
+    """``data`` is ``{str: {str: one of values}}``."""
+    return isinstance(data, dict) and all(
+        isinstance(per, dict) and all(isinstance(k, str) and v in values for k, v in per.items())
+        for per in data.values()
+    )
+
+
 # -- session facts and rendering --------------------------------------------------------------
 
 
 def session_meta(results: Sequence[Result]) -> dict[str, Any]:
-    """OpenSSL version, user modes and clients seen: one entry per (client, version), so six
-    uv versions are six entries, in version order."""
+    """OpenSSL version, user modes, trust modes and clients seen: one entry per (client,
+    version), so six uv versions are six entries, in version order."""
     seen = {(o["client"], o["version"]) for r in results for o in r["outcomes"]}
     return {
         "openssl": ssl.OPENSSL_VERSION,
         "python": platform.python_version(),
         "user_modes": sorted({r["user_mode"] for r in results}),
+        "trust_modes": _mode_order({trust_of(r) for r in results}),
         "clients": [{"client": c, "version": v} for c, v in sorted(seen, key=_seen_order)],
     }
 
@@ -325,13 +412,32 @@ def _seen_order(pair: tuple[str, str | None]) -> tuple[str, list[tuple[int, str]
     return pair[0], [(int(p), "") if p.isdigit() else (-1, p) for p in parts]
 
 
+def _mode_order(modes: Iterable[str]) -> list[str]:
+    from .scenarios import TRUST_MODES
+
+    return sorted(modes, key=lambda m: (TRUST_MODES.index(m) if m in TRUST_MODES else 99, m))
+
+
+def trust_text(modes: Sequence[str]) -> str:
+    """``trust: env (default)``, ``trust: system``, ``trust: env (default), system (mixed: per
+    row)``: the trust modes verdicts were measured in, as every grid header shows them."""
+    if not modes:
+        modes = [DEFAULT_TRUST]
+    named = [f"{m} (default)" if m == DEFAULT_TRUST else m for m in modes]
+    return "trust: " + ", ".join(named) + (" (mixed: per row)" if len(modes) > 1 else "")
+
+
 def header_line(meta: Mapping[str, Any]) -> str:
-    """One line: OpenSSL version, user mode, clients seen."""
+    """One line: OpenSSL version, trust mode(s), user mode, clients seen."""
     clients = ", ".join(
         f"{c['client']} ({c['version']})" if c["version"] else c["client"] for c in meta["clients"]
     )
     modes = "; ".join(meta["user_modes"]) or "no client run"
-    return f"tlsenv: {meta['openssl']}; clients ran as {modes}; clients seen: {clients or 'none'}"
+    trust = trust_text(meta.get("trust_modes", ()))
+    return (
+        f"tlsenv: {meta['openssl']}; {trust}; clients ran as {modes}; "
+        f"clients seen: {clients or 'none'}"
+    )
 
 
 @dataclass(frozen=True)
@@ -360,12 +466,19 @@ def grid(
     """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns.
 
     A cell is the verdict; ``!`` marks a verdict outside the scenario's expected set, ``*`` one
-    that differs from the baseline, ``-`` a test that ran no client in that scenario.
+    that differs from the baseline, ``-`` a test that ran no client in that scenario. When the
+    results mix trust modes, each row names its mode (``good (system)``): one verdict per
+    test, scenario and mode.
     """
     changed = {(c.nodeid, c.scenario) for c in changes}
     ordered = sorted_results(results)
     tests = sorted({r["test"] for r in ordered})
-    scenarios = sorted({r["scenario"] for r in ordered}, key=_scenario_order)
+    mixed = len({trust_of(r) for r in ordered}) > 1
+
+    def row_of(r: Result) -> str:
+        return f"{r['scenario']} ({trust_of(r)})" if mixed else str(r["scenario"])
+
+    scenarios = sorted({row_of(r) for r in ordered}, key=_scenario_order)
     cells: dict[tuple[str, str], Cell] = {}
     for r in ordered:
         verdict = r["verdict"]
@@ -377,7 +490,7 @@ def grid(
                 cell = Cell(text + "*", "changed")
             else:
                 cell = Cell(text, "mismatch" if r["mismatch"] else "expected")
-        cells[(r["test"], r["scenario"])] = cell
+        cells[(r["test"], row_of(r))] = cell
     labels = _column_labels(tests)
     first = max([len("scenario"), *(len(s) for s in scenarios)])
     widths = {
@@ -450,6 +563,7 @@ def to_markdown(
     changed = {(c.nodeid, c.scenario): c for c in changes}
     ordered = sorted_results(results)
     lines = ["# pytest-tlsenv results", "", f"- OpenSSL: {meta['openssl']}"]
+    lines.append(f"- {trust_text(meta['trust_modes'])}")
     lines.append(f"- clients ran as: {'; '.join(meta['user_modes']) or 'n/a'}")
     for c in meta["clients"]:
         lines.append(f"- client `{c['client']}`: {c['version'] or 'version unknown'}")
@@ -485,6 +599,7 @@ def to_markdown(
         )
         if r.get("test_outcome"):
             lines.append(f"- test: {r['test_outcome']}")
+        lines.append(f"- trust mode: {trust_of(r)}")
         lines.append(f"- scenario: {r['description']}")
         if r["verdict"] is not None:
             lines.append(f"- reason: `{r['reason']}`")

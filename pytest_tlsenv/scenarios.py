@@ -522,8 +522,8 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
     seconds = None if timeout is None else check_timeout(timeout, "timeout")
     extra_cas = check_count(kwargs.get("extra_cas", 0), "extra_cas", MAX_EXTRA_CAS)
     trust = kwargs.get("trust")
-    if trust is not None and trust not in TRUST_MODES:
-        raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {trust!r}")
+    if trust is not None:
+        trust = _one_of("trust", trust, TRUST_MODES)
 
     # A server or proxy scenario's own set describes its server/proxy: keep it while both are
     # unchanged; otherwise start from the store's set (OK when the base is not a store one)

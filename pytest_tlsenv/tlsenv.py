@@ -405,6 +405,7 @@ class TLSEnv:
             reached_origin=reached,
             environ=environ,
             env=self,
+            trust=trust,
         )
         self.outcomes.append(outcome)
         return outcome
@@ -474,6 +475,7 @@ class TLSEnv:
             reached_origin=reached,
             environ=environ,
             env=self,
+            trust=trust,
         )
         self.outcomes.append(outcome)
         return outcome

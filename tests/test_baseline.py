@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_tlsenv.report import Baseline, BaselineError
+
 pytest_plugins = ["pytester"]
 
 # The client is chosen by client.txt, as a tox env would pick a client version: "ok" is curl
@@ -165,6 +167,20 @@ def test_update_replaces_a_tests_scenarios(pytester: pytest.Pytester) -> None:
             json.dumps({"format": FORMAT, "verdicts": {"t::x": {"good": "MAYBE"}}}),
             'baseline *b.json: "verdicts" must map test ids to {scenario: verdict}*CRASHED*',
         ),
+        (
+            json.dumps({"format": FORMAT, "trust": "sytem", "verdicts": {}}),
+            'baseline *b.json: "trust" must be one of env, system, flags, got *sytem*',
+        ),
+        (
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "verdicts": {"t::x": {"good": "OK"}},
+                    "trust_by_result": {"t::x": {"good": "environment"}},
+                }
+            ),
+            'baseline *b.json: "trust_by_result" must map test ids to {scenario: mode}*flags',
+        ),
         ("DIR", "cannot read baseline *b.json: *Is a directory*"),
         (b"\xff\xfe\x00", "cannot read baseline *b.json: *codec can't decode*"),
     ],
@@ -214,3 +230,110 @@ def test_without_keep_roots_are_removed(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-k", "test_b or good", "--tlsenv-baseline", "b.json")
     result.assert_outcomes(failed=2, deselected=1)
     assert "tlsenv: kept" not in result.stdout.str()
+
+
+# -- trust modes: a baseline records the mode its verdicts were measured in -------------------
+
+
+def test_update_records_the_trust_mode(pytester: pytest.Pytester) -> None:
+    _suite(pytester, "ok")
+    path = pytester.path / "b.json"
+    pytester.runpytest(
+        "--tlsenv-baseline", "b.json", "--tlsenv-update-baseline", "--tlsenv-trust", "flags"
+    ).assert_outcomes(passed=3)
+    data = json.loads(path.read_text())
+    assert data["trust"] == "flags"
+    assert "trust_by_result" not in data  # one mode: one line says it
+    assert data["verdicts"] == ALL_OK
+    # Twin: the default mode is recorded as env.
+    path.unlink()
+    pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-update-baseline")
+    assert json.loads(path.read_text())["trust"] == "env"
+
+
+def test_a_baseline_of_another_trust_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    # A baseline from before modes were recorded was measured in env mode; comparing flags
+    # verdicts with it would compare two environments, even when the verdicts agree.
+    _suite(pytester, "ok")
+    (pytester.path / "b.json").write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
+    result = pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-trust", "flags")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "tlsenv baseline: baseline *b.json: test_suite.py::test_b in good was recorded in "
+            "trust mode 'env', this run used trust mode 'flags'; verdicts of different modes "
+            "are not comparable*",
+        ]
+    )
+    assert "differ from the baseline" not in result.stdout.str()
+
+
+def test_a_baseline_of_the_same_trust_mode_compares(pytester: pytest.Pytester) -> None:
+    # Twin: recorded in flags, compared in flags: the same verdicts pass, a changed one fails.
+    _suite(pytester, "ok")
+    baseline = {"format": FORMAT, "trust": "flags", "verdicts": ALL_OK}
+    (pytester.path / "b.json").write_text(json.dumps(baseline))
+    pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-trust", "flags").assert_outcomes(
+        passed=3
+    )
+    (pytester.path / "client.txt").write_text("crash")
+    result = pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-trust", "flags")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*good: OK -> CRASHED (baseline *b.json)*"])
+    assert "not comparable" not in result.stdout.str()
+
+
+MIXED = """
+import pytest
+
+
+@pytest.mark.tlsenv_matrix("good", trust=["env", "flags"])
+def test_m(tlsenv):
+    tlsenv.run(["curl", "-fsS", "--cacert", tlsenv.store.env["SSL_CERT_FILE"], tlsenv.origin.url])
+"""
+
+
+def test_a_matrix_over_modes_records_each_entrys_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mixed=MIXED)
+    path = pytester.path / "b.json"
+    pytester.runpytest("--tlsenv-baseline", "b.json", "--tlsenv-update-baseline").assert_outcomes(
+        passed=2
+    )
+    data = json.loads(path.read_text())
+    assert data["trust"] == "env"
+    assert data["trust_by_result"] == {"test_mixed.py::test_m[good-trust=flags]": {"good": "flags"}}
+    loaded = Baseline.load(path)
+    assert loaded.mode("test_mixed.py::test_m[good-trust=flags]", "good") == "flags"
+    assert loaded.mode("test_mixed.py::test_m[good-trust=env]", "good") == "env"
+    # Each entry is compared in its own mode: the rerun passes.
+    pytester.runpytest("--tlsenv-baseline", "b.json").assert_outcomes(passed=2)
+
+
+def _result(trust: str | None, verdict: str = "OK") -> dict[str, object]:
+    result: dict[str, object] = {"nodeid": "t.py::test_x", "scenario": "good", "verdict": verdict}
+    if trust is not None:
+        result["trust"] = trust
+    return result
+
+
+def test_an_old_baseline_is_env_mode(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"format": FORMAT, "verdicts": {"t.py::test_x": {"good": "OK"}}}))
+    baseline = Baseline.load(path)
+    assert baseline.mode("t.py::test_x", "good") == "env"
+    assert baseline.changes([_result("env", "REJECTED")])[0].new == "REJECTED"
+    assert baseline.changes([_result(None)]) == []  # a result without a mode is env too
+    with pytest.raises(BaselineError, match=r"recorded in trust mode 'env', this run used "
+                       r"trust mode 'system'"):  # fmt: skip
+        baseline.changes([_result("system")])
+
+
+def test_update_then_dump_round_trips_modes(tmp_path: Path) -> None:
+    baseline = Baseline(tmp_path / "b.json")
+    assert baseline.update([_result("system")]) == 1
+    assert baseline.update([_result("system")]) == 0
+    assert baseline.update([_result("flags")]) == 1  # same verdict, another mode: a change
+    baseline.dump()
+    again = Baseline.load(tmp_path / "b.json")
+    assert again.mode("t.py::test_x", "good") == "flags"
+    assert json.loads((tmp_path / "b.json").read_text())["trust"] == "flags"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pytest_tlsenv.scenarios import CATALOGUE, GROUPS
@@ -141,6 +143,61 @@ def test_axes_and_the_mapping_form(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=6)
 
 
+def test_trust_is_an_axis_with_the_mode_in_every_id(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tlsenv_matrix(["good", "untrusted-root"], trust=["env", "flags"])
+        def test_x(tlsenv, tlsenv_scenario, request):
+            mode = request.node.callspec.id.rsplit("-trust=", 1)[1]
+            assert tlsenv_scenario.trust == tlsenv.trust == mode
+            bundle = tlsenv.store.env["SSL_CERT_FILE"]
+            # The mode reaches the run: env sets the variable, flags sets none.
+            assert ("SSL_CERT_FILE" in tlsenv.environ) == (mode == "env")
+            out = tlsenv.run(["curl", "-fsS", "--cacert", bundle, tlsenv.origin.url])
+            assert out.trust == mode
+            out.assert_expected()
+
+        @pytest.mark.tlsenv_matrix(["good"], trust=["system"])
+        def test_one_mode(tlsenv_scenario):
+            assert tlsenv_scenario.trust == "system"
+
+        @pytest.mark.tlsenv(trust="flags")
+        @pytest.mark.tlsenv_matrix(["good"])
+        def test_fixed_mode(tlsenv):
+            assert tlsenv.trust == "flags"
+        """
+    )
+    collected = pytester.runpytest("--collect-only", "-q")
+    ids = [i.split("::")[1] for i in _ids(collected)]
+    assert ids == [
+        "test_x[good-trust=env]",
+        "test_x[good-trust=flags]",
+        "test_x[untrusted-root-trust=env]",
+        "test_x[untrusted-root-trust=flags]",
+        # One mode on the axis still names it; a fixed mode (the marker's) is no axis.
+        "test_one_mode[good-trust=system]",
+        "test_fixed_mode[good]",
+    ]
+    result = pytester.runpytest("--tlsenv-report", "r.json")
+    result.assert_outcomes(passed=6)
+    # The grid keeps one row per scenario and mode: the modes' verdicts never share a cell.
+    result.stdout.fnmatch_lines(
+        [
+            "tlsenv: *; trust: env (default), flags (mixed: per row); *",
+            "good (env) *OK*",
+            "good (flags) *OK*",
+            "untrusted-root (env) *REJECTED*",
+            "untrusted-root (flags) *REJECTED*",
+        ]
+    )
+    data = json.loads((pytester.path / "r.json").read_text())
+    modes = {r["nodeid"].split("::")[1]: r["trust"] for r in data["results"]}
+    assert modes["test_x[good-trust=flags]"] == "flags"
+    assert modes["test_x[good-trust=env]"] == "env"
+
+
 def test_make_tlsenv_gets_the_point(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         FETCH
@@ -163,6 +220,9 @@ def test_x(make_tlsenv, tlsenv_scenario, request):
         ('{"placement": "shadow"}', "the mapping form needs a 'scenarios' key*"),
         ('"good", colour="red"', "unknown keyword(s) colour; valid: faults*"),
         ('"good", placement=[]', "placement=[]: an axis needs at least one value"),
+        ('"good", trust=["env", "sytem"]', "trust must be one of env, system, flags, got 'sytem'*"),
+        ('"good", trust=[]', "trust=[]: an axis needs at least one value"),
+        ('"good", trust=["env", "env"]', "trust=*'env', 'env'*: a value appears twice on the axis"),
         ('"good", placement="sideways"', "placement must be one of decoy, shadow*"),
         ("42", "SPEC must be a group or scenario name*"),
     ],

@@ -308,6 +308,7 @@ PRESET_CLIENTS: dict[str, tuple[Any, str | None]] = {
     "curl": (CURL, "curl"),
     "requests": (_requests, None),
     "node": (NODE, "node"),
+    "node-openssl": (NODE_OPENSSL, "node"),
 }
 
 

@@ -64,7 +64,7 @@ def test_grid_and_header_in_the_summary(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*= tlsenv =*",
-            f"tlsenv: OpenSSL *; clients ran as {MODE}; clients seen: "
+            f"tlsenv: OpenSSL *; trust: env (default); clients ran as {MODE}; clients seen: "
             "curl (curl *), python (in-process) (Python *), sh",
             "scenario         test_crashing_client  test_curl  test_python",
             "good                                   OK         OK",
@@ -109,6 +109,9 @@ def test_json_report(pytester: pytest.Pytester) -> None:
     assert report["format"] == "pytest-tlsenv report 1"
     assert report["openssl"].startswith("OpenSSL ")
     assert report["user_modes"] == [MODE]
+    assert report["trust_modes"] == ["env"]
+    assert {r["trust"] for r in report["results"]} == {"env"}
+    assert {o["trust"] for r in report["results"] for o in r["outcomes"]} == {"env"}
     assert {c["client"] for c in report["clients"]} == {"curl", "python (in-process)", "sh"}
     by_key = {(r["nodeid"], r["scenario"]): r for r in report["results"]}
     assert sorted(by_key) == sorted(
@@ -158,6 +161,7 @@ def test_markdown_report(pytester: pytest.Pytester) -> None:
     text = (pytester.path / "r.md").read_text()
     lines = text.splitlines()
     assert lines[0] == "# pytest-tlsenv results"
+    assert "- trust: env (default)" in lines
     start = lines.index("| scenario | test_crashing_client | test_curl | test_python |")
     assert lines[start + 1] == "|---|---|---|---|"
     assert lines[start + 2] == "| good |  | OK | OK |"
@@ -168,6 +172,7 @@ def test_markdown_report(pytester: pytest.Pytester) -> None:
     assert "### `test_markdown_report.py::test_crashing_client` in `unreadable-file`" in failures
     assert "- verdict: **CRASHED** (expected OK)" in failures
     assert "panicked at src/lib.rs:1:1" in failures
+    assert "- trust mode: env" in failures
     assert "tlsenv-unreadable-file.pem" in failures  # the store listing
 
 
@@ -194,6 +199,38 @@ def test_last_outcome_gives_the_cell(pytester: pytest.Pytester) -> None:
     assert entry["verdict"] == "OK"
     assert [o["verdict"] for o in entry["outcomes"]] == ["FAILED", "OK"]
     assert [o["client"] for o in entry["outcomes"]] == ["true", "curl"]
+
+
+FLAGS_SUITE = """
+def test_cacert(tlsenv):
+    tlsenv.run(["curl", "-fsS", "--cacert", tlsenv.store.env["SSL_CERT_FILE"], tlsenv.origin.url])
+"""
+
+
+def test_the_header_names_another_trust_mode(pytester: pytest.Pytester) -> None:
+    # Twin of the env header: the session's mode is what every cell was measured in.
+    pytester.makepyfile(FLAGS_SUITE)
+    result = pytester.runpytest("--color=no", "--tlsenv-trust", "flags", "--tlsenv-report", "r.md")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["tlsenv: OpenSSL *; trust: flags; clients ran as *"])
+    assert "(default)" not in result.stdout.str()
+    assert "- trust: flags" in (pytester.path / "r.md").read_text().splitlines()
+
+
+def test_the_last_outcome_gives_the_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_two_modes(tlsenv):
+            argv = ["curl", "-fsS", "--cacert", str(tlsenv.store.bundle), tlsenv.origin.url]
+            assert tlsenv.run(argv).trust == "env"
+            assert tlsenv.run(argv, trust="flags").trust == "flags"
+        """
+    )
+    result = pytester.runpytest("--color=no", "--tlsenv-report", "r.json")
+    result.assert_outcomes(passed=1)
+    (entry,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert entry["trust"] == "flags"
+    assert [o["trust"] for o in entry["outcomes"]] == ["env", "flags"]
 
 
 def test_test_without_client_run_shows_a_dash(pytester: pytest.Pytester) -> None:

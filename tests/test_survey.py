@@ -61,6 +61,8 @@ def test_survey_markdown_report(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
+    # The grid says which trust mode its verdicts were measured in.
+    assert out.stdout.startswith("trust: env (default); n/a: ")
     text = report.read_text()
     assert text.startswith("| scenario | expected | curl ")
     assert "| `good` | OK | OK |" in text

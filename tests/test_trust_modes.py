@@ -197,6 +197,72 @@ def test_call_trusts_requests_in_good(tlsenv: TLSEnv) -> None:
     assert "SSL_CERT_FILE" in refused.reason
 
 
+# -- every outcome names its mode ----------------------------------------------------------
+
+
+def test_an_outcome_names_its_trust_mode(tlsenv: TLSEnv) -> None:
+    _need("curl")
+    argv = ["curl", "-fsS", "--cacert", tlsenv.store.env["SSL_CERT_FILE"], tlsenv.origin.url]
+    out = tlsenv.run(argv)
+    assert out.trust == "env"
+    assert "trust='env'" in repr(out)
+    assert "trust mode: env" in out.explain("expected something else")
+    # Twin: the same command in flags mode (no variable set) says flags, everywhere.
+    flagged = tlsenv.run(argv, trust="flags")
+    assert flagged.trust == "flags"
+    assert "SSL_CERT_FILE" not in flagged.environ
+    assert "trust='flags'" in repr(flagged)
+    assert "trust mode: flags" in flagged.explain("expected something else")
+    # A client's run and an in-process call carry theirs too.
+    assert tlsenv.client("curl", trust="flags").run().trust == "flags"
+    called = tlsenv.call(lambda: _urlopen(tlsenv.origin.url))
+    assert called.trust == "env"
+    called.assert_ok()
+
+
+@pytest.mark.tlsenv(trust="flags")
+def test_an_outcome_takes_the_environments_mode(tlsenv: TLSEnv) -> None:
+    _need("curl")
+    argv = ["curl", "-fsS", "--cacert", tlsenv.store.env["SSL_CERT_FILE"], tlsenv.origin.url]
+    out = tlsenv.run(argv)
+    assert out.trust == "flags"
+    with pytest.raises(AssertionError, match="trust mode: flags"):
+        out.assert_rejected()
+
+
+# -- node --use-openssl-ca: the variant that reads OpenSSL's variables -----------------------
+
+
+def test_node_use_openssl_ca_reads_the_openssl_variables(tlsenv: TLSEnv) -> None:
+    _need("node")
+    client = _client(tlsenv, "node-openssl")
+    assert client.label == "node --use-openssl-ca"
+    assert client.argv[:2] == ("node", "--use-openssl-ca")
+    out = client.run()
+    out.assert_ok()
+    assert out.environ["SSL_CERT_FILE"] == tlsenv.store.env["SSL_CERT_FILE"]
+    assert out.environ["SSL_CERT_DIR"] == tlsenv.store.env["SSL_CERT_DIR"]
+    assert "NODE_EXTRA_CA_CERTS" not in out.environ  # the OpenSSL variables alone did it
+    # Twin: plain node in the very same environment trusts only its bundled store: refused.
+    plain = tlsenv.run(["node", *client.argv[2:]], env=client.env)
+    plain.assert_rejected()
+
+
+@pytest.mark.tlsenv(scenario="untrusted-root")
+def test_node_use_openssl_ca_rejects_a_ca_absent_from_the_store(tlsenv: TLSEnv) -> None:
+    _need("node")
+    out = _client(tlsenv, "node-openssl").run()
+    out.assert_rejected()
+    assert out.trust == "env"
+    assert not tlsenv.origin.received
+
+
+def test_node_use_openssl_ca_has_no_flags_mode(tlsenv: TLSEnv) -> None:
+    _need("node")
+    with pytest.raises(NotApplicableError, match="node-openssl has no trust option"):
+        tlsenv.client("node-openssl", trust="flags")
+
+
 # -- not applicable -------------------------------------------------------------------------
 
 
@@ -291,6 +357,21 @@ def test_system_mode_plain_curl_connects(
     # Twin: a CA in no store is refused.
     out = env.run(["curl", "-fsS", "--max-time", "10", untrusted_origin.url])
     out.assert_rejected()
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_system_mode_node_use_openssl_ca_connects(make_tlsenv: Maker) -> None:
+    _need("node")
+    env = make_tlsenv(trust="system")
+    client = _client(env, "node-openssl")
+    assert client.label == "node --use-openssl-ca (system)"
+    out = client.run()
+    out.assert_ok()
+    assert out.trust == "system"
+    assert "SSL_CERT_FILE" not in out.environ
+    # Twin: plain node never reads the system store, so system mode cannot apply to it.
+    with pytest.raises(NotApplicableError, match="never reads the system trust store"):
+        env.client("node")
 
 
 @pytest.mark.usefixtures("namespaces")

@@ -73,6 +73,9 @@ pytest_plugins = ["pytester"]
         ({"user": "no\x00body"}, r"user must be .* got 'no\\x00body'"),
         ({"scenario": 5}, r"scenario must be None or a scenario name \(str\), got 5"),
         ({"scenario": ""}, r"unknown scenario ''; valid names: "),
+        ({"trust": "environment"}, r"trust must be one of env, system, flags, "
+         r"got 'environment'"),
+        ({"trust": ["env"]}, r"trust must be one of env, system, flags, got \['env'\]"),
     ],
 )  # fmt: skip
 def test_bad_keyword_is_a_config_error_naming_it(kwargs: dict[str, Any], message: str) -> None:
@@ -90,6 +93,7 @@ def test_bad_keyword_is_a_config_error_naming_it(kwargs: dict[str, Any], message
         ({"server": "expird"}, "did you mean 'expired'?"),
         ({"placement": "shadows"}, "did you mean 'shadow'?"),
         ({"fault": ["fifo"]}, "did you mean 'faults'?"),
+        ({"trust": "sytem"}, "did you mean 'system'?"),
     ],
 )
 def test_near_miss_names_get_a_suggestion(kwargs: dict[str, Any], hint: str) -> None:
