@@ -161,6 +161,9 @@ def test_env_mode_verdicts(make_tlsenv: Maker, name: str, client: str) -> None:
     assert out.verdict == ENV_VERDICTS[client], out.reason
     assert out.verdict in env.scenario.expected
     assert not opened, f"{client} opened the default store: {sorted(opened)}"
+    if client == "uv":
+        # uv says so itself: it keeps the override, even empty, and drops its defaults.
+        assert "No default certificates will be trusted" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("client", sorted(ENV_VERDICTS))
