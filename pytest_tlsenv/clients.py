@@ -1178,6 +1178,9 @@ def make_client(
         raise ClientUnavailableError(f"client {name!r} is not installed on this machine")
     wiring = preset.wiring(env, trust)
     applicable(env, wiring, preset.label(trust))
+    from .fallback import client_variables
+
+    overriding = client_variables(env.fallback, preset, trust, version, wiring.env)
     build: Callable[..., Client] = preset.build
     if _positional_arity(build) >= 3:
         client = build(env, version or preset.detect(), wiring)
@@ -1185,7 +1188,7 @@ def make_client(
         client = build(env, version or preset.detect())
     client = replace(
         client,
-        env={**wiring.env, **client.env},
+        env={**wiring.env, **overriding, **client.env},
         trust=trust,
         label=client.label or preset.label(trust),
     )

@@ -14,6 +14,7 @@ from typing import Any
 from ._checks import MAX_EXTRA_CAS, MAX_TIMEOUT, check_count, check_timeout, did_you_mean
 from .env import TRUST_MODES  # defined low: client presets validate it too
 from .errors import ConfigError
+from .fallback import KINDS as FALLBACK_KINDS
 from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
 from .store import LAYOUTS
@@ -36,6 +37,7 @@ REJECTED = frozenset({Verdict.REJECTED})
 FAILED = frozenset({Verdict.FAILED})
 OK_OR_REJECTED = frozenset({Verdict.OK, Verdict.REJECTED})
 CLEAN_REFUSAL = frozenset({Verdict.OK, Verdict.FAILED, Verdict.REJECTED})
+REFUSED = frozenset({Verdict.FAILED, Verdict.REJECTED})
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class Scenario:
     #: origin's CA) or ``"admin-0600"`` (uv 5448: copied to the anchors dir as ROOT_CRT.crt,
     #: unreadable, then hash-linked and appended to the bundle update-ca-certificates-style).
     proxy_ca: str = "store"
+    #: The ``fallback`` group: the kind of broken store (:data:`.fallback.KINDS`) that every
+    #: trust variable and option names, while the trusted CA is only in the default store.
+    fallback: str | None = None
 
     @property
     def expected(self) -> frozenset[Verdict]:
@@ -325,6 +330,32 @@ CATALOGUE: dict[str, Scenario] = {
             groups=("proxy",),
             proxy="proxy-auth-required",
             expected_by_placement={"decoy": FAILED, "shadow": FAILED},
+        ),
+        # -- the fallback group: the user's override names a broken store; the CA is only in
+        # the default one (its real paths, in a mount namespace). Taking the default is the
+        # failure: a refusal (REJECTED) or a clean stop (FAILED) is what the user asked for.
+        *(
+            Scenario(
+                f"fallback-{kind}",
+                f"the trusted CA only in the default store; every trust variable or option the "
+                f"client honours names {what}",
+                "an overridden store that trusts nothing must not send the client back to the "
+                "default store the user overrode (uv 18526: a missing SSL_CERT_FILE)",
+                groups=("fallback",),
+                expected_by_placement={"decoy": REFUSED, "shadow": REFUSED},
+                source="https://github.com/astral-sh/uv/issues/18526",
+                fallback=kind,
+            )
+            for kind, what in zip(
+                FALLBACK_KINDS,
+                (
+                    "a file and a directory that do not exist",
+                    "an empty file and an empty directory",
+                    "a file and a directory (of a decoy CA) owned by another user, mode 0600/0700",
+                    "a file of binary garbage and a directory holding a garbage HHHHHHHH.0",
+                ),
+                strict=True,
+            )
         ),
         Scenario(
             "uv-5448",

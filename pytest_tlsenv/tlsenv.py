@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import namespace
+from . import fallback, namespace
 from ._checks import check_timeout
 from .env import Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
+from .fallback import Overrides
 from .faults import Applied, Site, get_fault
 from .journal import Journal
 from .journal import covered as journal_covered
@@ -82,7 +83,11 @@ class TLSEnv:
         )
         # Show the store at /etc/ssl... to clients in a private mount namespace (namespace.py);
         # where that is impossible, fail here rather than let clients read the host's store.
-        self.system_paths = spec.system_paths or settings.system_paths
+        # The fallback group needs the default store at its real paths in every mode: that
+        # is where the CA is, and where a client that ignores the user's override looks.
+        self.system_paths = (
+            spec.system_paths or settings.system_paths or spec.scenario.fallback is not None
+        )
         # How the store reaches clients (scenarios.TRUST_MODES): "system" means no variable
         # and the store at its real paths, so it needs the namespace too.
         self.trust = spec.trust or settings.trust
@@ -107,6 +112,8 @@ class TLSEnv:
         self.root = root
         self.store = TrustStore.create(root / "store", spec.layout, fault_uid=settings.fault_uid)
         self.applied: list[Applied] = []
+        #: The broken store every variable and option names (the fallback group), else None.
+        self.fallback: Overrides | None = None
         # Behind a proxy the origin is addressed by a .test name that only the proxy resolves:
         # some clients (Go) never send localhost through a proxy.
         self.origin = Origin.variant(
@@ -140,7 +147,7 @@ class TLSEnv:
 
     def _materialise(self) -> None:
         trusted = self.pki.authorities["trusted"]
-        if self.spec.faults or self._admin_ca():
+        if self.spec.faults or self._admin_ca() or self.scenario.fallback is not None:
             self._journal_root()
         self.store.install(trusted)
         self._install_proxy_ca()
@@ -151,6 +158,14 @@ class TLSEnv:
         for n, name in enumerate(self.spec.faults):
             site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
             self.applied.append(get_fault(name).apply(site))
+        if self.scenario.fallback is not None:
+            # After the faults: the override wins over any variable a fault redirected.
+            self.fallback = fallback.install(
+                self.store,
+                self.scenario.fallback,
+                trusted=trusted,
+                decoy=self.pki.decoy(len(self.spec.faults)),
+            )
 
     def _journal_root(self) -> None:
         """Record the root before the first fault: if this process dies from here on
