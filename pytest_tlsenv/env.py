@@ -12,11 +12,19 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Sandbox", "build_environ", "is_scrubbed", "scrubbed", "traversable_path"]
+__all__ = [
+    "ENVIRON_LOCK",
+    "Sandbox",
+    "build_environ",
+    "is_scrubbed",
+    "scrubbed",
+    "traversable_path",
+]
 
 # Outer variables a child may see (besides LC_*), because they change nothing about trust.
 ALLOWED = ("LANG", "LANGUAGE", "TERM", "TZ")
@@ -60,6 +68,11 @@ SCRUB_NAMES = frozenset(
         "JAVA_TOOL_OPTIONS",
     }
 )
+
+
+#: Held by whoever changes ``os.environ`` for an in-process client (``TLSEnv.call``, the
+#: probe's callables): one process has one environment, so such calls go one at a time.
+ENVIRON_LOCK = threading.Lock()
 
 
 def is_scrubbed(name: str) -> bool:
