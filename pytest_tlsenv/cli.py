@@ -294,12 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     survey.set_defaults(func=_survey)
     scen = sub.add_parser("scenarios", help="list the scenario catalogue")
     scen.set_defaults(func=_scenarios)
-    # `repro` and `serve` live in repro.py; `repro SCENARIO [options] -- CMD...` takes the
+    # `repro` and `serve` live in repro/; `repro SCENARIO [options] -- CMD...` takes the
     # client command after the first `--`, which argparse cannot split off by itself.
     from .repro import add_cli_commands
 
     add_cli_commands(sub)
-    # `probe [options] -- CMD...` lives in probe.py, like `repro`.
+    # `probe [options] -- CMD...` lives in probe/, like `repro`.
     from .probe import add_cli_command as add_probe_command
 
     add_probe_command(sub)

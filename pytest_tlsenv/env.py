@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ENVIRON_LOCK",
     "TRUST_MODES",
     "Sandbox",
     "build_environ",
@@ -74,6 +76,11 @@ SCRUB_NAMES = frozenset(
         "JAVA_TOOL_OPTIONS",
     }
 )
+
+
+#: Held by whoever changes ``os.environ`` for an in-process client (``TLSEnv.call``, the
+#: probe's callables): one process has one environment, so such calls go one at a time.
+ENVIRON_LOCK = threading.Lock()
 
 
 def is_scrubbed(name: str) -> bool:

@@ -46,7 +46,7 @@ class Verdict(enum.StrEnum):
 GRACEFUL_BREACHES = frozenset({Verdict.CRASHED, Verdict.HUNG, Verdict.LEAKED})
 
 # Real wordings of a refused certificate, per TLS stack. Matched case-insensitively.
-_REJECT_PATTERNS = [
+REJECT_PATTERNS = [
     # OpenSSL (curl, python, s_client, pip, node --use-openssl-ca)
     r"certificate verify failed",
     r"CERTIFICATE_VERIFY_FAILED",
@@ -93,7 +93,7 @@ _REJECT_PATTERNS = [
     r"The certificate's owner does not match hostname",
     r"certificate subject name \(.*\) does not match target host name",
 ]
-REJECT_RE = re.compile("|".join(f"(?:{p})" for p in _REJECT_PATTERNS), re.IGNORECASE)
+REJECT_RE = re.compile("|".join(f"(?:{p})" for p in REJECT_PATTERNS), re.IGNORECASE)
 
 # Wordings of a proxy that refused the tunnel (403) or wants credentials (407): the line that
 # explains a FAILED run better than the client's last line.
@@ -108,7 +108,7 @@ _PROXY_FAIL_PATTERNS = [
 PROXY_FAIL_RE = re.compile("|".join(f"(?:{p})" for p in _PROXY_FAIL_PATTERNS), re.IGNORECASE)
 
 # Wordings of a crash, whatever the exit code.
-_CRASH_PATTERNS = [
+CRASH_PATTERNS = [
     r"panicked at",  # Rust
     r"fatal runtime error",  # Rust
     r"Segmentation fault",
@@ -116,7 +116,7 @@ _CRASH_PATTERNS = [
     r"FATAL ERROR:",  # node / V8
     r"^Fatal Python error",
 ]
-CRASH_RE = re.compile("|".join(f"(?:{p})" for p in _CRASH_PATTERNS), re.MULTILINE)
+CRASH_RE = re.compile("|".join(f"(?:{p})" for p in CRASH_PATTERNS), re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last):"
 RUST_PANIC_EXIT = 101
 

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import venv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fallback, namespace
 from ._checks import check_timeout
-from .env import Sandbox, build_environ, scrubbed, traversable_path
+from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed, traversable_path
 from .errors import ClientNotFoundError, ConfigError
 from .fallback import Overrides
 from .faults import Applied, Site, get_fault
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_TIMEOUT", "Settings", "TLSEnv"]
 
 DEFAULT_TIMEOUT = 20.0
-_CALL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ class TLSEnv:
         """Create, materialise and start a TLSEnv (close it with :meth:`close`)."""
         env = cls(spec, pki=pki, root=root, settings=settings)
         try:
-            env._materialise()
+            env.materialise()
             env.origin.start()
             env._start_proxy()
         except BaseException:
@@ -145,7 +143,11 @@ class TLSEnv:
             raise
         return env
 
-    def _materialise(self) -> None:
+    def materialise(self, *, before_faults: Callable[[], None] | None = None) -> None:
+        """Fill the store: the trusted CA, a trusted proxy's CA, filler CAs, the bundle, then
+        the faults (what :meth:`build` does before starting the servers). Reproduction bundles
+        stage their store with it too: ``before_faults`` runs once the healthy store is
+        complete, so they can write it down before the faults change it."""
         trusted = self.pki.authorities["trusted"]
         if self.spec.faults or self._admin_ca() or self.scenario.fallback is not None:
             self._journal_root()
@@ -155,6 +157,8 @@ class TLSEnv:
             # Filler CAs from one template (store.filler_cas): 10,000 in about a second.
             self.store.install_many(filler_cas(self.spec.extra_cas))
         self.store.write_bundle()
+        if before_faults is not None:
+            before_faults()
         for n, name in enumerate(self.spec.faults):
             site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
             self.applied.append(get_fault(name).apply(site))
@@ -457,7 +461,7 @@ class TLSEnv:
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
         # would see each other's scenario. One call at a time.
-        with _CALL_LOCK, scrubbed(overlay) as environ:
+        with ENVIRON_LOCK, scrubbed(overlay) as environ:
             if self._namespaced(trust):
                 # A forked child in the namespace; DAC caps dropped as root, all as non-root.
                 drop = "dac" if must_drop_caps(None) else "all"

@@ -156,14 +156,9 @@ def test_an_unplaced_module_and_pytest_below_the_faces_break_contracts(tmp_path:
 
 # -- no private name crosses a module boundary --------------------------------------------------
 
-# Known crossings, each being removed by work in progress elsewhere; delete an entry when its
-# import goes (the test fails on an entry that no longer matches, so none lingers).
-PRIVATE_IMPORT_EXCEPTIONS = {
-    ("probe", "tlsenv", "_CALL_LOCK"),  # the probe/repro split moves the lock down
-    ("repro", "outcome", "_CRASH_PATTERNS"),  # ditto: repro gets a public classifier
-    ("repro", "outcome", "_REJECT_PATTERNS"),
-    ("store", "pki", "_PERMITTED"),  # the one certificate builder in pki takes this over
-}
+# Known crossings (none today). An entry must match a real import: the test fails on one that
+# no longer does, so none lingers.
+PRIVATE_IMPORT_EXCEPTIONS: set[tuple[str, str, str]] = set()
 
 
 def _module_names(pkg: Path) -> dict[Path, str]:
@@ -398,3 +393,79 @@ def test_doc_check_finds_broken_links_and_citations(tmp_path: Path) -> None:
         "a.md: broken or outside link ../../x.md",
         "a.md: cites a tracker: https://github.com/o/r/issues/3",
     ]
+# -- the shell a reproduction bundle ships ------------------------------------------------------
+
+SHELLCHECK = shutil.which("shellcheck")
+needs_shellcheck = pytest.mark.skipif(
+    SHELLCHECK is None, reason="shellcheck is not installed (Debian: apt-get install shellcheck)"
+)
+
+
+def _bundle_script(trust: str) -> str:
+    """repro.sh as export writes it, for a bundle with every optional part: a proxy with
+    credentials, a secret, a {venv}, a stand-in run, a heredoc store command."""
+    from pytest_tlsenv.repro.common import Run
+    from pytest_tlsenv.repro.script import repro_sh
+
+    data = {
+        "scenario": {"name": "it's", "description": "quotes ' \" $HOME `id` and @NAME@"},
+        "expected": ["OK", "REJECTED"],
+        "servers": {
+            "origin": {"host": "localhost"},
+            "proxy": {"mode": "auth", "credentials": 'u:p$"w'},
+        },
+        "leak_is_bad": True,
+        "spec": {"timeout": 20},
+        "secrets": ["API_TOKEN"],
+        "client": {"name": "uv", "pip": "uv==0.2.29"},
+        "trust": trust,
+        "system_paths": trust == "system",
+        "generator": "pytest-tlsenv test",
+    }
+    runs = [
+        Run(
+            ["uv", "pip", "install", "--python", "{venv}", "--index-url", "{index_url}", "x"],
+            {"SSL_CERT_FILE": "{store}/etc/ssl/cert.pem", "HTTPS_PROXY": "{proxy_auth_url}"},
+            "CRASHED",
+            "panic",
+            101,
+            "",
+        ),
+        Run(["python3", "-c", "print(1)", "{url}", "{$API_TOKEN}"], {}, "", "", None, "", True),
+    ]
+    commands = [
+        'mkdir -p "$STORE/etc/ssl/certs"',
+        'cp "$CERTS/trusted.pem" "$STORE/etc/ssl/certs/ca-certificates.crt"',
+        "cat > \"$STORE/etc/ssl/x.pem\" <<'EOF'\n-----BEGIN\nEOF",
+    ]
+    return repro_sh(data, runs, commands)
+
+
+def _shellcheck(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    assert SHELLCHECK is not None
+    path = tmp_path / "repro.sh"
+    path.write_text(script)
+    return subprocess.run(
+        [SHELLCHECK, "--shell=sh", "--severity=style", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@needs_shellcheck
+@pytest.mark.parametrize("trust", ["env", "system", "flags"])
+def test_repro_sh_passes_shellcheck(tmp_path: Path, trust: str) -> None:
+    script = _bundle_script(trust)
+    assert f"# Trust mode: {trust}: " in script
+    proc = _shellcheck(script, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_shellcheck
+def test_shellcheck_finds_what_it_should(tmp_path: Path) -> None:
+    # Twin: the check is not green by construction; an unquoted expansion is reported.
+    script = _bundle_script("env").replace('rm -rf "$WORK"', "rm -rf $WORK")
+    proc = _shellcheck(script, tmp_path)
+    assert proc.returncode == 1
+    assert "SC2086" in proc.stdout

@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -438,6 +438,53 @@ def test_system_paths_bundle_shows_the_store_at_the_real_paths(tmp_path: Path, w
     assert (verdict, status) == ("REJECTED", 1), text
 
 
+@pytest.mark.skipif(not HAS_WGET, reason="wget is not installed")
+@pytest.mark.parametrize(
+    ("trust", "verdict"),
+    # Debian's wget reads no variable, only /etc/ssl/certs/ca-certificates.crt: OK only when
+    # the store is shown there (system mode), REJECTED with the variables (the twin).
+    [("system", "OK"), ("env", "REJECTED")],
+)
+def test_bundle_records_and_replays_the_trust_mode(
+    make_tlsenv: Callable[..., TLSEnv], tmp_path: Path, trust: str, verdict: str
+) -> None:
+    env = make_tlsenv("good", trust=trust)
+    wget = ["wget", "-O", "-", env.origin.url]
+    assert env.run(wget).verdict == verdict
+    bundle = env.repro(tmp_path / "b")
+    data = json.loads((bundle / "scenario.json").read_text())
+    assert data["trust"] == trust
+    # The system mode needs the namespace in the bundle as in the session; env mode does not.
+    assert data["system_paths"] is (trust == "system")
+    assert (bundle / "nsplan.py").exists() is (trust == "system")
+    script = (bundle / "repro.sh").read_text()
+    assert f"# Trust mode: {trust}: " in script
+    assert f"- trust mode: `{trust}`: " in check_issue(bundle, [str(tmp_path)])
+    replayed, text, status = run_bundle(bundle, "invoker", tmp_path)
+    assert f"tlsenv: trust mode {trust}\n" in text
+    # repro.sh's status says whether the verdict is in the expected set (OK, for good).
+    assert (replayed, status) == (verdict, 0 if verdict == "OK" else 1), text
+
+
+def test_cli_repro_takes_the_trust_mode(tmp_path: Path) -> None:
+    done = cli(
+        "repro", "good", "--trust", "flags", "--out", "b", "--",
+        "curl", "-fsS", "--cacert", "{store}/etc/ssl/certs/ca-certificates.crt", "{url}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.stdout.startswith("good: OK - "), done.stdout + done.stderr
+    data = json.loads((tmp_path / "b" / "scenario.json").read_text())
+    assert (data["trust"], data["spec"]["trust"]) == ("flags", "flags")
+    # No trust variable reaches a flags-mode client, in the session or in the bundle.
+    assert not {"SSL_CERT_FILE", "SSL_CERT_DIR"} & set(data["runs"][-1]["env"])
+    verdict, text, status = run_bundle(tmp_path / "b", "invoker", tmp_path)
+    assert (verdict, status) == ("OK", 0), text
+    # Twin: the same command without its option meets no store and is refused.
+    done = cli("repro", "good", "--trust", "flags", "--out", "c", "--", "curl", "-fsS", "{url}",
+               cwd=tmp_path)  # fmt: skip
+    assert done.stdout.startswith("good: REJECTED - "), done.stdout + done.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.nonroot
 @pytest.mark.tlsenv(scenario="unreadable-file", system_paths=True)
@@ -745,6 +792,7 @@ def test_serve_starts_the_bundles_origin(
         (["repro", "good", "--env", "NOEQUALS", "--", "curl"], "--env takes NAME=VALUE"),
         (["repro", "good", "--placement", "sideways", "--", "curl"], "placement"),
         (["repro", "good", "--", "curl", "{proxy_url}"], "has no proxy"),
+        (["repro", "good", "--", "curl", "{ur}"], "unknown placeholder {ur}"),
         (["repro", "good", "--out", "taken", "--", "curl"], "is not an empty directory"),
         (["repro", "good", "--", "/nonexistent/client", "{url}"], "cannot run"),
         (["repro", "good", "--timeout", "0", "--", "curl"], "--timeout must be positive"),
