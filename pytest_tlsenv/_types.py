@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from .fallback import Overrides
     from .faults import Applied
     from .proxy import Proxy
     from .servers import Origin
@@ -48,6 +49,8 @@ class EnvView(Protocol[O_co, V_co]):
     def root(self) -> Path: ...
     @property
     def trust(self) -> str: ...
+    @property
+    def fallback(self) -> Overrides | None: ...
     @property
     def store(self) -> TrustStore: ...
     @property

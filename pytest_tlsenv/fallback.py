@@ -32,19 +32,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import NotApplicableError
 from .faults import GARBAGE
 from .pki import Authority
 from .store import TrustStore
 
-if TYPE_CHECKING:
-    from .clients import Preset
-
 __all__ = ["KINDS", "Overrides", "client_variables", "install"]
 
 KINDS = ("missing", "empty", "unreadable", "garbage")
+
+
+class Preset(Protocol):
+    """What the fallback rules read of a :class:`~pytest_tlsenv.clients.Preset` (this module
+    sits below ``clients`` in the package's layers, so it names the shape, not the class)."""
+
+    @property
+    def system(self) -> object | None: ...
+    def label(self, trust: str) -> str: ...
+    def honours_for(self, version: str | None) -> Iterable[str]: ...
+
 
 #: Honoured variables that name a directory (every other one names a file).
 _DIR_VARIABLES = frozenset({"SSL_CERT_DIR", "GIT_SSL_CAPATH"})

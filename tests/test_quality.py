@@ -393,6 +393,8 @@ def test_doc_check_finds_broken_links_and_citations(tmp_path: Path) -> None:
         "a.md: broken or outside link ../../x.md",
         "a.md: cites a tracker: https://github.com/o/r/issues/3",
     ]
+
+
 # -- the shell a reproduction bundle ships ------------------------------------------------------
 
 SHELLCHECK = shutil.which("shellcheck")
