@@ -39,18 +39,16 @@ FIXTURES = ("tlsenv", "make_tlsenv", "tlsenv_scenario")
 # Names that moved to the engine modules; importing them from here still works, with a
 # DeprecationWarning, for one release.
 _MOVED = {
-    "DOCUMENTED_GROUPS": "matrix",
-    "MatrixPoint": "matrix",
-    "matrix_points": "matrix",
-    "row_key": "matrix",
-    "select_scenarios": "matrix",
-    "REPORT_SUFFIXES": "session",
-    "TLSEnvFactory": "factory",
+    **dict.fromkeys(
+        ("DOCUMENTED_GROUPS", "MatrixPoint", "matrix_points", "row_key", "select_scenarios"), matrix
+    ),
+    "REPORT_SUFFIXES": session,
+    "TLSEnvFactory": factory,
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = {"matrix": matrix, "session": session, "factory": factory}.get(_MOVED.get(name, ""))
+    module = _MOVED.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     warnings.warn(
@@ -269,7 +267,8 @@ def _attach(
 ) -> None:
     """The test's results go with its call report (to the xdist controller too); a verdict
     that differs from the baseline fails a test that passed."""
-    row = matrix.row_key(item.nodeid, _matrix_id(item))
+    point = _point(item)
+    row = matrix.row_key(item.nodeid, point.id if point is not None else None)
     attached = reports.attach(item.nodeid, row, made.made)
     if attached.problem is not None:
         report.sections.append(("tlsenv", attached.problem))
@@ -426,11 +425,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     raise pytest.Collector.CollectError(f"{nodeid}: bad @pytest.mark.tlsenv_matrix: {problem}")
 
 
-def _item_scenario(item: pytest.Item) -> str | None:
-    """The catalogue scenario of a tlsenv test (None for others and make_tlsenv-only ones)."""
+def _point(item: pytest.Item) -> matrix.MatrixPoint | None:
     callspec = getattr(item, "callspec", None)
     point = callspec.params.get("tlsenv_scenario") if callspec is not None else None
-    if isinstance(point, matrix.MatrixPoint):
+    return point if isinstance(point, matrix.MatrixPoint) else None
+
+
+def _item_scenario(item: pytest.Item) -> str | None:
+    """The catalogue scenario of a tlsenv test (None for others and make_tlsenv-only ones)."""
+    if (point := _point(item)) is not None:
         return point.scenario
     if "tlsenv" not in getattr(item, "fixturenames", ()):
         return None
@@ -439,12 +442,6 @@ def _item_scenario(item: pytest.Item) -> str | None:
         return "good"
     name = marker.args[0] if marker.args else marker.kwargs.get("scenario")
     return name if isinstance(name, str) else "good"
-
-
-def _matrix_id(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    point = callspec.params.get("tlsenv_scenario") if callspec is not None else None
-    return point.id if isinstance(point, matrix.MatrixPoint) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
