@@ -358,6 +358,14 @@ def _refused(reason: str, proxy_refused: str | None) -> str:
     return f"the proxy answered {proxy_refused}; {reason}" if proxy_refused else reason
 
 
+# OpenSSL's wordings of a CA file or directory it could not load: a refusal of the client's
+# own configuration (like curl's exit 77), reported before any certificate is judged.
+_UNLOADABLE_RE = re.compile(
+    r"\[X509\] PEM lib[^\n]*|X509_load_cert_crl_file[^\n]*|no certificate or crl found[^\n]*",
+    re.IGNORECASE,
+)
+
+
 def classify_run(
     *,
     returncode: int | None,
@@ -401,6 +409,11 @@ def classify_run(
         if reached_origin:
             return Verdict.OK, "exit 0 and the origin got the request"
         return Verdict.FAILED, _refused("exit 0 but the origin received nothing", proxy_refused)
+    unloadable = _first_match(_UNLOADABLE_RE, text)
+    if unloadable:
+        # The client could not load its own trust store (pip wraps OpenSSL's "PEM lib" in
+        # "There was a problem confirming the ssl certificate"): it never judged the peer.
+        return Verdict.FAILED, f"exit {returncode}: could not load its trust store: {unloadable}"
     if rejected:
         return Verdict.REJECTED, rejected
     if proxy_refused:

@@ -276,3 +276,24 @@ def test_unreachable_index_is_client_unavailable(
             pinned("pip", "24.0")
     # Nothing half-built is left in the cache.
     assert [p.name for p in (shared_cache / "clients").iterdir()] == ["pip-24.0.lock"]
+
+
+# -- a store pip cannot load is its configuration refused, not the peer ----------------------
+
+
+@pytest.mark.tlsenv(scenario="garbage-in-bundle")
+def test_pip_that_cannot_load_its_bundle_failed_and_judged_no_peer(tlsenv: TLSEnv) -> None:
+    # pip wraps OpenSSL's "[X509] PEM lib" (the garbage block stops the bundle loading) in
+    # "There was a problem confirming the ssl certificate": FAILED, like curl's exit 77.
+    out = _client(tlsenv, "pip", "24.0").run(timeout=60)
+    assert "PEM lib" in out.stderr + out.stdout
+    assert out.verdict == Verdict.FAILED, out.reason
+    assert "could not load its trust store" in out.reason
+
+
+@pytest.mark.tlsenv(scenario="untrusted-root")
+def test_pip_that_refuses_the_origin_is_rejected(tlsenv: TLSEnv) -> None:
+    # Twin: the same pip wording around a real verification failure stays REJECTED.
+    out = _client(tlsenv, "pip", "24.0").run(timeout=60)
+    assert "There was a problem confirming the ssl certificate" in out.stderr + out.stdout
+    assert out.verdict == Verdict.REJECTED, out.reason
