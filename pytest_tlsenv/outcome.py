@@ -361,7 +361,9 @@ def _refused(reason: str, proxy_refused: str | None) -> str:
 # OpenSSL's wordings of a CA file or directory it could not load: a refusal of the client's
 # own configuration (like curl's exit 77), reported before any certificate is judged.
 _UNLOADABLE_RE = re.compile(
-    r"\[X509\] PEM lib[^\n]*|X509_load_cert_crl_file[^\n]*|no certificate or crl found[^\n]*",
+    r"\[X509\] PEM lib[^\n]*|X509_load_cert_crl_file[^\n]*|no certificate or crl found[^\n]*"
+    # urllib3 (pip) wrapping the OSError of opening its CA file
+    r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)",
     re.IGNORECASE,
 )
 
