@@ -200,6 +200,17 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 def _is_network(exc: BaseException) -> bool:
     if isinstance(exc, _NETWORK_TYPES):
         return True
+    # An exception of a namespace child that did not pickle arrives as the names of its
+    # classes (namespace.RemoteError.remote_mro): judge those names the same way.
+    remote: tuple[str, ...] = getattr(exc, "remote_mro", ())
+    builtin = {f"{t.__module__}.{t.__qualname__}" for t in _NETWORK_TYPES}
+    if any(
+        name in builtin
+        or name.split(".")[0] in _NETWORK_MODULES
+        or name.rpartition(".")[0] in _NETWORK_MODULES
+        for name in remote
+    ):
+        return True
     return any(
         (cls.__module__ or "").split(".")[0] in _NETWORK_MODULES
         or cls.__module__ in _NETWORK_MODULES
