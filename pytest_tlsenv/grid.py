@@ -82,8 +82,8 @@ def _paint(cell: Cell) -> str:
     codes = STYLES.get(cell.style, ())
     if not codes or not cell.text.strip():
         return cell.text
-    # The separator stays outside the colour only when it leads: pytest paints the whole
-    # cell (separator included), and so does this, so both outputs match byte for byte.
+    # The whole cell is painted, its leading separator included, as pytest's markup paints
+    # the summary's cells: a coloured survey and a coloured summary match byte for byte.
     return "".join(f"\x1b[{c}m" for c in codes) + cell.text + "\x1b[0m"
 
 
