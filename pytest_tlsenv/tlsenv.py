@@ -10,16 +10,12 @@ Works without pytest::
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import inspect
 import itertools
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import venv
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import namespace
-from ._checks import check_timeout
-from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed, traversable_path
-from .errors import ClientNotFoundError, ConfigError
+from ._checks import check_argv, check_callable, check_timeout, client_not_found
+from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
+from .errors import ConfigError
 from .evidence import Evidence, untrusted_hint
 from .fallback import Overrides
 from .faults import Applied
@@ -43,7 +39,7 @@ from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, ru
 from .scenarios import TRUST_MODES, Scenario, Spec
 from .servers import Origin
 from .store import TrustStore
-from .world import World
+from .world import World, make_venv
 
 if TYPE_CHECKING:
     from .clients import Client
@@ -252,16 +248,7 @@ class TLSEnv:
         that user can run it, else from the first ``python3`` on the clients' PATH that it
         can run (this one may live under /root, mode 0700); a ConfigError if none.
         """
-        path = self.root / f"venv-{next(self._counter)}"
-        base = _venv_base(self.user) if self.user is not None else None
-        if base is None:
-            venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
-        else:
-            argv = [base, "-I", "-m", "venv", "--without-pip", "--symlinks", "--clear", str(path)]
-            subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        if self.user is not None:
-            _chown_tree(path, self.user)
-        return str(path / "bin" / "python")
+        return make_venv(self.root / f"venv-{next(self._counter)}", self.user)
 
     # -- running clients ------------------------------------------------------------------
 
@@ -339,7 +326,7 @@ class TLSEnv:
         /etc/hosts and a loopback-only /etc/resolv.conf where namespaces work
         (:attr:`names_isolated`).
         """
-        argv = _words(argv)
+        argv = check_argv(argv)
         trust = self._trust(trust)
         user = user or self.user
         timeout = self._timeout(timeout)
@@ -375,7 +362,7 @@ class TLSEnv:
         except FileNotFoundError as e:
             if e.filename != argv[0]:
                 raise  # e.g. a cwd that does not exist
-            raise _not_found(argv[0], environ.get("PATH", "")) from None
+            raise client_not_found(argv[0], environ.get("PATH", "")) from None
         finally:
             for pid in groups:
                 self._journal.ended(pid)
@@ -426,7 +413,7 @@ class TLSEnv:
         layout has them) plus REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, all naming the scenario's
         store; ``trust="system"`` runs ``fn`` in the namespace child with none of them.
         """
-        _check_callable(fn)
+        check_callable(fn)
         timeout = self._timeout(timeout)
         trust = self._trust(trust)
         evidence = Evidence(self.origin, self.proxy)
@@ -575,75 +562,3 @@ class TLSEnv:
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
-
-
-def _venv_base(user: str) -> str | None:
-    """A python3 that ``user`` can run to make its venv; None: this interpreter will do."""
-    if os.geteuid() != 0:
-        return None
-    uid, gid = client_ids(user)
-    base = getattr(sys, "_base_executable", sys.executable)
-    try:
-        check_usable(base, uid, gid, want=os.X_OK, what="the interpreter", user=user)
-        return None
-    except ConfigError as e:
-        why = e
-    path = traversable_path(os.environ.get("PATH", os.defpath), other=True)
-    for candidate in (shutil.which("python3", path=path), "/usr/bin/python3"):
-        if candidate is None or not os.path.exists(candidate):
-            continue
-        try:
-            check_usable(candidate, uid, gid, want=os.X_OK, what="python3", user=user)
-        except ConfigError:
-            continue
-        return candidate
-    raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
-
-
-def _chown_tree(path: Path, user: str) -> None:
-    uid, gid = client_ids(user)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.chown(name, uid, gid, follow_symlinks=False)
-
-
-def _not_found(program: str, path: str) -> ClientNotFoundError:
-    if "/" in program:
-        why = f"client {program!r} does not exist"
-    else:
-        why = (
-            f"client {program!r} is not on the PATH clients get ({path}): give its absolute "
-            "path (shutil.which finds it in yours), or a PATH in env="
-        )
-    return ClientNotFoundError(errno.ENOENT, why, program)
-
-
-def _words(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """``argv`` as a list of strings, or a clear error for what subprocess would misread."""
-    if isinstance(argv, (str, bytes)):
-        raise TypeError(
-            f"argv must be a list of words such as ['curl', url], not a {type(argv).__name__}: "
-            f"{argv!r}"
-        )
-    words = [os.fspath(word) for word in argv]
-    if not words:
-        raise ConfigError("argv is empty: give the client's command, e.g. ['curl', url]")
-    for word in words:
-        if not isinstance(word, str):
-            raise TypeError(f"argv words must be str or path-like, got {word!r}")
-    return words
-
-
-def _check_callable(fn: object) -> None:
-    """``call`` calls ``fn()``: anything else is the caller's mistake, not a client crash."""
-    if not callable(fn):
-        raise TypeError(f"call() takes a callable, got {type(fn).__name__}: {fn!r}")
-    try:
-        inspect.signature(fn).bind()
-    except ValueError:
-        return  # no signature to check (some builtins)
-    except TypeError:
-        raise TypeError(
-            f"call() calls fn() with no arguments, but {fn!r} needs some: wrap it in a "
-            "lambda or functools.partial"
-        ) from None

@@ -9,10 +9,17 @@ adds them.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import venv
 from collections.abc import Callable
 from pathlib import Path
 
 from . import fallback
+from .env import traversable_path
+from .errors import ConfigError
 from .fallback import Overrides
 from .faults import Applied, Site, get_fault
 from .journal import Journal
@@ -20,10 +27,11 @@ from .journal import covered as journal_covered
 from .namespace import MountPlan
 from .pki import PKI, TEST_DOMAIN
 from .proxy import SETUPS, install_admin_ca
+from .runner import check_usable, client_ids
 from .scenarios import Scenario, Spec
 from .store import TrustStore, filler_cas
 
-__all__ = ["World"]
+__all__ = ["World", "make_venv"]
 
 
 class World:
@@ -133,3 +141,51 @@ class World:
             self.store.close()
         finally:
             self.store.restore()
+
+
+def make_venv(path: Path, user: str | None) -> str:
+    """A fresh bare virtualenv (no pip) at ``path``, owned by ``user`` if given: its python.
+
+    With a ``user``, the venv is made from this interpreter if that user can run it, else
+    from the first ``python3`` on the clients' PATH that it can run (this one may live under
+    /root, mode 0700); a ConfigError if none.
+    """
+    base = _venv_base(user) if user is not None else None
+    if base is None:
+        venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
+    else:
+        argv = [base, "-I", "-m", "venv", "--without-pip", "--symlinks", "--clear", str(path)]
+        subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    if user is not None:
+        _chown_tree(path, user)
+    return str(path / "bin" / "python")
+
+
+def _venv_base(user: str) -> str | None:
+    """A python3 that ``user`` can run to make its venv; None: this interpreter will do."""
+    if os.geteuid() != 0:
+        return None
+    uid, gid = client_ids(user)
+    base = getattr(sys, "_base_executable", sys.executable)
+    try:
+        check_usable(base, uid, gid, want=os.X_OK, what="the interpreter", user=user)
+        return None
+    except ConfigError as e:
+        why = e
+    path = traversable_path(os.environ.get("PATH", os.defpath), other=True)
+    for candidate in (shutil.which("python3", path=path), "/usr/bin/python3"):
+        if candidate is None or not os.path.exists(candidate):
+            continue
+        try:
+            check_usable(candidate, uid, gid, want=os.X_OK, what="python3", user=user)
+        except ConfigError:
+            continue
+        return candidate
+    raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    uid, gid = client_ids(user)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.chown(name, uid, gid, follow_symlinks=False)
