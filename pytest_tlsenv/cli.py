@@ -211,7 +211,7 @@ def _grid(cells: list[Cell], clients: list[str], *, colour: bool) -> str:
 
 
 def _write_report(
-    path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str
+    path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
 ) -> None:
     if path.suffix == ".json":
         data = {

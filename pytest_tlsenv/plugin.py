@@ -849,13 +849,10 @@ class _SessionDirs:
         self.base = self._add(location.base)
 
     def _add(self, base: Path | None) -> Path:
-        from .store import share_under
-
         if base is None:
             base = self._factory.mktemp("tlsenv-roots")
         self.bases.append(base)
         self.journal.write(self.bases, keep=self._kept)
-        share_under(base)  # the CA file and bundle every healthy store holds: one copy
         return base
 
     def full(self, error: OSError) -> bool:
@@ -888,11 +885,9 @@ class _SessionDirs:
 
     def close(self) -> None:
         from .journal import MARKER
-        from .store import unshare
 
         self.journal.discard()
         for base in self.bases:
-            unshare(base)
             with contextlib.suppress(OSError):
                 (base / MARKER).unlink()
                 base.rmdir()  # when nothing was kept

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
@@ -26,82 +25,17 @@ from .errors import ConfigError
 from .pki import Authority, build_certificate, ca_name
 from .subjecthash import name_hash
 
-__all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas", "share_under", "unshare"]
+__all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
 
 
 _DIRS: dict[str, tuple[str, ...]] = {}
 
-# -- files shared between the stores of a session ------------------------------------------
-#
-# Every healthy store of a session holds the same CA file and the same bundle bytes. Under a
-# directory registered with share_under (the plugin's session directory), a store gets them
-# as hard links to one copy per content in <dir>/.shared: one link instead of a file write.
-# The store never writes through such a link: deny() and write_bundle() first give the path
-# a private inode of its own (a fault changes one store, never the copy the others share).
 
-_SHARED: dict[str, Path] = {}
-_shared_lock = threading.Lock()
-
-
-def share_under(top: Path) -> None:
-    """Stores created under ``top`` share identical files by hard link (in ``top/.shared``)."""
-    donor = top / ".shared"
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(donor, 0o700)
-    with _shared_lock:
-        _SHARED[str(top).rstrip("/") + "/"] = donor
-
-
-def unshare(top: Path) -> None:
-    """Stop sharing under ``top`` and delete its shared copies (existing links keep theirs)."""
-    with _shared_lock:
-        donor = _SHARED.pop(str(top).rstrip("/") + "/", None)
-    if donor is not None:
-        shutil.rmtree(donor, ignore_errors=True)
-
-
-def _donor_dir(path: Path) -> Path | None:
-    text = str(path)
-    for top, donor in _SHARED.items():
-        if text.startswith(top):
-            return donor
-    return None
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """``data`` into the new file ``path``: a hard link to the session's shared copy of
-    ``data`` where ``path`` is under a shared directory, else an ordinary write."""
-    donor = _donor_dir(path)
-    if donor is not None:
-        name = donor / hashlib.sha256(data).hexdigest()[:40]
-        try:
-            os.link(name, path)
-            return
-        except FileNotFoundError:
-            try:
-                # Complete before it has its name: a concurrent link never sees half of it.
-                tmp = donor / f".{name.name}-{threading.get_ident()}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.rename(tmp, name)
-                os.link(name, path)
-                return
-            except OSError:
-                pass  # the shared copy is gone (session end): an ordinary write
-        except OSError:
-            pass
+def _write_file(path: Path, data: bytes) -> None:
+    # Every store writes its own files: a test may edit its store in place (write_bytes on
+    # the bundle), and a file shared with other stores by hard link would carry that edit
+    # into them. On a tmpfs a small write costs microseconds, so sharing bought nothing.
     path.write_bytes(data)
-
-
-def _private(path: Path) -> None:
-    """Give ``path`` an inode of its own if it shares one (a hard link to a shared copy)."""
-    st = os.lstat(path)
-    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-        tmp = path.with_name(f".{path.name}.private")
-        tmp.write_bytes(path.read_bytes())
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        os.rename(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -354,10 +288,10 @@ class TrustStore:
         entry = self.cert_dir / f"{name}.pem"
         if self.layout.shared:
             real = self.root / self.layout.shared / f"{name}.crt"
-            _write_new(real, pem)
+            _write_file(real, pem)
             entry.symlink_to(os.path.relpath(real, self.cert_dir))
         else:
-            _write_new(entry, pem)
+            _write_file(entry, pem)
         self.link_hash(ca.subject_hash, entry.name)
         return entry
 
@@ -367,7 +301,7 @@ class TrustStore:
             data = b"".join(self._bundle_blocks)
             denied = [s for s in self._saved if s.path == self.bundle]
             if not os.path.lexists(self.bundle):
-                _write_new(self.bundle, data)
+                _write_file(self.bundle, data)
             elif not denied and os.lstat(self.bundle).st_nlink > 1:
                 os.unlink(self.bundle)  # a shared copy: never written through
                 self.bundle.write_bytes(data)
@@ -443,7 +377,6 @@ class TrustStore:
         without any capability and so gets EACCES like any other user.
         As non-root: mode 000 on a file we own does the same directly.
         """
-        _private(path)  # never the copy other stores share
         st = os.lstat(path)
         self._saved.append(_Saved(path, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
         if os.geteuid() == 0:

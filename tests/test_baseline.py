@@ -214,7 +214,12 @@ def test_keep_keeps_roots_of_tests_the_baseline_failed(pytester: pytest.Pytester
     baseline = pytester.path / "b.json"
     baseline.write_text(json.dumps({"format": FORMAT, "verdicts": ALL_OK}))
     result = pytester.runpytest(
-        "-k", "test_b or good", "--tlsenv-baseline", "b.json", "--tlsenv-keep"
+        "-k",
+        "test_b or good",
+        "--tlsenv-baseline",
+        "b.json",
+        "--tlsenv-keep",
+        f"--tlsenv-root-dir={pytester.path / 'roots'}",  # kept roots stay in this test's tmp
     )
     result.assert_outcomes(failed=2, deselected=1)
     kept = [line for line in result.stdout.lines if line.startswith("tlsenv: kept good at ")]

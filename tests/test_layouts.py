@@ -177,7 +177,13 @@ def test_faults_follow_the_layout(make_tlsenv, layout: str) -> None:  # type: ig
             return data
 
     env.call(capath_only).assert_verdict(Verdict.REJECTED)
-    # OK even in dir-only (no bundle to fall back on): OpenSSL 3's default paths add the cert
-    # dir twice, as a by_dir lookup (stops at the bad .0) and as an OSSL_STORE "file:" URI
-    # (X509_LOOKUP_store, whose directory search by name skips a slot that fails to load).
-    env.call(lambda: _urlopen(env.origin.url)).assert_ok()
+    # With a bundle, OK. In dir-only (no bundle to fall back on), OpenSSL 3's default paths
+    # add the cert dir twice, as a by_dir lookup (stops at the bad .0) and as an OSSL_STORE
+    # "file:" URI (X509_LOOKUP_store), whose directory search meets the slots in the order the
+    # directory lists them: OK when the healthy .1 comes first (ext4's hash order here),
+    # REJECTED when the unreadable .0 does (a tmpfs lists the newest entry first).
+    default = env.call(lambda: _urlopen(env.origin.url))
+    if layout == "dir-only":
+        default.assert_verdict(Verdict.OK, Verdict.REJECTED)
+    else:
+        default.assert_ok()

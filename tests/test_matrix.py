@@ -369,6 +369,7 @@ def test_help_documents_every_option(pytester: pytest.Pytester) -> None:
             "*--tlsenv-timeout=SECONDS*",
             "*--tlsenv-user=USER*",
             "*--tlsenv-keep*",
+            "*--tlsenv-root-dir=DIR*",
             "*--tlsenv-scenarios=NAMES*",
             "*--tlsenv-report=PATH*",
             "*--tlsenv-baseline=PATH*",

@@ -291,34 +291,24 @@ def test_basetemp_setting_keeps_the_old_place() -> None:
     assert (location.base, location.kind, location.note) == (None, "basetemp", None)
 
 
-# -- files shared between the stores of a session -----------------------------------------
+# -- each store owns its files -----------------------------------------------------------------
 
 
-def test_healthy_stores_share_one_copy_and_faults_get_their_own(make_tlsenv, tlsenv_pki) -> None:  # type: ignore[no-untyped-def]
+def test_a_store_edited_in_place_leaves_the_others_alone(make_tlsenv, tlsenv_pki) -> None:  # type: ignore[no-untyped-def]
+    # Two stores of one session, one edited in place the way a test takes the CA out of its
+    # store: the other keeps the trusted CA and still connects. (Hard links between the
+    # healthy stores of a session carried such an edit into every store.)
     pem = tlsenv_pki.authorities["trusted"].cert_pem
     first = make_tlsenv()
     second = make_tlsenv()
-    crt = "usr/share/ca-certificates/tlsenv/tlsenv-trusted.crt"
-    assert second.store.bundle is not None
     assert first.store.bundle is not None
-    # One inode for the CA file and the bundle of every healthy store of the session.
-    assert os.path.samefile(first.store.bundle, second.store.bundle)
-    assert os.path.samefile(first.store.root / crt, second.store.root / crt)
-    before = os.lstat(first.store.bundle)
-    for scenario in ("garbage-in-bundle", "unreadable-bundle", "unreadable-file"):
-        faulty = make_tlsenv(scenario)
-        bundle = faulty.store.bundle
-        assert bundle is not None
-        if scenario == "unreadable-file":
-            assert os.path.samefile(bundle, first.store.bundle), "an untouched bundle is shared"
-        else:
-            # Negative twin: a fault that changes the bundle changes a private copy.
-            assert not os.path.samefile(bundle, first.store.bundle), scenario
-    after = os.lstat(first.store.bundle)
-    assert (after.st_ino, after.st_mode, after.st_uid) == (
-        before.st_ino,
-        before.st_mode,
-        before.st_uid,
-    )
+    assert second.store.bundle is not None
+    assert not os.path.samefile(first.store.bundle, second.store.bundle)
+    second.store.bundle.write_bytes(tlsenv_pki.decoy(3).cert_pem)
     assert first.store.bundle.read_bytes() == pem
-    assert (second.store.root / crt).read_bytes() == pem
+    url = first.origin.url
+    argv = ["curl", "-fsS", "--max-time", "10", "--cacert", str(first.store.bundle), url]
+    first.run(argv).assert_ok()
+    # Twin: the edited store no longer trusts the origin.
+    argv = ["curl", "-fsS", "--max-time", "10", "--cacert", str(second.store.bundle), url]
+    second.run(argv).assert_rejected()

@@ -9,7 +9,6 @@ import platform
 import re
 import shutil
 import ssl
-import subprocess
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..pki import ORIGIN_HOSTS, write_private
 from ..placeholders import Translator
 from ..scenarios import CATALOGUE
 from ..servers import probe_wheel
+from ..versions import version_of
 from .common import BUNDLE_VALIDITY, KEYS_DIR, NS_SCRIPTS, SERVER_SCRIPT, now
 from .docker import dockerfile
 from .issue import issue_md, scrubber
@@ -47,33 +47,6 @@ _APT = {
     "python3": "python3",
     "python": "python3",
 }
-_VERSION_ARGS = {"openssl": ["version"]}
-_VERSIONED = re.compile(r"uv|curl|wget|openssl|git|node|pip3?|python3?(\.\d+)?|go|httpie|http")
-
-
-def _client_version(argv0: str) -> str | None:
-    """``CLIENT --version``'s first line, for clients known to answer it (and nothing else:
-    an unknown program is never started outside its scenario)."""
-    if not _VERSIONED.fullmatch(os.path.basename(argv0)):
-        return None
-    exe = argv0 if os.path.isabs(argv0) else shutil.which(argv0)
-    if not exe or not os.access(exe, os.X_OK):
-        return None
-    args = _VERSION_ARGS.get(os.path.basename(argv0), ["--version"])
-    try:
-        proc = subprocess.run(
-            [exe, *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            env={"PATH": os.defpath, "HOME": tempfile.gettempdir()},
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    first = (proc.stdout or proc.stderr).strip().splitlines()
-    return first[0].strip() if first and proc.returncode == 0 else None
 
 
 def _pip_requirement(argv0: str, version: str | None) -> str | None:
@@ -209,7 +182,7 @@ def export(
         shutil.rmtree(tmp, ignore_errors=True)
 
     main_client = runs[-1].argv[0]
-    version = _client_version(_session_argv0(env) or main_client)
+    version = version_of(_session_argv0(env) or main_client)
     requirement = pip_requirement or _pip_requirement(_session_argv0(env) or "", version)
     client = {
         "name": os.path.basename(main_client),
