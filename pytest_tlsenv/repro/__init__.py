@@ -20,7 +20,7 @@ repro``) writes a directory a maintainer can run on their own machine:
 Every bundle has its own fresh CAs: the session's keys never leave the session, and the
 bundle's CA keys are never written at all (the forged interception leaf is made at export
 time, so ``server.py`` needs no crypto library). The store is rebuilt by the same code that
-built the session's (``TLSEnv.materialise``: the healthy part, then ``Fault.apply`` and its
+built the session's (``world.World.materialise``: the healthy part, then ``Fault.apply`` and its
 ``Applied.shell`` lines for the faults), then translated into shell commands.
 
 The parts: :mod:`.staging` (the store as commands), :mod:`.record` (the runs), :mod:`.script`
