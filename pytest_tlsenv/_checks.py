@@ -8,13 +8,25 @@ naming the keyword, what it got and what it accepts.
 from __future__ import annotations
 
 import difflib
+import errno
+import inspect
 import math
 import numbers
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 
-from .errors import ConfigError
+from .errors import ClientNotFoundError, ConfigError
 
-__all__ = ["MAX_EXTRA_CAS", "MAX_TIMEOUT", "check_count", "check_timeout", "did_you_mean"]
+__all__ = [
+    "MAX_EXTRA_CAS",
+    "MAX_TIMEOUT",
+    "check_argv",
+    "check_callable",
+    "check_count",
+    "check_timeout",
+    "client_not_found",
+    "did_you_mean",
+]
 
 #: The longest client timeout accepted, in seconds (a day). Beyond it a hung client is a hung
 #: CI job, and thread/select waits overflow long before ``inf``.
@@ -55,3 +67,46 @@ def check_count(value: object, what: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise ConfigError(f"{what} must be an int from 0 to {maximum:_}, got {value!r}")
     return int(value)
+
+
+def client_not_found(program: str, path: str) -> ClientNotFoundError:
+    """The error for a ``run`` client that is not there (``path``: the PATH it was given)."""
+    if "/" in program:
+        why = f"client {program!r} does not exist"
+    else:
+        why = (
+            f"client {program!r} is not on the PATH clients get ({path}): give its absolute "
+            "path (shutil.which finds it in yours), or a PATH in env="
+        )
+    return ClientNotFoundError(errno.ENOENT, why, program)
+
+
+def check_argv(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``argv`` as a list of strings, or a clear error for what subprocess would misread."""
+    if isinstance(argv, (str, bytes)):
+        raise TypeError(
+            f"argv must be a list of words such as ['curl', url], not a {type(argv).__name__}: "
+            f"{argv!r}"
+        )
+    words = [os.fspath(word) for word in argv]
+    if not words:
+        raise ConfigError("argv is empty: give the client's command, e.g. ['curl', url]")
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(f"argv words must be str or path-like, got {word!r}")
+    return words
+
+
+def check_callable(fn: object) -> None:
+    """``call`` calls ``fn()``: anything else is the caller's mistake, not a client crash."""
+    if not callable(fn):
+        raise TypeError(f"call() takes a callable, got {type(fn).__name__}: {fn!r}")
+    try:
+        inspect.signature(fn).bind()
+    except ValueError:
+        return  # no signature to check (some builtins)
+    except TypeError:
+        raise TypeError(
+            f"call() calls fn() with no arguments, but {fn!r} needs some: wrap it in a "
+            "lambda or functools.partial"
+        ) from None

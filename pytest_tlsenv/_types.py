@@ -7,7 +7,7 @@ for a type hint, would point an arrow upwards. They name :class:`EnvView` instea
 ``TLSEnv`` satisfies structurally (mypy checks it wherever a TLSEnv is passed).
 
 The outcome and verdict types are parameters because ``outcome`` defines them above this
-module: ``EnvView[Outcome, Verdict]`` is a TLSEnv as outcome.py and clients.py use it.
+module: ``EnvView[Outcome, Verdict]`` is a TLSEnv as outcome.py and clients use it.
 """
 
 from __future__ import annotations

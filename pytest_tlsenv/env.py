@@ -82,6 +82,23 @@ SCRUB_NAMES = frozenset(
 #: probe's callables): one process has one environment, so such calls go one at a time.
 ENVIRON_LOCK = threading.Lock()
 
+# The process environment as it was before the in-process call now running changed it (None
+# when none runs): what a subprocess started meanwhile from another thread must start from.
+_before_call: dict[str, str] | None = None
+
+
+def outer_environ() -> dict[str, str]:
+    """A copy of the process environment as the user set it: never the overlay of an
+    in-process call that another thread is running at this moment."""
+    while True:
+        before = _before_call
+        if before is not None:
+            return dict(before)
+        try:
+            return dict(os.environ)
+        except (KeyError, RuntimeError):
+            continue  # a call began changing it while we copied: its saved copy is set now
+
 
 def is_scrubbed(name: str) -> bool:
     """Whether ``call`` removes ``name`` from the environment while a client runs."""
@@ -100,7 +117,9 @@ def scrubbed(overlay: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
     Values of ``None`` in ``overlay`` unset. Everything is restored on exit, even on error.
     Yields the environment as it was inside the block.
     """
+    global _before_call
     saved = dict(os.environ)
+    _before_call = saved  # published before the first change (see outer_environ)
     try:
         for name in [n for n in os.environ if is_scrubbed(n)]:
             del os.environ[name]
@@ -113,6 +132,7 @@ def scrubbed(overlay: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        _before_call = None
 
 
 def traversable_path(path: str, *, other: bool) -> str:
@@ -221,7 +241,7 @@ def build_environ(
     ``passenv`` names outer variables to let through unchanged; ``env`` values of ``None``
     unset a variable.
     """
-    outer = os.environ if outer is None else outer
+    outer = outer_environ() if outer is None else outer
     result: dict[str, str] = {
         "PATH": traversable_path(outer.get("PATH", os.defpath), other=other_user),
     }

@@ -95,7 +95,17 @@ class SystemPathsUnavailableError(TLSEnvError, OSError):
 
 
 class RemoteError(Exception):
-    """Stands for an exception raised in the namespace child that could not be pickled."""
+    """Stands for an exception raised in the namespace child that could not be pickled.
+
+    ``remote_mro`` names the original's classes (``module.QualName``, most derived first),
+    so a verdict can still tell a network library's error from a crash."""
+
+    def __init__(self, message: str = "", remote_mro: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.remote_mro = tuple(remote_mro)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, tuple[str, ...]]]:
+        return (type(self), (str(self), self.remote_mro))
 
 
 # -- the plan -------------------------------------------------------------------------------
@@ -328,8 +338,8 @@ def _portable(exc: BaseException, depth: int = 0) -> dict[str, Any]:
         blob = pickle.dumps(exc)
         pickle.loads(blob)
     except Exception:  # noqa: BLE001 - anything pickle raises means "send the repr"
-        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        blob = pickle.dumps(RemoteError(f"{name}: {exc!r}"))
+        mro = tuple(f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__)
+        blob = pickle.dumps(RemoteError(f"{mro[0]}: {exc!r}", mro))
     node: dict[str, Any] = {
         "blob": blob,
         "tb": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False)),

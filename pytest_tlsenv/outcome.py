@@ -200,6 +200,17 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 def _is_network(exc: BaseException) -> bool:
     if isinstance(exc, _NETWORK_TYPES):
         return True
+    # An exception of a namespace child that did not pickle arrives as the names of its
+    # classes (namespace.RemoteError.remote_mro): judge those names the same way.
+    remote: tuple[str, ...] = getattr(exc, "remote_mro", ())
+    builtin = {f"{t.__module__}.{t.__qualname__}" for t in _NETWORK_TYPES}
+    if any(
+        name in builtin
+        or name.split(".")[0] in _NETWORK_MODULES
+        or name.rpartition(".")[0] in _NETWORK_MODULES
+        for name in remote
+    ):
+        return True
     return any(
         (cls.__module__ or "").split(".")[0] in _NETWORK_MODULES
         or cls.__module__ in _NETWORK_MODULES
@@ -358,6 +369,16 @@ def _refused(reason: str, proxy_refused: str | None) -> str:
     return f"the proxy answered {proxy_refused}; {reason}" if proxy_refused else reason
 
 
+# OpenSSL's wordings of a CA file or directory it could not load: a refusal of the client's
+# own configuration (like curl's exit 77), reported before any certificate is judged.
+_UNLOADABLE_RE = re.compile(
+    r"\[X509\] PEM lib[^\n]*|X509_load_cert_crl_file[^\n]*|no certificate or crl found[^\n]*"
+    # urllib3 (pip) wrapping the OSError of opening its CA file
+    r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)",
+    re.IGNORECASE,
+)
+
+
 def classify_run(
     *,
     returncode: int | None,
@@ -401,6 +422,11 @@ def classify_run(
         if reached_origin:
             return Verdict.OK, "exit 0 and the origin got the request"
         return Verdict.FAILED, _refused("exit 0 but the origin received nothing", proxy_refused)
+    unloadable = _first_match(_UNLOADABLE_RE, text)
+    if unloadable:
+        # The client could not load its own trust store (pip wraps OpenSSL's "PEM lib" in
+        # "There was a problem confirming the ssl certificate"): it never judged the peer.
+        return Verdict.FAILED, f"exit {returncode}: could not load its trust store: {unloadable}"
     if rejected:
         return Verdict.REJECTED, rejected
     if proxy_refused:

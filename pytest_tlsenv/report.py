@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .errors import ConfigError
+from .grid import Cell as Cell
+from .grid import blocks
+from .grid import to_markdown as grid_markdown
 from .redact import redact, redact_environ
 from .versions import version_of
 
@@ -440,14 +443,6 @@ def header_line(meta: Mapping[str, Any]) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell: text plus what it means (for colour)."""
-
-    text: str
-    style: str  # "header", "expected", "mismatch", "changed", "missing"
-
-
 def _column_labels(tests: Sequence[str]) -> dict[str, str]:
     short = {t: t.rsplit("::", 1)[-1] for t in tests}
     counts: dict[str, int] = {}
@@ -460,10 +455,11 @@ def grid(
     results: Sequence[Result],
     changes: Iterable[Change] = (),
     *,
-    width: int = 80,
+    width: int | None = 80,
     trim: bool = True,
 ) -> list[list[list[Cell]]]:
-    """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns.
+    """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns
+    (None: one block), laid out by :func:`pytest_tlsenv.grid.blocks`.
 
     A cell is the verdict; ``!`` marks a verdict outside the scenario's expected set, ``*`` one
     that differs from the baseline, ``-`` a test that ran no client in that scenario. When the
@@ -492,39 +488,10 @@ def grid(
                 cell = Cell(text, "mismatch" if r["mismatch"] else "expected")
         cells[(r["test"], row_of(r))] = cell
     labels = _column_labels(tests)
-    first = max([len("scenario"), *(len(s) for s in scenarios)])
-    widths = {
-        t: max([len(labels[t]), *(len(cells[(t, s)].text) for s in scenarios if (t, s) in cells)])
-        for t in tests
-    }
-    blocks: list[list[str]] = [[]]
-    used = first
-    for t in tests:
-        if blocks[-1] and used + 2 + widths[t] > width:
-            blocks.append([])
-            used = first
-        blocks[-1].append(t)
-        used += 2 + widths[t]
-    out = []
-    for block in blocks:
-        rows = [
-            [Cell("scenario".ljust(first), "header")]
-            + [Cell("  " + labels[t].ljust(widths[t]), "header") for t in block]
-        ]
-        for s in scenarios:
-            row = [Cell(s.ljust(first), "header")]
-            for t in block:
-                cell = cells.get((t, s), Cell("", "missing"))
-                row.append(Cell("  " + cell.text.ljust(widths[t]), cell.style))
-            rows.append(row)
-        if trim:
-            # No padding after the last verdict: drop empty trailing cells, strip the last.
-            for row in rows:
-                while len(row) > 1 and not row[-1].text.strip():
-                    row.pop()
-                row[-1] = Cell(row[-1].text.rstrip(), row[-1].style)
-        out.append(rows)
-    return out
+    rows = [[Cell("scenario", "header"), *(Cell(labels[t], "header") for t in tests)]]
+    for s in scenarios:
+        rows.append([Cell(s, "header"), *(cells.get((t, s), Cell("", "missing")) for t in tests)])
+    return blocks(rows, width=width, trim=trim)
 
 
 LEGEND = (
@@ -551,10 +518,6 @@ def to_json(
     }
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(
     results: Sequence[Result], changes: Sequence[Change] = (), *, baseline: str | None = None
 ) -> str:
@@ -570,11 +533,8 @@ def to_markdown(
     if baseline:
         lines.append(f"- baseline: `{baseline}`")
     lines += ["", "## Verdicts", ""]
-    for block in grid(ordered, changes, width=10**6, trim=False):
-        for n, row in enumerate(block):
-            lines.append("| " + " | ".join(_md_escape(c.text.strip()) for c in row) + " |")
-            if n == 0:
-                lines.append("|" + "---|" * len(row))
+    for block in grid(ordered, changes, width=None, trim=False):
+        lines.append(grid_markdown([[c.text for c in row] for row in block]))
     lines += ["", LEGEND, ""]
     bad = [
         r

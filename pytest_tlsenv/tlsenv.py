@@ -10,38 +10,36 @@ Works without pytest::
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import inspect
 import itertools
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import venv
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import fallback, namespace
-from ._checks import check_timeout
-from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed, traversable_path
-from .errors import ClientNotFoundError, ConfigError
+from . import namespace
+from ._checks import check_argv, check_callable, check_timeout, client_not_found
+from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
+from .errors import ConfigError
+from .evidence import Evidence, untrusted_hint
 from .fallback import Overrides
-from .faults import Applied, Site, get_fault
+from .faults import Applied
 from .journal import Journal
-from .journal import covered as journal_covered
 from .namespace import MountPlan, call_in_namespace
 from .namespace import require as require_namespaces
-from .outcome import Outcome, Verdict, classify_call, classify_run, refine, trust_alert
+from .outcome import Outcome, Verdict, classify_call, classify_run
 from .pki import PKI, TEST_DOMAIN
-from .proxy import SETUPS, Proxy, install_admin_ca
+from .proxy import SETUPS, Proxy
 from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
 from .scenarios import TRUST_MODES, Scenario, Spec
 from .servers import Origin
-from .store import TrustStore, filler_cas
+from .store import TrustStore
+from .world import World, make_venv
 
 if TYPE_CHECKING:
     from .clients import Client
@@ -91,7 +89,6 @@ class TLSEnv:
         self.trust = spec.trust or settings.trust
         if self.trust not in TRUST_MODES:
             raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {self.trust!r}")
-        self._mount_plan: MountPlan | None = None
         if self.system_paths or self.trust == "system":
             require_namespaces()
         self._journal = Journal(fault_uid=settings.fault_uid)
@@ -108,19 +105,13 @@ class TLSEnv:
             root.mkdir(parents=True, exist_ok=True)
             self._own_root = False
         self.root = root
-        self.store = TrustStore.create(root / "store", spec.layout, fault_uid=settings.fault_uid)
-        self.applied: list[Applied] = []
-        #: The broken store every variable and option names (the fallback group), else None.
-        self.fallback: Overrides | None = None
+        #: The store, its faults and the fallback store (:mod:`pytest_tlsenv.world`).
+        self.world = World(spec, pki=pki, root=root, fault_uid=settings.fault_uid)
         # Behind a proxy the origin is addressed by a .test name that only the proxy resolves:
         # some clients (Go) never send localhost through a proxy.
         self.origin = Origin.variant(
             pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
         )
-        # The names only this scenario knows: a client that resolves one itself (ignoring the
-        # proxy, SOCKS without remote DNS) must not ask the machine's resolver about it.
-        self.invented_names: tuple[str, ...] = (TEST_DOMAIN,) if spec.proxy is not None else ()
-        self._names_plan: MountPlan | None = None
         self.proxy: Proxy | None = None
         self._counter = itertools.count()
         self._threads: list[Any] = []
@@ -135,7 +126,7 @@ class TLSEnv:
         """Create, materialise and start a TLSEnv (close it with :meth:`close`)."""
         env = cls(spec, pki=pki, root=root, settings=settings)
         try:
-            env.materialise()
+            env.world.materialise(env._journal)
             env.origin.start()
             env._start_proxy()
         except BaseException:
@@ -144,41 +135,14 @@ class TLSEnv:
         return env
 
     def materialise(self, *, before_faults: Callable[[], None] | None = None) -> None:
-        """Fill the store: the trusted CA, a trusted proxy's CA, filler CAs, the bundle, then
-        the faults (what :meth:`build` does before starting the servers). Reproduction bundles
-        stage their store with it too: ``before_faults`` runs once the healthy store is
-        complete, so they can write it down before the faults change it."""
-        trusted = self.pki.authorities["trusted"]
-        if self.spec.faults or self._admin_ca() or self.scenario.fallback is not None:
-            self._journal_root()
-        self.store.install(trusted)
-        self._install_proxy_ca()
-        if self.spec.extra_cas:
-            # Filler CAs from one template (store.filler_cas): 10,000 in about a second.
-            self.store.install_many(filler_cas(self.spec.extra_cas))
-        self.store.write_bundle()
-        if before_faults is not None:
-            before_faults()
-        for n, name in enumerate(self.spec.faults):
-            site = Site(self.store, self.spec.placement, trusted, self.pki.decoy(n))
-            self.applied.append(get_fault(name).apply(site))
-        if self.scenario.fallback is not None:
-            # After the faults: the override wins over any variable a fault redirected.
-            self.fallback = fallback.install(
-                self.store,
-                self.scenario.fallback,
-                trusted=trusted,
-                decoy=self.pki.decoy(len(self.spec.faults)),
-            )
-
-    def _journal_root(self) -> None:
-        """Record the root before the first fault: if this process dies from here on
-        (SIGKILL, a CI timeout), the next session gives every entry back and removes it.
-        Not needed when a live record of this process (the plugin's session) covers it."""
-        if journal_covered(self.root):
-            return
-        if str(self.root) not in self._journal.roots:
-            self._journal.write([str(self.root)])
+        """Deprecated: :meth:`build` materialises; bundles use :class:`~.world.World`."""
+        warnings.warn(
+            "TLSEnv.materialise() is deprecated: TLSEnv.build() fills the store, and "
+            "pytest_tlsenv.world.World.materialise() builds a store without servers",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.world.materialise(self._journal, before_faults=before_faults)
 
     def __enter__(self) -> TLSEnv:
         return self
@@ -199,11 +163,7 @@ class TLSEnv:
         try:
             self._stop_servers()
         finally:
-            try:
-                # Hooks first: a FIFO gets its writer, so blocked readers return.
-                self.store.close()
-            finally:
-                self.store.restore()
+            self.world.close()
             for t in self._threads:
                 t.join(1.0)
             if not keep:
@@ -224,6 +184,25 @@ class TLSEnv:
     @property
     def scenario(self) -> Scenario:
         return self.spec.scenario
+
+    @property
+    def store(self) -> TrustStore:
+        return self.world.store
+
+    @property
+    def applied(self) -> list[Applied]:
+        """What each fault (and an admin-installed proxy CA) did, in order."""
+        return self.world.applied
+
+    @property
+    def fallback(self) -> Overrides | None:
+        """The broken store every variable and option names (the fallback group), else None."""
+        return self.world.fallback
+
+    @property
+    def invented_names(self) -> tuple[str, ...]:
+        """The names only this scenario knows (a proxy's origin.tlsenv.test)."""
+        return self.world.invented_names
 
     @property
     def environ(self) -> dict[str, str]:
@@ -269,16 +248,7 @@ class TLSEnv:
         that user can run it, else from the first ``python3`` on the clients' PATH that it
         can run (this one may live under /root, mode 0700); a ConfigError if none.
         """
-        path = self.root / f"venv-{next(self._counter)}"
-        base = _venv_base(self.user) if self.user is not None else None
-        if base is None:
-            venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(path)
-        else:
-            argv = [base, "-I", "-m", "venv", "--without-pip", "--symlinks", "--clear", str(path)]
-            subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        if self.user is not None:
-            _chown_tree(path, self.user)
-        return str(path / "bin" / "python")
+        return make_venv(self.root / f"venv-{next(self._counter)}", self.user)
 
     # -- running clients ------------------------------------------------------------------
 
@@ -356,7 +326,7 @@ class TLSEnv:
         /etc/hosts and a loopback-only /etc/resolv.conf where namespaces work
         (:attr:`names_isolated`).
         """
-        argv = _words(argv)
+        argv = check_argv(argv)
         trust = self._trust(trust)
         user = user or self.user
         timeout = self._timeout(timeout)
@@ -370,10 +340,7 @@ class TLSEnv:
             passenv=passenv,
             other_user=user is not None,
         )
-        before = len(self.origin.received)
-        leaks_before = self._leak_count()
-        connects_before = len(self.proxy.connects) if self.proxy is not None else 0
-        shakes_before = self._handshake_counts()
+        evidence = Evidence(self.origin, self.proxy)
         groups: list[int] = []
 
         def started(proc: subprocess.Popen[bytes]) -> None:
@@ -395,33 +362,29 @@ class TLSEnv:
         except FileNotFoundError as e:
             if e.filename != argv[0]:
                 raise  # e.g. a cwd that does not exist
-            raise _not_found(argv[0], environ.get("PATH", "")) from None
+            raise client_not_found(argv[0], environ.get("PATH", "")) from None
         finally:
             for pid in groups:
                 self._journal.ended(pid)
-        reached = len(self.origin.received) > before
-        verdict, reason = classify_run(
-            returncode=done.returncode,
-            stderr=done.stderr,
-            stdout=done.stdout,
-            timed_out=done.timed_out,
-            timeout=timeout,
-            reached_origin=reached,
-            # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
-            proxy_refused=self._proxy_refusal(connects_before, shakes_before),
-            leaked=self._leak_count() > leaks_before,
+        judged = evidence.judge(
+            functools.partial(
+                classify_run,
+                returncode=done.returncode,
+                stderr=done.stderr,
+                stdout=done.stdout,
+                timed_out=done.timed_out,
+                timeout=timeout,
+            )
         )
-        if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
-            verdict, reason = refine(verdict, reason, self._client_alert(shakes_before))
         outcome = Outcome(
-            verdict=verdict,
-            reason=reason,
+            verdict=judged.verdict,
+            reason=judged.reason,
             argv=list(argv),
             returncode=done.returncode,
             stdout=done.stdout,
             stderr=done.stderr,
             duration=done.duration,
-            reached_origin=reached,
+            reached_origin=judged.reached_origin,
             environ=environ,
             env=self,
             trust=trust,
@@ -450,13 +413,10 @@ class TLSEnv:
         layout has them) plus REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, all naming the scenario's
         store; ``trust="system"`` runs ``fn`` in the namespace child with none of them.
         """
-        _check_callable(fn)
+        check_callable(fn)
         timeout = self._timeout(timeout)
         trust = self._trust(trust)
-        before = len(self.origin.received)
-        leaks_before = self._leak_count()
-        connects_before = len(self.proxy.connects) if self.proxy is not None else 0
-        shakes_before = self._handshake_counts()
+        evidence = Evidence(self.origin, self.proxy)
         overlay: dict[str, str | None] = dict(self._call_environ(trust))
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
@@ -471,27 +431,24 @@ class TLSEnv:
                     result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
         if result.timed_out and not self._namespaced(trust):
             self._threads.append(result.thread)
-        reached = len(self.origin.received) > before
-        verdict, reason = classify_call(
-            exception=result.exception,
-            timed_out=result.timed_out,
-            timeout=timeout,
-            reached_origin=reached,
-            # In this order: _proxy_refusal lets the proxy settle before leaks are counted.
-            proxy_refused=self._proxy_refusal(connects_before, shakes_before),
-            leaked=self._leak_count() > leaks_before,
+        judged = evidence.judge(
+            functools.partial(
+                classify_call,
+                exception=result.exception,
+                timed_out=result.timed_out,
+                timeout=timeout,
+            )
         )
-        if verdict is Verdict.FAILED:  # did a server see the client refuse its certificate?
-            verdict, reason = refine(verdict, reason, self._client_alert(shakes_before))
-        if verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
-            reason += _untrusted_hint(environ, trust)
+        reason = judged.reason
+        if judged.verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
+            reason += untrusted_hint(environ, trust)
         outcome = Outcome(
-            verdict=verdict,
+            verdict=judged.verdict,
             reason=reason,
             exception=result.exception,
             value=result.value,
             duration=result.duration,
-            reached_origin=reached,
+            reached_origin=judged.reached_origin,
             environ=environ,
             env=self,
             trust=trust,
@@ -550,12 +507,7 @@ class TLSEnv:
 
         With invented names, it also keeps name lookups on loopback (:attr:`names_isolated`).
         """
-        if self._mount_plan is None:
-            plan = MountPlan.for_store(self.store, self.root / "ns-stage")
-            if self.invented_names:
-                plan = plan.with_names(self.invented_names)
-            self._mount_plan = plan
-        return self._mount_plan
+        return self.world.mount_plan()
 
     @property
     def names_isolated(self) -> bool:
@@ -574,26 +526,9 @@ class TLSEnv:
             return self.mount_plan()
         if not self.names_isolated:
             return None
-        if self._names_plan is None:
-            self._names_plan = MountPlan.for_names(self.invented_names, self.root / "ns-stage")
-        return self._names_plan
+        return self.world.names_plan()
 
     # -- the proxy (proxy group scenarios) ------------------------------------------------
-
-    def _admin_ca(self) -> bool:
-        """Whether the proxy's CA goes in the way uv 5448's admin put it: unreadable."""
-        trusted = self.spec.proxy is not None and SETUPS[self.spec.proxy].ca_trusted
-        return trusted and self.scenario.proxy_ca == "admin-0600"
-
-    def _install_proxy_ca(self) -> None:
-        """Put a trusted proxy's CA into the store, the way the scenario says."""
-        if self.spec.proxy is None or not SETUPS[self.spec.proxy].ca_trusted:
-            return
-        mitm = self.pki.authorities["mitm"]
-        if self._admin_ca():
-            self.applied.append(install_admin_ca(self.store, mitm))
-        else:
-            self.store.install(mitm)
 
     def _start_proxy(self) -> None:
         if self.spec.proxy is None:
@@ -625,143 +560,5 @@ class TLSEnv:
         env["NO_PROXY"] = env["no_proxy"] = ""
         return env
 
-    def _proxy_refusal(self, since: int, shakes: tuple[int, int, int]) -> str | None:
-        """The proxy's evidence for a FAILED run since ``since``/``shakes``, if any.
-
-        The last tunnel it refused, or else the last of its own upstream TLS connections
-        that failed (it then answered 502 inside the intercepted tunnel).
-        """
-        if self.proxy is None:
-            return None
-        # Called first when a verdict is decided: let the proxy finish writing its evidence
-        # (a pooled keep-alive connection only costs this bound).
-        self.proxy.settle(1.0)
-        refused = [c for c in self.proxy.connects[since:] if c.status != 200]
-        if refused:
-            c = refused[-1]
-            return f"{c.status} to CONNECT {c.target} ({c.note})"
-        failed = [u for u in self.proxy.upstreams[shakes[2] :] if u.error and not u.abandoned]
-        if not failed:
-            return None
-        u = failed[-1]
-        return (
-            f"502 inside the intercepted tunnel to {u.target}: the proxy's own upstream TLS "
-            f"connection, verifying the origin as {u.name}, failed ({u.error})"
-        )
-
-    def _handshake_counts(self) -> tuple[int, int, int]:
-        if self.proxy is None:
-            return len(self.origin.handshakes), 0, 0
-        return len(self.origin.handshakes), len(self.proxy.handshakes), len(self.proxy.upstreams)
-
-    def _client_alert(self, since: tuple[int, int, int]) -> str | None:
-        """A certificate alert the client sent the origin or the proxy since ``since``.
-
-        Only the client's: an intercepting proxy's own connections to the origin (known by
-        their local address) are left out of the origin's log, since an alert there is the
-        proxy refusing the origin's certificate.
-        """
-        self.origin.settle(1.0)  # its handshake records are written on its own threads
-        ours = set() if self.proxy is None else {u.local for u in self.proxy.upstreams[since[2] :]}
-        errors = [h.error for h in self.origin.handshakes[since[0] :] if h.peer not in ours]
-        if self.proxy is not None:
-            errors += [h.alert for h in self.proxy.handshakes[since[1] :]]
-        return trust_alert(errors)
-
-    def _leak_count(self) -> int:
-        return len(self.proxy.leaks) if self.proxy is not None else 0
-
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"
-
-
-def _venv_base(user: str) -> str | None:
-    """A python3 that ``user`` can run to make its venv; None: this interpreter will do."""
-    if os.geteuid() != 0:
-        return None
-    uid, gid = client_ids(user)
-    base = getattr(sys, "_base_executable", sys.executable)
-    try:
-        check_usable(base, uid, gid, want=os.X_OK, what="the interpreter", user=user)
-        return None
-    except ConfigError as e:
-        why = e
-    path = traversable_path(os.environ.get("PATH", os.defpath), other=True)
-    for candidate in (shutil.which("python3", path=path), "/usr/bin/python3"):
-        if candidate is None or not os.path.exists(candidate):
-            continue
-        try:
-            check_usable(candidate, uid, gid, want=os.X_OK, what="python3", user=user)
-        except ConfigError:
-            continue
-        return candidate
-    raise ConfigError(f"tlsenv.venv(): {why}; and no python3 on the PATH is usable by it either")
-
-
-_CALL_TRUST_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-
-
-def _untrusted_hint(environ: Mapping[str, str], trust: str) -> str:
-    """Why a call may be refused where it should connect: the store reaches a library only
-    through what it reads."""
-    if trust != "env":
-        return (
-            f" (trust={trust!r}: no trust variable was set; the library must find the store at "
-            "its compiled-in paths or through the options the code passes)"
-        )
-    named = [f"{k}={environ[k]}" for k in _CALL_TRUST_VARIABLES if k in environ]
-    return (
-        f" (the scenario's store was named by {', '.join(named) or 'no variable'}; python's "
-        "ssl, urllib3, httpx and aiohttp read SSL_CERT_FILE/SSL_CERT_DIR, requests "
-        "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE; code that passes its own verify=/cafile=/"
-        "SSLContext, or uses certifi or truststore, never sees them)"
-    )
-
-
-def _chown_tree(path: Path, user: str) -> None:
-    uid, gid = client_ids(user)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.chown(name, uid, gid, follow_symlinks=False)
-
-
-def _not_found(program: str, path: str) -> ClientNotFoundError:
-    if "/" in program:
-        why = f"client {program!r} does not exist"
-    else:
-        why = (
-            f"client {program!r} is not on the PATH clients get ({path}): give its absolute "
-            "path (shutil.which finds it in yours), or a PATH in env="
-        )
-    return ClientNotFoundError(errno.ENOENT, why, program)
-
-
-def _words(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """``argv`` as a list of strings, or a clear error for what subprocess would misread."""
-    if isinstance(argv, (str, bytes)):
-        raise TypeError(
-            f"argv must be a list of words such as ['curl', url], not a {type(argv).__name__}: "
-            f"{argv!r}"
-        )
-    words = [os.fspath(word) for word in argv]
-    if not words:
-        raise ConfigError("argv is empty: give the client's command, e.g. ['curl', url]")
-    for word in words:
-        if not isinstance(word, str):
-            raise TypeError(f"argv words must be str or path-like, got {word!r}")
-    return words
-
-
-def _check_callable(fn: object) -> None:
-    """``call`` calls ``fn()``: anything else is the caller's mistake, not a client crash."""
-    if not callable(fn):
-        raise TypeError(f"call() takes a callable, got {type(fn).__name__}: {fn!r}")
-    try:
-        inspect.signature(fn).bind()
-    except ValueError:
-        return  # no signature to check (some builtins)
-    except TypeError:
-        raise TypeError(
-            f"call() calls fn() with no arguments, but {fn!r} needs some: wrap it in a "
-            "lambda or functools.partial"
-        ) from None

@@ -90,9 +90,9 @@ def test_journal_directory_is_gone_after_the_session(
 KILLED_WHILE_BUILDING = """
 import os, signal
 import pytest
-import pytest_tlsenv.tlsenv as tlsenv_module
+import pytest_tlsenv.world as world_module
 
-real = tlsenv_module.get_fault
+real = world_module.get_fault
 
 
 class KillAfterApply:
@@ -104,7 +104,7 @@ class KillAfterApply:
         os.kill(os.getpid(), signal.SIGKILL)  # mid-build: the next fault never comes
 
 
-tlsenv_module.get_fault = lambda name: KillAfterApply(real(name)) if name == "fifo" else real(name)
+world_module.get_fault = lambda name: KillAfterApply(real(name)) if name == "fifo" else real(name)
 
 
 @pytest.mark.tlsenv(faults=["unreadable-file", "unreadable-dir", "fifo", "garbage-file"])

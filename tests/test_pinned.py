@@ -276,3 +276,31 @@ def test_unreachable_index_is_client_unavailable(
             pinned("pip", "24.0")
     # Nothing half-built is left in the cache.
     assert [p.name for p in (shared_cache / "clients").iterdir()] == ["pip-24.0.lock"]
+
+
+# -- a store pip cannot load is its configuration refused, not the peer ----------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "cause"),
+    [("garbage-in-bundle", "PEM lib"), ("unreadable-bundle", "PermissionError(13")],
+)
+def test_pip_that_cannot_load_its_bundle_failed_and_judged_no_peer(
+    make_tlsenv, scenario: str, cause: str
+) -> None:  # type: ignore[no-untyped-def]
+    # pip wraps OpenSSL's "[X509] PEM lib" (a garbage block stops the bundle loading) or the
+    # OSError of opening it in "There was a problem confirming the ssl certificate": FAILED,
+    # like curl's exit 77 for the same store.
+    tlsenv = make_tlsenv(scenario)
+    out = _client(tlsenv, "pip", "24.0").run(timeout=60)
+    assert cause in out.stderr + out.stdout
+    assert out.verdict == Verdict.FAILED, out.reason
+    assert "could not load its trust store" in out.reason
+
+
+@pytest.mark.tlsenv(scenario="untrusted-root")
+def test_pip_that_refuses_the_origin_is_rejected(tlsenv: TLSEnv) -> None:
+    # Twin: the same pip wording around a real verification failure stays REJECTED.
+    out = _client(tlsenv, "pip", "24.0").run(timeout=60)
+    assert "There was a problem confirming the ssl certificate" in out.stderr + out.stdout
+    assert out.verdict == Verdict.REJECTED, out.reason

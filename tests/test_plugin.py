@@ -105,16 +105,14 @@ def test_markers_are_documented(pytester: pytest.Pytester) -> None:
 def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--fixtures")
-    result.stdout.fnmatch_lines(
-        [
-            "tlsenv_pki [[]session scope[]] -- *",
-            "*The session's CAs*",
-            "make_tlsenv -- *",
-            "*Factory*",
-            "tlsenv -- *",
-            "*The test's TLS environment*",
-        ]
-    )
+    # Each fixture with its docstring (pytest lists them in its own order).
+    for name, doc in [
+        ("tlsenv_pki [[]session scope[]]", "*The session's CAs*"),
+        ("make_tlsenv", "*Factory*"),
+        ("tlsenv", "*The test's TLS environment*"),
+        ("tlsenv_scenario", "*The resolved scenario*"),
+    ]:
+        result.stdout.fnmatch_lines([f"{name} -- *", doc])
 
 
 def test_options_are_documented(pytester: pytest.Pytester) -> None:

@@ -24,7 +24,8 @@ import pytest
 
 from pytest_tlsenv import TLSEnv
 from pytest_tlsenv.cli import main
-from pytest_tlsenv.clients import PRESETS, _httpx_fetch, _requests_fetch, _urllib_fetch, pinned
+from pytest_tlsenv.clients import PRESETS, pinned
+from pytest_tlsenv.clients.fetchers import httpx_fetch, requests_fetch, urllib_fetch
 from pytest_tlsenv.errors import ClientUnavailableError, ConfigError
 from pytest_tlsenv.namespace import probe as namespace_probe
 from pytest_tlsenv.outcome import Verdict
@@ -57,11 +58,11 @@ def _need(exe: str) -> None:
 
 
 def _requests(url: str) -> bytes:
-    return _requests_fetch(url)
+    return requests_fetch(url)
 
 
 def _httpx(url: str) -> bytes:
-    return _httpx_fetch(url)
+    return httpx_fetch(url)
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def _ignored_except(report: ProbeReport, trusted: set[str]) -> None:
 
 
 def test_python_ssl_uses_file_and_dir_together(probed: Callable[..., ProbeReport]) -> None:
-    report = probed("python-ssl", _urllib_fetch)
+    report = probed("python-ssl", urllib_fetch)
     assert report.valid, report.table()
     assert report.control_verdict == Verdict.REJECTED
     assert set(report.trusted) == {"SSL_CERT_FILE", "SSL_CERT_DIR"}, report.table()
@@ -304,7 +305,7 @@ def test_pip_24_truststore_adds_ssl_cert_file_to_everything(
 # -- presets against measurements -------------------------------------------------------------
 
 PRESET_CLIENTS: dict[str, tuple[Any, str | None]] = {
-    "python-ssl": (_urllib_fetch, None),
+    "python-ssl": (urllib_fetch, None),
     "curl": (CURL, "curl"),
     "requests": (_requests, None),
     "node": (NODE, "node"),
@@ -446,7 +447,7 @@ def test_curl_system_paths_compiled_in_defaults_stay_loaded(
 def test_python_ssl_system_paths_in_process(probed: Callable[..., ProbeReport]) -> None:
     report = probed(
         "python-ssl-system",
-        _urllib_fetch,
+        urllib_fetch,
         system_paths=True,
         variables=["SSL_CERT_FILE", "SSL_CERT_DIR"],
     )

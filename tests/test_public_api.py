@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import warnings
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,68 @@ def test_the_design_example_keeps_working(
     # with its own OSError, a clean refusal, FAILED, which the expected set allows.)
     result.assert_outcomes(passed=2 + len(GROUPS["store"]), failed=1)
     result.stdout.fnmatch_lines(["FAILED test_design.py::test_uv - AssertionError: expected {OK}*"])
+
+
+# -- pytest_tlsenv.clients: a package whose __init__ keeps the single module's names ----------
+
+# Every public name the single module clients.py had (its __all__ and the tables beside it).
+CLIENTS_NAMES = [
+    "DIR",
+    "EITHER",
+    "ENTRY_POINT_GROUP",
+    "FILE",
+    "NODE_OPENSSL_SWITCH",
+    "OPENSSL_ENV",
+    "PRESETS",
+    "WIRED_VARIABLES",
+    "Client",
+    "Preset",
+    "Wiring",
+    "applicable",
+    "cache_dir",
+    "get_preset",
+    "library_of",
+    "make_client",
+    "openssl_defaults",
+    "pinned",
+    "presets",
+    "register",
+]
+
+
+def test_clients_keeps_its_public_names_without_a_warning() -> None:
+    import pytest_tlsenv.clients as clients
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = {name: getattr(clients, name) for name in CLIENTS_NAMES}
+    assert all(value is not None for value in found.values())
+    assert set(clients.__all__) <= set(CLIENTS_NAMES)
+    # The registry is one dict: presets registered through the package are the built-ins'.
+    assert clients.PRESETS is clients.presets()
+    assert "curl" in clients.PRESETS
+
+
+@pytest.mark.parametrize("library", ["urllib", "requests", "httpx", "urllib3", "aiohttp"])
+def test_moved_fetchers_import_from_clients_with_a_deprecation_warning(library: str) -> None:
+    import pytest_tlsenv.clients as clients
+    from pytest_tlsenv.clients import fetchers
+
+    new = f"pytest_tlsenv.clients.fetchers.{library}_fetch"
+    with pytest.warns(
+        DeprecationWarning, match=f"clients._{library}_fetch is deprecated: use {new}"
+    ):
+        old = getattr(clients, f"_{library}_fetch")
+    assert old is getattr(fetchers, f"{library}_fetch")
+    assert old is fetchers.FETCHERS.get(library, fetchers.urllib_fetch)
+
+
+def test_clients_unknown_attribute_is_an_attribute_error() -> None:
+    # Twin of the one above: only the moved names are answered, with no warning for others.
+    import pytest_tlsenv.clients as clients
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("_nope_fetch", "_fetch", "_context_fetch", "nope"):
+            with pytest.raises(AttributeError, match=f"has no attribute '{name}'"):
+                getattr(clients, name)

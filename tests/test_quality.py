@@ -154,6 +154,28 @@ def test_an_unplaced_module_and_pytest_below_the_faces_break_contracts(tmp_path:
     assert "pytest_tlsenv.outcome -> pytest" in proc.stdout, proc.stdout
 
 
+def test_every_part_of_clients_has_a_layer_inside_it() -> None:
+    by_id = {c["id"]: c for c in _contracts()}
+    placed = {m.strip() for layer in by_id["clients-layers"]["layers"] for m in layer.split(":")}
+    pkg = ROOT / "pytest_tlsenv" / "clients"
+    assert placed == {p.stem for p in pkg.glob("*.py") if p.name != "__init__.py"}
+
+
+def test_a_low_part_of_clients_importing_a_high_one_breaks_its_layers(tmp_path: Path) -> None:
+    pkg = _scratch_package(tmp_path)
+    # client (the lowest part) naming make (the highest), type-only: it still counts.
+    _append(
+        pkg / "clients" / "client.py",
+        "\nif TYPE_CHECKING:\n    from .make import make_client\n",
+    )
+    proc = _lint_imports(tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Inside clients: a part imports only the parts below it BROKEN" in proc.stdout
+    assert "pytest_tlsenv.clients.client -> pytest_tlsenv.clients.make" in proc.stdout
+    # The package as a whole still sits where it did among the other modules.
+    assert "Layers: a module imports only from its own layer or below KEPT" in proc.stdout
+
+
 # -- no private name crosses a module boundary --------------------------------------------------
 
 # Known crossings (none today). An entry must match a real import: the test fails on one that

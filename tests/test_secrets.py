@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from pytest_tlsenv import TLSEnv, Verdict
-from pytest_tlsenv.cli import Cell, _write_report
+from pytest_tlsenv.cli.survey import write_report
 from pytest_tlsenv.outcome import Outcome
 from pytest_tlsenv.redact import Redactor, is_secret_name, redact, redact_environ
+from pytest_tlsenv.survey import Cell
 
 pytestmark = pytest.mark.nonroot
 
@@ -247,7 +248,7 @@ def test_survey_report_has_no_secret(tmp_path: Path, secret_env: dict[str, str])
         environ={"PATH": CLEAN_PATH},
     )
     cell = Cell("good", "decoy", frozenset({Verdict.OK}), {"curl": outcome})
-    _write_report(tmp_path / "survey.json", [cell], {"curl": "curl 8"}, 1.0)
+    write_report(tmp_path / "survey.json", [cell], {"curl": "curl 8"}, 1.0)
     text = (tmp_path / "survey.json").read_text()
     _assert_clean(text, secret_env)
     assert "https://<redacted>@index.test/ (token <redacted>)" in text

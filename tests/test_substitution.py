@@ -141,7 +141,6 @@ def test_public_repro_and_probe_names_import_without_a_warning() -> None:
             Source,
             SourceResult,
             TrustVariable,
-            add_cli_command,
             probe,
         )
         from pytest_tlsenv.repro import (  # noqa: F401
@@ -149,7 +148,6 @@ def test_public_repro_and_probe_names_import_without_a_warning() -> None:
             STORE_BEGIN,
             STORE_END,
             Staged,
-            add_cli_commands,
             export,
             known_verdicts,
             parse_dockerfile_runs,

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_tlsenv import Verdict
+from pytest_tlsenv.errors import ConfigError
 from pytest_tlsenv.scenarios import CATALOGUE
+from pytest_tlsenv.survey import survey, to_text
 
 pytestmark = pytest.mark.nonroot
 
@@ -115,3 +118,72 @@ def test_cli_mistakes_are_usage_messages(tmp_path: Path, args: list[str], messag
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+# -- the engine, from Python ----------------------------------------------------------------------
+
+
+def test_survey_engine_returns_cells_without_printing(capfd: pytest.CaptureFixture[str]) -> None:
+    cells = survey(["python-ssl", ("curl", None)], ["good", "expired", "unreadable-file"])
+    assert capfd.readouterr() == ("", "")
+    assert [c.label for c in cells] == [
+        "good",
+        "expired",
+        "unreadable-file",
+        "unreadable-file@shadow",
+    ]
+    by = {c.label: c for c in cells}
+    for client in ("python-ssl", "curl"):
+        good, expired = by["good"].verdicts[client], by["expired"].verdicts[client]
+        assert good is not None
+        assert good.verdict is Verdict.OK
+        # The twin: a real refusal, for the right reason (the origin's leaf has expired).
+        assert expired is not None
+        assert expired.verdict is Verdict.REJECTED
+        assert "expired" in expired.reason.lower()
+    assert all(c.unavailable is None for c in cells)
+    text = to_text(cells, ["python-ssl", "curl"])
+    assert text.splitlines()[2].split() == ["good", "OK", "OK", "OK"]
+
+
+def test_survey_engine_refuses_an_unknown_scenario() -> None:
+    with pytest.raises(ConfigError, match="nope"):
+        survey(["curl"], ["good", "nope"])
+
+
+# The survey of a fallback scenario (it needs the store at its real paths) where user
+# namespaces are capped below ours, as a non-root uid: no namespace can be made.
+RESTRICTED = (
+    "echo 1 > /proc/sys/user/max_user_namespaces && "
+    'exec unshare --user --map-user=1000 --map-group=1000 "$0" -m pytest_tlsenv survey '
+    "--clients python-ssl --scenarios good fallback-missing fallback-empty --report r.json"
+)
+
+
+def test_survey_without_namespaces_shows_fallback_scenarios_as_unavailable(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)  # the unprivileged uid inside writes the report and its TMPDIR here
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", RESTRICTED, sys.executable],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp_path),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        },
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line}
+    assert rows["good"][-1] == "OK"  # the twin: what needs no namespace still runs
+    assert rows["fallback-missing"][-1] == rows["fallback-empty"][-1] == "n/a"
+    assert "n/a for every client in fallback-missing, fallback-empty: system_paths=True needs" in (
+        done.stdout
+    )
+    data = json.loads((tmp_path / "r.json").read_text())
+    reasons = {c["scenario"]: c["reasons"]["python-ssl"] for c in data["cells"]}
+    assert reasons["fallback-missing"].startswith("unavailable: system_paths=True needs")
+    assert not reasons["good"].startswith("unavailable")

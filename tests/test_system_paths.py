@@ -410,6 +410,29 @@ def test_call_brings_back_what_does_not_pickle(tlsenv: TLSEnv) -> None:
         pickle.dumps(threading.Lock())
 
 
+@pytest.mark.tlsenv(scenario="proxy-refuses", trust="system")
+def test_a_network_error_that_does_not_pickle_keeps_its_verdict(tlsenv: TLSEnv) -> None:
+    # aiohttp's proxy error holds multidicts that do not pickle: it crosses back from the
+    # namespace child by its class names, and is still the network error it was (FAILED,
+    # as in env mode), not an exception escaping the client.
+    pytest.importorskip("aiohttp")
+    out = tlsenv.client("aiohttp").run(timeout=10)
+    assert isinstance(out.exception, RemoteError)
+    assert "aiohttp.client_exceptions.ClientHttpProxyError" in out.exception.remote_mro
+    assert out.verdict == Verdict.FAILED, out.reason
+
+
+@pytest.mark.tlsenv(system_paths=True)
+def test_an_unpicklable_error_of_the_code_itself_is_still_a_crash(tlsenv: TLSEnv) -> None:
+    # Twin: a non-network exception that does not pickle stays CRASHED.
+    def fail() -> None:
+        raise _Unpicklable("a bug in the code under test")
+
+    out = tlsenv.call(fail)
+    assert isinstance(out.exception, RemoteError)
+    out.assert_verdict(Verdict.CRASHED)
+
+
 @pytest.mark.tlsenv(system_paths=True)
 def test_call_child_death_and_hang(tlsenv: TLSEnv) -> None:
     died = tlsenv.call(lambda: os._exit(3))

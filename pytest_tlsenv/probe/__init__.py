@@ -27,12 +27,15 @@ as root (:mod:`pytest_tlsenv.runner`); every trust variable of the registry that
 test is unset.
 
 The parts: :mod:`.sources` (the registry), :mod:`.watch` (inotify), :mod:`.results` (the
-findings and their renderings), :mod:`.engine` (:class:`Probe`), :mod:`.cli`.
+findings and their renderings), :mod:`.engine` (:class:`Probe`); the ``probe`` command is
+:mod:`pytest_tlsenv.cli.probe`.
 """
 
 from __future__ import annotations
 
-from .cli import add_cli_command as add_cli_command
+import warnings
+from typing import Any
+
 from .engine import Client as Client
 from .engine import Probe, probe
 from .results import ERROR as ERROR
@@ -57,3 +60,18 @@ __all__ = [
     "TrustVariable",
     "probe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved out of this module stay importable, with a DeprecationWarning."""
+    if name == "add_cli_command":
+        from ..cli import probe as cli_probe  # the command moved up to the faces: a shim
+
+        warnings.warn(
+            "pytest_tlsenv.probe.add_cli_command is deprecated: use "
+            "pytest_tlsenv.cli.probe.add_commands",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return cli_probe.add_commands
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,12 +20,13 @@ repro``) writes a directory a maintainer can run on their own machine:
 Every bundle has its own fresh CAs: the session's keys never leave the session, and the
 bundle's CA keys are never written at all (the forged interception leaf is made at export
 time, so ``server.py`` needs no crypto library). The store is rebuilt by the same code that
-built the session's (``TLSEnv.materialise``: the healthy part, then ``Fault.apply`` and its
+built the session's (``world.World.materialise``: the healthy part, then ``Fault.apply`` and its
 ``Applied.shell`` lines for the faults), then translated into shell commands.
 
 The parts: :mod:`.staging` (the store as commands), :mod:`.record` (the runs), :mod:`.script`
-(repro.sh), :mod:`.docker`, :mod:`.issue`, :mod:`.export` (writing it all), :mod:`.cli`; the
-text of the files is package data under ``templates/``.
+(repro.sh), :mod:`.docker`, :mod:`.issue`, :mod:`.export` (writing it all); the text of the
+files is package data under ``templates/``. The ``repro`` and ``serve`` commands are
+:mod:`pytest_tlsenv.cli.repro`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from ..tlsenv import TLSEnv
 
 
-from .cli import add_cli_commands as add_cli_commands
 from .common import BUNDLE_VALIDITY
 from .common import DOCKER_BUNDLE as DOCKER_BUNDLE
 from .common import DOCKER_STORE as DOCKER_STORE
@@ -72,8 +72,10 @@ def _deprecated_substitute(words: Sequence[str], env: TLSEnv) -> list[str]:
 
 def _moved() -> dict[str, tuple[str, Any]]:
     from .. import placeholders
+    from ..cli import repro as cli_repro  # the command moved up to the faces: a shim, not a use
 
     return {
+        "add_cli_commands": ("pytest_tlsenv.cli.repro.add_commands", cli_repro.add_commands),
         "PLACEHOLDERS": ("pytest_tlsenv.placeholders.PLACEHOLDERS", placeholders.PLACEHOLDERS),
         "_Translator": ("pytest_tlsenv.placeholders.Translator", placeholders.Translator),
         "_substitute": (

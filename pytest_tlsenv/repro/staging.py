@@ -7,16 +7,18 @@ import dataclasses
 import os
 import re
 import shlex
+import shutil
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConfigError
 from ..faults import Applied
+from ..journal import Journal
 from ..proxy import SETUPS
 from ..scenarios import Spec
+from ..world import World
 from .bundle_pki import BundlePKI
 
 __all__ = ["Staged", "stage"]
@@ -38,10 +40,15 @@ class Staged:
     certs: dict[str, bytes]
     applied: list[Applied]
     mitm_trusted: bool
-    env: Any  # the staging TLSEnv (closed by close())
+    world: World  # the staging store (given back and removed by close())
+    journal: Journal
 
     def close(self) -> None:
-        self.env.close()
+        try:
+            self.world.close()
+        finally:
+            shutil.rmtree(self.world.root, ignore_errors=True)
+            self.journal.discard()
 
 
 def _pem_blocks(data: bytes) -> list[bytes] | None:
@@ -131,16 +138,12 @@ def _walk_commands(
 
 def stage(spec: Spec, root: Path, *, fault_uid: int = 65533) -> Staged:
     """Rebuild ``spec``'s store under ``root`` with a fresh PKI; return it with its commands."""
-    from ..tlsenv import Settings, TLSEnv
-
     pki = BundlePKI(root / "pki")
     # No user: the staging store is ours to walk; the bundle's repro.sh runs as whoever runs it.
-    env = TLSEnv(
-        dataclasses.replace(spec, user=None),
-        pki=pki,
-        root=root / "scenario",
-        settings=Settings(fault_uid=fault_uid),
-    )
+    scenario = root / "scenario"
+    scenario.mkdir(parents=True, exist_ok=True)
+    world = World(dataclasses.replace(spec, user=None), pki=pki, root=scenario, fault_uid=fault_uid)
+    journal = Journal(fault_uid=fault_uid)
     commands: list[str] = []
     certs: dict[str, bytes] = {}
     healthy_applied: list[int] = []
@@ -148,17 +151,27 @@ def stage(spec: Spec, root: Path, *, fault_uid: int = 65533) -> Staged:
     def healthy() -> None:
         # The healthy store as commands; the faults add their own shell lines below. (What
         # the healthy part applied, an admin-installed CA, is in the walk already.)
-        healthy_applied.append(len(env.applied))
+        healthy_applied.append(len(world.applied))
         authorities = [*pki.authorities.values(), *pki.decoys]
         by_pem = {a.cert_pem: f"{a.label}.pem" for a in authorities}
-        commands.extend(_walk_commands(env.store.root, by_pem, certs, fault_uid))
+        commands.extend(_walk_commands(world.store.root, by_pem, certs, fault_uid))
 
+    staged = Staged(
+        pki=pki,
+        root=root,
+        store_root=world.store.root,
+        commands=commands,
+        certs=certs,
+        applied=[],
+        mitm_trusted=False,
+        world=world,
+        journal=journal,
+    )
     try:
-        env.materialise(before_faults=healthy)
-        store = env.store
-        mitm_trusted = bool(spec.proxy and SETUPS[spec.proxy].ca_trusted)
-        applied: list[Applied] = env.applied[healthy_applied[0] :]
-        for name, done in zip(spec.faults, applied, strict=True):
+        world.materialise(journal, before_faults=healthy)
+        staged.mitm_trusted = bool(spec.proxy and SETUPS[spec.proxy].ca_trusted)
+        staged.applied = world.applied[healthy_applied[0] :]
+        for name, done in zip(spec.faults, staged.applied, strict=True):
             commands.append(f"# fault: {name} ({spec.placement})")
             commands.extend(done.shell)
         for a in [*pki.authorities.values(), *pki.decoys]:
@@ -171,6 +184,6 @@ def stage(spec: Spec, root: Path, *, fault_uid: int = 65533) -> Staged:
                         f"have: {line}"
                     )
     except BaseException:
-        env.close()
+        staged.close()
         raise
-    return Staged(pki, root, store.root, commands, certs, applied, mitm_trusted, env)
+    return staged

@@ -1,4 +1,5 @@
-"""The command line: ``probe`` (wired into cli.py)."""
+"""``python -m pytest_tlsenv probe``: parse, measure, print (the engine is
+:mod:`pytest_tlsenv.probe`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TLSEnvError
-from .engine import Probe
-from .sources import TRUST_VARIABLES
+from ..probe.engine import Probe
+from ..probe.sources import TRUST_VARIABLES
 
-__all__ = ["add_cli_command"]
+__all__ = ["add_commands"]
 
 
-def add_cli_command(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add the ``probe`` subcommand to ``python -m pytest_tlsenv``."""
     p = sub.add_parser(
         "probe",

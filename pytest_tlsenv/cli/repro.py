@@ -1,4 +1,5 @@
-"""The command line: ``repro`` and ``serve`` (wired into cli.py)."""
+"""``python -m pytest_tlsenv repro`` and ``serve``: parse, then build, run and export (the
+engine is :mod:`pytest_tlsenv.repro`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from ..errors import TLSEnvError
 from ..pki import PKI
 from ..placeholders import PLACEHOLDERS, check, env_values, substitute
 
-__all__ = ["add_cli_commands"]
+__all__ = ["add_commands"]
 
 
-def add_cli_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add the ``repro`` and ``serve`` subcommands to ``python -m pytest_tlsenv``."""
     p = sub.add_parser(
         "repro",
