@@ -374,7 +374,9 @@ def _refused(reason: str, proxy_refused: str | None) -> str:
 _UNLOADABLE_RE = re.compile(
     r"\[X509\] PEM lib[^\n]*|X509_load_cert_crl_file[^\n]*|no certificate or crl found[^\n]*"
     # urllib3 (pip) wrapping the OSError of opening its CA file
-    r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)",
+    r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)"
+    # pip 26 without retries: the OSError itself after its certificate-problem wording
+    r"|problem confirming the ssl certificate: \[Errno \d+\][^\n]*",
     re.IGNORECASE,
 )
 

@@ -116,3 +116,39 @@ def test_a_permission_error_while_loading_trust_is_still_a_crash(tmp_path: Path)
         raised: BaseException = e
     verdict, _ = classify_call(exception=raised, timed_out=False, timeout=1, reached_origin=False)
     assert verdict is Verdict.CRASHED
+
+
+@pytest.mark.parametrize(
+    ("stderr", "verdict"),
+    [
+        # pip 26.3, PIP_CERT naming a file it may not read (no retries): its own store failed.
+        (
+            "Could not fetch URL https://localhost:49277/simple/tlsenv-probe/: There was a "
+            "problem confirming the ssl certificate: [Errno 13] Permission denied - skipping",
+            Verdict.FAILED,
+        ),
+        # Twin: the same wording around a refused certificate is a rejection.
+        (
+            "Could not fetch URL https://localhost:49277/simple/tlsenv-probe/: There was a "
+            "problem confirming the ssl certificate: HTTPSConnectionPool(...): Max retries "
+            "exceeded (Caused by SSLError(SSLCertVerificationError(1, '[SSL: "
+            "CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer "
+            "certificate (_ssl.c:1006)'))) - skipping",
+            Verdict.REJECTED,
+        ),
+    ],
+)
+def test_pips_wording_of_an_unreadable_store_is_not_a_rejection(
+    stderr: str, verdict: Verdict
+) -> None:
+    from pytest_tlsenv.outcome import classify_run
+
+    got, _reason = classify_run(
+        returncode=1,
+        stderr=stderr,
+        stdout="",
+        timed_out=False,
+        timeout=10,
+        reached_origin=False,
+    )
+    assert got == verdict
