@@ -261,10 +261,13 @@ def test_300_sni_names_write_no_files(tlsenv: TLSEnv, tlsenv_pki: PKI) -> None:
     assert {h.sni for h in proxy.handshakes} == set(names)
     assert _files(tlsenv.root, tlsenv_pki.directory) == before
     # ...and no descriptor kept per name (the origin closes its ends on its own threads).
+    # A per-name leak is 300 descriptors; a few may belong to whatever else this process is
+    # doing at that moment (a last connection's end still closing under load).
+    slack = 4
     deadline = time.monotonic() + 5.0
     while len(os.listdir("/proc/self/fd")) > fds and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(os.listdir("/proc/self/fd")) <= fds
+    assert len(os.listdir("/proc/self/fd")) <= fds + slack
 
 
 # -- deadlines: trickling and silent clients are cut off --------------------------------------
