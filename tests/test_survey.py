@@ -160,6 +160,12 @@ RESTRICTED = (
 )
 
 
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="as non-root the outer user namespace can map only our own uid: every root-owned "
+    "directory above the journal then shows the overflow uid, and the journal (rightly) "
+    "refuses such ancestors before the survey starts",
+)
 def test_survey_without_namespaces_shows_fallback_scenarios_as_unavailable(tmp_path: Path) -> None:
     tmp_path.chmod(0o777)  # the unprivileged uid inside writes the report and its TMPDIR here
     done = subprocess.run(
