@@ -115,7 +115,8 @@ def test_go_reads_every_dir_of_the_ssl_cert_dir_list(tlsenv: TLSEnv, tmp_path: P
     )
     listed.assert_ok()
     # Twin: only the empty dir; the store's dir is what made it trust the origin.
-    alone = tlsenv.run([exe, tlsenv.origin.url], env={"SSL_CERT_FILE": None, "SSL_CERT_DIR": str(empty)})
+    only = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": str(empty)}
+    alone = tlsenv.run([exe, tlsenv.origin.url], env=only)
     alone.assert_rejected()
 
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..versions import version_of
 from .client import Client
-from .gobuild import go_client, go_version
 from .fetchers import aiohttp_fetch, httpx_fetch, requests_fetch, urllib3_fetch, urllib_fetch
+from .gobuild import go_client, go_version
 from .pinning import pinned
 from .preset import DIR, EITHER, FILE, OPENSSL_ENV, Preset, Wiring
 from .registry import register

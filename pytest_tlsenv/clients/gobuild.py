@@ -136,7 +136,8 @@ def go_client() -> Path:
             os.chmod(staging / _BINARY, 0o755)
             os.chmod(staging, 0o755)
             staging.rename(target)
-            entry = {"go": version, "source": _source_hash(), "pid": os.getpid(), "seconds": seconds}
+            entry: dict[str, Any] = {"go": version, "source": _source_hash(), "pid": os.getpid()}
+            entry["seconds"] = seconds
             with open(target.parent / _LOG, "a") as log:
                 log.write(json.dumps(entry) + "\n")
         finally:
