@@ -165,6 +165,24 @@ def test_survey_cells_agree_with_the_per_preset_tests() -> None:
     assert got == GO_VERDICTS
 
 
+#: Where go 1.19 leaves the scenario's expected set (measured as root and as nobody, env and
+#: system modes alike): the FIFO blocks its root loading, and it accepts an RSA-1024 leaf.
+GO_OUTSIDE_EXPECTED = {"fifo": Verdict.HUNG, "fifo@shadow": Verdict.HUNG, "weak-key": Verdict.OK}
+
+
+def test_the_survey_column_of_go_is_as_measured(trust: str) -> None:
+    cells = survey(["go"], trust=trust, timeout=10)
+    outside = {}
+    for cell in cells:
+        out = cell.verdicts["go"]
+        if out is not None and out.verdict not in cell.expected:
+            outside[cell.label] = out.verdict
+    assert outside == GO_OUTSIDE_EXPECTED
+    applied = [c.label for c in cells if c.verdicts["go"] is not None]
+    # Go reads both variables: every store fault reaches it in env mode.
+    assert len(applied) == (len(cells) if trust == "env" else len(cells) - 10)
+
+
 def test_go_is_compiled_once_per_session_and_version(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
