@@ -202,9 +202,10 @@ def test_go_is_compiled_once_per_session_and_version(
         """
     )
     monkeypatch.setenv("TLSENV_CACHE_DIR", str(cache))
-    for _ in range(2):
-        result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
-        result.assert_outcomes(passed=4)
+    # Two xdist workers start at once and race for the build: the lock makes it one.
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    assert go_client().parent.parent == cache / "go"  # later callers reuse it
     builds = go_builds()  # TLSENV_CACHE_DIR is set here too
     assert [b["go"] for b in builds] == [go_version()], builds
     assert re.fullmatch(r"[0-9a-f]{12}", builds[0]["source"])
