@@ -25,6 +25,7 @@ from pytest_tlsenv.clients.gobuild import GO_SOURCE, go_builds, go_client, go_ve
 from pytest_tlsenv.errors import ClientUnavailableError
 from pytest_tlsenv.namespace import probe as namespace_probe
 from pytest_tlsenv.outcome import classify_run
+from pytest_tlsenv.probe import probe
 from pytest_tlsenv.survey import survey
 
 pytestmark = [
@@ -118,6 +119,26 @@ def test_go_reads_every_dir_of_the_ssl_cert_dir_list(tlsenv: TLSEnv, tmp_path: P
     only = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": str(empty)}
     alone = tlsenv.run([exe, tlsenv.origin.url], env=only)
     alone.assert_rejected()
+
+
+def test_the_probe_measures_what_the_go_preset_says(tmp_path: Path) -> None:
+    system = namespace_probe() is None
+    report = probe([str(go_client()), "{url}"], root=tmp_path / "p", system_paths=system)
+    assert report.valid, report.table()
+    preset = get_preset("go")
+    assert report.check_honours(preset.honours) == [], report.table()
+    assert set(preset.env_vars) <= set(report.trusted)
+    assert report.pair("SSL_CERT_FILE", "SSL_CERT_DIR").both, report.table()
+    # Twin: none of the other clients' variables.
+    assert not {"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} & set(report.trusted)
+    if system:
+        defaults = {t for t in report.trusted if t.startswith("/")}
+        # Every default it trusts is on its list, or inside a dir on it (a nested bundle).
+        read = preset.system() if preset.system is not None else ()
+        assert all(t in read or os.path.dirname(t) in read for t in defaults), defaults
+        assert {"/etc/ssl/certs", "/etc/ssl/certs/ca-certificates.crt"} <= defaults
+        # The first default file that reads wins: Debian's is there, Alpine's is never read.
+        assert "/etc/ssl/cert.pem" not in defaults, report.table()
 
 
 def test_go_has_no_flags_mode(tlsenv: TLSEnv) -> None:
