@@ -148,6 +148,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Markdown (grid + failures, for an issue) if .md",
     )
     group.addoption(
+        "--tlsenv-grid",
+        default="auto",
+        metavar="MODE",
+        help="the verdict grid in the terminal summary: auto (the grid, unless -q or more "
+        "columns than ini tlsenv_grid_max_tests: then one line), full, summary (one line), "
+        "off (default: auto)",
+    )
+    group.addoption(
         "--tlsenv-baseline",
         default=None,
         metavar="PATH",
@@ -190,8 +198,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "tlsenv_grid_max_tests",
-        "print the verdict grid only when at most this many tests ran a client (0: never); "
-        "larger sessions get a one-line summary and --tlsenv-report has the full grid",
+        "with --tlsenv-grid=auto, print the verdict grid only when it has at most this many "
+        "columns (test functions that made a tlsenv; 0: never); larger sessions get a "
+        "one-line summary and --tlsenv-report has the full grid",
         default="40",
     )
     parser.addini(
@@ -221,6 +230,7 @@ def pytest_configure(config: pytest.Config) -> None:
             is_worker=hasattr(config, "workerinput"),
             cwd=config.invocation_params.dir,
             grid_max_tests=int(config.getini("tlsenv_grid_max_tests")),  # checked by _knobs
+            grid_mode=config.getoption("tlsenv_grid"),
         )
         repro_dir = None
         if config.getoption("tlsenv_repro_dir", None):
@@ -256,7 +266,11 @@ class _SessionHooks:
         self.reports.finish()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        self.reports.summary(terminalreporter, width=terminalreporter._tw.fullwidth)
+        self.reports.summary(
+            terminalreporter,
+            width=terminalreporter._tw.fullwidth,
+            quiet=terminalreporter.verbosity < 0,
+        )
 
 
 def _attach(
