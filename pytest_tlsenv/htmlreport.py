@@ -237,7 +237,8 @@ def _column_labels(tests: Sequence[str]) -> dict[str, str]:
 
 
 def _tail(text: str, lines: int = STDERR_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    # Split at newlines only: a U+2028 a client printed stays the character it is.
+    return "\n".join(text.rstrip().split("\n")[-lines:])
 
 
 def _outcome_details(

@@ -160,7 +160,7 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "trust": outcome.trust,
         "reason": red.text(outcome.reason),
         # The tail, where clients say why they failed (the HTML report shows it per cell).
-        "stderr": red.text("\n".join(outcome.stderr.rstrip().splitlines()[-STDERR_LINES:])),
+        "stderr": red.text("\n".join(outcome.stderr.rstrip().split("\n")[-STDERR_LINES:])),
         "duration": round(outcome.duration, 6),
         "returncode": outcome.returncode,
         "reached_origin": outcome.reached_origin,
