@@ -154,7 +154,7 @@ def _result_details(r: Result, changed: Mapping[tuple[str, str], str]) -> list[t
     if r["verdict"] is not None:
         d.append(("store", _lines(r.get("store"))))
         d.append(("environment (secrets redacted)", _environment(r.get("environment"))))
-    return d
+    return [(name, value) for name, value in d if value]  # no empty field
 
 
 def from_results(
@@ -248,7 +248,7 @@ def _outcome_details(
     command = (
         " ".join(red.text(str(a)) for a in o.argv) if o.argv else f"{client} (in-process call)"
     )
-    return [
+    details = [
         ("client", client),
         ("scenario", f"{cell.label}: {CATALOGUE[cell.scenario].description}"),
         ("verdict", o.verdict.value),
@@ -259,10 +259,17 @@ def _outcome_details(
         ("reason", red.text(o.reason)),
         ("duration", f"{o.duration:.3f} s"),
         ("exit status", "" if o.returncode is None else str(o.returncode)),
+        ("exception", "" if o.exception is None else red.text(_exception(o.exception))),
         ("stderr (tail)", red.text(_tail(o.stderr))),
         ("store", "\n".join(cell.store)),
         ("environment (secrets redacted)", _environment(o.redacted_environ())),
     ]
+    # An in-process call has no exit status or stderr: no empty fields.
+    return [(name, value) for name, value in details if value]
+
+
+def _exception(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def from_survey(
@@ -360,7 +367,7 @@ td.mismatch{box-shadow:inset 0 0 0 2px var(--crash)}
 td.changed{box-shadow:inset 0 0 0 2px #bf8700}
 td.sel{outline:3px solid #0969da;outline-offset:-3px}
 .dim{opacity:.18}.hide{display:none}
-#detail{position:fixed;right:0;top:0;bottom:0;width:min(46em,60vw);overflow:auto;
+#detail{position:fixed;right:0;top:0;bottom:0;width:min(40em,48vw);overflow:auto;
 background:#fff;border-left:2px solid #d0d7de;box-shadow:-4px 0 12px #0002;padding:10px 14px;
 z-index:5}
 #detail h2{font-size:14px;margin:0 28px 8px 0;word-break:break-all}
