@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tlsenv.htmlreport import CSP, HtmlCell, HtmlGrid, HtmlRow, to_html
+from pytest_tlsenv.htmlreport import CSP, HtmlCell, HtmlGrid, HtmlRow, to_html, write_html
 
 sys.path.insert(0, str(Path(__file__).parent))
 import chromium
@@ -301,3 +301,18 @@ def test_survey_report_in_the_browser(tmp_path: Path) -> None:
         )
         assert browser.evaluate(session, f"{groups}('store')") == 4
         assert browser.requests(session) == [out.as_uri()]
+
+
+def test_write_html_takes_the_json_reports_results(pytester: pytest.Pytester) -> None:
+    # What a merge of JSON reports hands the renderer: the "results" list as written.
+    pytester.makepyfile(SUITE)
+    pytester.runpytest("--tlsenv-report", "r.json")
+    results = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["results"]
+    out = pytester.path / "merged" / "r.html"
+    write_html(results, out)
+    page = out.read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="v (\w+) (\w+)"[^>]*data-v="(\w*)"', page)
+    assert len(cells) == len(results) == 3
+    assert sorted(v for _, _, v in cells) == sorted(r["verdict"] for r in results)
+    assert ("FAILED", "mismatch", "FAILED") in cells  # the hostile test, outside {OK}
+    assert "\\u003credacted\\u003e" in page
