@@ -300,6 +300,19 @@ def test_survey_report_in_the_browser(tmp_path: Path) -> None:
             " return document.querySelectorAll('#grid tbody tr:not(.hide)').length; })"
         )
         assert browser.evaluate(session, f"{groups}('store')") == 4
+        # The header row stays in view when the page scrolls down.
+        header_top = (
+            "(() => { const t = document.getElementById('grid');"
+            " window.scrollTo(0, t.getBoundingClientRect().top + window.scrollY + 40);"
+            " return document.querySelector('#grid thead th').getBoundingClientRect().top; })()"
+        )
+        browser.evaluate(session, "document.body.style.paddingBottom = '3000px'")
+        assert browser.evaluate(session, header_top) == 0
+        # ...while the first row, not sticky, went up out of view under it.
+        first_row = (
+            "document.querySelector('#grid tbody tr:not(.hide)').getBoundingClientRect().top"
+        )
+        assert browser.evaluate(session, first_row) < 0
         assert browser.requests(session) == [out.as_uri()]
 
 
