@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ PAYLOAD = "</script><img src=x onerror=\"document.title='pwned'\"><!-- & \u2028 
 
 SUITE = f"""
 import sys
+import tempfile
 
 import pytest
 
@@ -150,6 +152,17 @@ def test_an_unwritable_report_is_a_usage_error_naming_the_option(
 # -- in the browser ---------------------------------------------------------------------------
 
 
+def launch() -> chromium.Browser:
+    """A headless Chromium, or a skip saying why none starts here (a browser that is
+    installed but cannot run, e.g. without its libraries, is the machine's problem)."""
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+    try:
+        return chromium.Browser(CHROMIUM)
+    except chromium.ChromiumError as e:
+        pytest.skip(f"{CHROMIUM} does not start here: {e}")
+
+
 def _open(browser: chromium.Browser, path: Path) -> str:
     session = browser.open(path.as_uri())
     assert browser.evaluate(session, "document.documentElement.dataset.ready") == "1"
@@ -168,8 +181,7 @@ def _detail(browser: chromium.Browser, session: str) -> dict[str, str]:
 
 @needs_chromium
 def test_a_click_shows_the_cell_stderr_as_text(plugin_report: Path) -> None:
-    assert CHROMIUM is not None
-    with chromium.Browser(CHROMIUM) as browser:
+    with launch() as browser:
         session = _open(browser, plugin_report)
         assert browser.evaluate(session, "document.getElementById('detail').hidden") is True
         cell = "td[title$='::test_hostile_stderr in good']"
@@ -199,8 +211,7 @@ def test_the_payload_would_run_without_escaping(tmp_path: Path) -> None:
     # in this browser, so the test above would have seen it.
     page = tmp_path / "raw.html"
     page.write_text(f"<!DOCTYPE html><title>t</title><pre>{PAYLOAD}</pre>", encoding="utf-8")
-    assert CHROMIUM is not None
-    with chromium.Browser(CHROMIUM) as browser:
+    with launch() as browser:
         session = browser.open(page.as_uri())
         assert browser.evaluate(session, "document.images.length") == 1
         assert (
@@ -219,8 +230,7 @@ def test_the_csp_alone_refuses_loads_and_inline_handlers(tmp_path: Path) -> None
         "<script>document.title='inline ran'</script>",
         encoding="utf-8",
     )
-    assert CHROMIUM is not None
-    with chromium.Browser(CHROMIUM) as browser:
+    with launch() as browser:
         session = browser.open(page.as_uri())
         title = browser.evaluate(
             session, "new Promise(r => setTimeout(() => r(document.title), 200))"
@@ -259,8 +269,7 @@ def test_survey_report_in_the_browser(tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert remote_references(page) == []
     assert csp_of(page) == CSP
-    assert CHROMIUM is not None
-    with chromium.Browser(CHROMIUM) as browser:
+    with launch() as browser:
         session = _open(browser, out)
         rows = browser.evaluate(session, "document.querySelectorAll('#grid tbody tr').length")
         assert rows == 5  # good; unreadable-file and fifo in both placements
@@ -329,3 +338,12 @@ def test_write_html_takes_the_json_reports_results(pytester: pytest.Pytester) ->
     assert sorted(v for _, _, v in cells) == sorted(r["verdict"] for r in results)
     assert ("FAILED", "mismatch", "FAILED") in cells  # the hostile test, outside {OK}
     assert "\\u003credacted\\u003e" in page
+
+
+def test_a_browser_that_cannot_start_is_an_error_that_leaves_nothing() -> None:
+    # What launch() turns into a skip: a program that exits at once instead of answering.
+    # The leak checker sees no pipe left open; its profile directory is gone.
+    before = set(Path(tempfile.gettempdir()).glob("tlsenv-chromium-*"))
+    with pytest.raises(chromium.ChromiumError, match="Chromium exited"):
+        chromium.Browser("/bin/false")
+    assert set(Path(tempfile.gettempdir()).glob("tlsenv-chromium-*")) == before
