@@ -340,10 +340,13 @@ def test_write_html_takes_the_json_reports_results(pytester: pytest.Pytester) ->
     assert "\\u003credacted\\u003e" in page
 
 
-def test_a_browser_that_cannot_start_is_an_error_that_leaves_nothing() -> None:
+def test_a_browser_that_cannot_start_is_an_error_that_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # What launch() turns into a skip: a program that exits at once instead of answering.
-    # The leak checker sees no pipe left open; its profile directory is gone.
-    before = set(Path(tempfile.gettempdir()).glob("tlsenv-chromium-*"))
+    # The leak checker sees no pipe left open; its profile directory (made in a temp dir of
+    # this test's own, so parallel browsers do not count) is gone.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(chromium.ChromiumError, match="Chromium exited"):
         chromium.Browser("/bin/false")
-    assert set(Path(tempfile.gettempdir()).glob("tlsenv-chromium-*")) == before
+    assert list(tmp_path.iterdir()) == []
