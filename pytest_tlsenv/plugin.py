@@ -145,7 +145,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="PATH",
         help="write the verdicts per test and scenario to PATH: JSON if it ends in .json, "
-        "Markdown (grid + failures, for an issue) if .md",
+        "Markdown (grid + failures, for an issue) if .md, one self-contained HTML page (the "
+        "grid with every cell's details on click) if .html",
     )
     group.addoption(
         "--tlsenv-grid",

@@ -63,6 +63,8 @@ Result = dict[str, Any]
 REPORT_FORMAT = "pytest-tlsenv report 1"
 BASELINE_FORMAT = "pytest-tlsenv baseline 1"
 IN_PROCESS = "python (in-process)"
+#: Lines of a client's stderr a result keeps (its tail).
+STDERR_LINES = 40
 #: The trust mode of results and baselines that name none (made before modes were recorded).
 DEFAULT_TRUST = "env"
 
@@ -160,6 +162,8 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "verdict": str(outcome.verdict.value),
         "trust": outcome.trust,
         "reason": red.text(outcome.reason),
+        # The tail, where clients say why they failed (the HTML report shows it per cell).
+        "stderr": red.text("\n".join(outcome.stderr.rstrip().split("\n")[-STDERR_LINES:])),
         "duration": round(outcome.duration, 6),
         "returncode": outcome.returncode,
         "reached_origin": outcome.reached_origin,
@@ -194,7 +198,10 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
         if env.outcomes:
             last, record = env.outcomes[-1], records[-1]
             result.update(
-                {k: record[k] for k in ("verdict", "trust", "reason", "client", "argv", "version")},
+                {
+                    k: record[k]
+                    for k in ("verdict", "trust", "reason", "client", "argv", "version", "stderr")
+                },
                 duration=round(sum(r["duration"] for r in result["outcomes"]), 6),
                 environment=last.redacted_environ(),
                 store=env.store.listing().splitlines(),

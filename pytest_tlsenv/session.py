@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .report import Baseline, Change, Result
     from .tlsenv import TLSEnv
 
-REPORT_SUFFIXES = (".json", ".md")
+REPORT_SUFFIXES = (".json", ".md", ".html")
 
 
 class Terminal(Protocol):
@@ -136,7 +136,8 @@ class ReportSession:
         if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
             raise ConfigError(
                 f"--tlsenv-report {report}: unknown suffix {report_path.suffix!r}; "
-                "use .json (machine-readable) or .md (grid and failures for an issue)"
+                "use .json (machine-readable), .md (grid and failures for an issue) or .html "
+                "(the grid with every cell's details, for a browser)"
             )
         controller = not is_worker  # xdist workers write no files
         if report_path is not None and controller:
@@ -239,7 +240,16 @@ class ReportSession:
         if self.baseline is not None and self.update_baseline:
             self.updated = self.baseline.update(results)
             self.baseline.dump()
-        if self.report_path is not None:
+        if self.report_path is not None and self.report_path.suffix == ".html":
+            from .htmlreport import write_html
+
+            write_html(
+                results,
+                self.report_path,
+                self.changes,
+                baseline=str(self.baseline.path) if self.baseline else None,
+            )
+        elif self.report_path is not None:
             from .report import write_report
 
             write_report(

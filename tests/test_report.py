@@ -253,7 +253,10 @@ def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester, name:
     result = pytester.runpytest("--tlsenv-report", name)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"*--tlsenv-report {name}: unknown suffix *; use .json (machine-readable) or .md*"]
+        [
+            f"*--tlsenv-report {name}: unknown suffix *; use .json (machine-readable), .md *"
+            " or .html *"
+        ]
     )
     assert not (pytester.path / name).exists()
 
