@@ -190,7 +190,8 @@ def _verdicts(value: object, where: str) -> frozenset[str]:
 
 
 def _scenario_key(key: object, where: str) -> str:
-    from .scenarios import CATALOGUE, PLACEMENTS
+    from .faults import PLACEMENTS
+    from .scenarios import CATALOGUE
     from .selection import unknown_name
 
     if not isinstance(key, str):
@@ -221,7 +222,7 @@ def parse_expect_entries(table: object, where: str) -> dict[str, Accepted]:
         elif isinstance(entry, (list, tuple)) and len(entry) == 2:
             verdicts, reason = entry
         else:
-            raise ConfigError(f"{here}: give {{verdicts = [...], reason = \"why\"}}")
+            raise ConfigError(f'{here}: give {{verdicts = [...], reason = "why"}}')
         if not isinstance(reason, str) or not reason.strip():
             raise ConfigError(
                 f"{here}: an accepted divergence needs a reason (why the client may diverge)"
@@ -283,7 +284,9 @@ def spec_from_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ClientSp
     what = "tlsenv_client"
     client = args[0]
     if isinstance(client, (list, tuple)) and all(isinstance(w, str) for w in client):
-        spec = ClientSpec(os.path.basename(client[0]) if client else "", argv=_command(client, what))
+        spec = ClientSpec(
+            os.path.basename(client[0]) if client else "", argv=_command(client, what)
+        )
     elif isinstance(client, str):
         spec = parse_client_option(client, what=what)
     else:
@@ -410,7 +413,7 @@ def repro_line(
         words += ["--placement", placement]
     if outcome.trust != "env":
         words += ["--trust", outcome.trust]
-    translate = Translator(env)
+    translate = Translator(env)  # type: ignore[arg-type]  # an Outcome's env is a TLSEnv
     if client.preset is not None:
         argv = [translate(a) for a in outcome.argv]
         for k, v in sorted(added.items()):

@@ -344,7 +344,7 @@ def pytest_runtest_makereport(
         _attach(item, report, made, reports)
         accepted = getattr(report, "tlsenv_accepted", None)
         for result in getattr(report, "tlsenv_results", None) or ():
-            result["accepted"] = accepted  # type: ignore[typeddict-unknown-key]
+            result["accepted"] = accepted
     if report.failed:
         item.stash[_failed_key] = True
     return report
@@ -517,9 +517,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         # The marker pulls in its fixture: the test needs no argument (its body may be pass).
         names = getattr(item, "fixturenames", None)
-        if names is not None and "tlsenv_outcome" not in names:
-            if item.get_closest_marker("tlsenv_client") is not None:
-                names.append("tlsenv_outcome")
+        if names is None or "tlsenv_outcome" in names:
+            continue
+        if item.get_closest_marker("tlsenv_client") is not None:
+            names.append("tlsenv_outcome")
     reports = config.stash.get(_session_key, None)
     if reports is None or reports.selection is None:
         return
@@ -800,13 +801,13 @@ def tlsenv_outcome(
         scenario = point.scenario
     else:
         marker = node.get_closest_marker("tlsenv")
-        named = (marker.args[0] if marker.args else marker.kwargs.get("scenario")) if marker else None
+        named = (
+            (marker.args[0] if marker.args else marker.kwargs.get("scenario")) if marker else None
+        )
         scenario = named if isinstance(named, str) else spec.scenario.name
     accepted = client.accepted(scenario, spec.placement)
     repro = declarative.repro_line(outcome, scenario, spec.placement, client, added)
-    node.stash[_judgement_key] = declarative.judge(
-        outcome, env.scenario.expected, accepted, repro
-    )
+    node.stash[_judgement_key] = declarative.judge(outcome, env.scenario.expected, accepted, repro)
     return outcome
 
 
