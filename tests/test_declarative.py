@@ -197,7 +197,9 @@ def test_marker_runs_the_client_and_pulls_in_its_fixture(pytester: pytest.Pytest
         "-p", "no:randomly", "-W", "error", "--continue-on-collection-errors"
     )
     result.assert_outcomes(passed=2, failed=1, xfailed=1, errors=2)
-    result.stdout.fnmatch_lines(["*_ test_fragile_crashes _*", "expected {OK}, got CRASHED: Python traceback*"])
+    result.stdout.fnmatch_lines(
+        ["*_ test_fragile_crashes _*", "expected {OK}, got CRASHED: Python traceback*"]
+    )
     result.stdout.fnmatch_lines(
         [
             "*test_unknown_preset: bad @pytest.mark.tlsenv_client: unknown client 'curll'*",
