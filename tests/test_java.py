@@ -179,3 +179,28 @@ def test_an_uncaught_java_exception_is_a_crash_and_a_caught_one_is_not() -> None
         )[0]
         is Verdict.FAILED
     )
+
+
+# The fallback group: the trust-store property names a broken file, the origin's CA is only in
+# the default cacerts (shown at its real path). Java falls back silently when the file is
+# missing or unreadable (OK: outside the expected set, the bug this group exists to show) and
+# refuses a file that is there but no keystore.
+FALLBACK = {
+    "fallback-missing": (Verdict.OK, "origin got the request"),
+    "fallback-unreadable": (Verdict.OK, "origin got the request"),
+    "fallback-garbage": (Verdict.FAILED, ACCESS),
+    "fallback-empty": (Verdict.FAILED, ACCESS),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(FALLBACK))
+def test_java_falls_back_silently_to_the_default_cacerts(make_tlsenv: Maker, scenario: str) -> None:
+    env = make_tlsenv(scenario)
+    client = env.client("java")
+    assert env.fallback is not None
+    assert str(env.fallback.file) in str(client.env["JAVA_TOOL_OPTIONS"])
+    out = client.run()
+    verdict, wording = FALLBACK[scenario]
+    assert out.verdict is verdict, out.reason
+    assert wording in out.reason
+    assert (out.verdict in env.scenario.expected) is (verdict is not Verdict.OK)
