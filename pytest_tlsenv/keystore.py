@@ -28,8 +28,10 @@ __all__ = [
     "DEFAULT_PASSWORD",
     "JKS_MAGIC",
     "KEYSTORE",
+    "java_tool_options",
     "jks_truststore",
     "pkcs12_truststore",
+    "trust_store_options",
 ]
 
 #: The trust source a keystore stands for, named like the Java property that selects it (the
@@ -79,6 +81,21 @@ def jks_truststore(certs: Sequence[x509.Certificate], password: str = DEFAULT_PA
         body += struct.pack(">I", len(der)) + der
     digest = hashlib.sha1(password.encode("utf-16-be") + _JKS_WHITENER + bytes(body))
     return bytes(body) + digest.digest()
+
+
+def trust_store_options(keystore: str, password: str = DEFAULT_PASSWORD) -> list[str]:
+    """The JVM properties that make ``keystore`` (JKS, as the store writes it) its trust."""
+    return [
+        f"-Djavax.net.ssl.trustStore={keystore}",
+        f"-Djavax.net.ssl.trustStorePassword={password}",
+        "-Djavax.net.ssl.trustStoreType=JKS",
+    ]
+
+
+def java_tool_options(options: list[str]) -> str:
+    """``options`` as one JAVA_TOOL_OPTIONS value (the JVM splits it on white space and
+    honours double quotes)."""
+    return " ".join(f'"{o}"' if any(c.isspace() for c in o) else o for o in options)
 
 
 def _utf(text: str) -> bytes:

@@ -19,10 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ..keystore import java_tool_options, trust_store_options
 from ..versions import version_of
 from .client import Client
 from .fetchers import aiohttp_fetch, httpx_fetch, requests_fetch, urllib3_fetch, urllib_fetch
-from .jvm import JVM_OPTIONS, java_class_dir, java_system_keystore, java_trust_options
+from .jvm import JVM_OPTIONS, java_class_dir, java_system_keystore
 from .pinning import pinned
 from .preset import DIR, EITHER, FILE, KEYSTORE, OPENSSL_ENV, Preset, Wiring
 from .registry import register
@@ -299,7 +300,7 @@ def _java(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     staged = java_class_dir(env.root)
     keystore = next(iter(w.values.values()), None)
     password = env.store.layout.keystore_password
-    options = java_trust_options(keystore, password) if keystore else []
+    options = trust_store_options(keystore, password) if keystore else []
     proxy: list[str] = []
     if env.proxy is not None:
         parsed = urllib.parse.urlsplit(env.proxy.url)
@@ -309,13 +310,8 @@ def _java(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     extra: dict[str, str | None] = {"JAVA_TOOL_OPTIONS": None}
     if w.trust == "env" and options:
         # The JVM announces it on stderr ("Picked up JAVA_TOOL_OPTIONS: ..."): expected.
-        extra["JAVA_TOOL_OPTIONS"] = " ".join(_java_quote(o) for o in options)
+        extra["JAVA_TOOL_OPTIONS"] = java_tool_options(options)
     return Client("java", env, argv=argv, env=extra, version=v)
-
-
-def _java_quote(option: str) -> str:
-    # The JVM splits JAVA_TOOL_OPTIONS on white space, honouring double quotes.
-    return f'"{option}"' if any(c.isspace() for c in option) else option
 
 
 _JAVA_TRUST_FLAG = "-Djavax.net.ssl.trustStore"

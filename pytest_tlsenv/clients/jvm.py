@@ -30,7 +30,6 @@ __all__ = [
     "SOURCE",
     "java_class_dir",
     "java_system_keystore",
-    "java_trust_options",
 ]
 
 #: The client's source, shipped with the package.
@@ -105,12 +104,3 @@ def java_system_keystore() -> tuple[str, ...]:
         return ()
     home = Path(os.path.realpath(java)).parent.parent
     return (os.path.realpath(home / "lib" / "security" / "cacerts"),)
-
-
-def java_trust_options(keystore: str, password: str) -> list[str]:
-    """The properties that point a JVM at ``keystore`` (JKS, as the store writes it)."""
-    return [
-        f"-Djavax.net.ssl.trustStore={keystore}",
-        f"-Djavax.net.ssl.trustStorePassword={password}",
-        "-Djavax.net.ssl.trustStoreType=JKS",
-    ]
