@@ -231,6 +231,7 @@ def _place_keystore(fault: Fault, site: Site) -> Applied:
             f"fault {fault.name!r} needs a Java keystore, and layout "
             f"{site.store.layout.name!r} has none (debian and rhel have one)"
         )
+    site.store.keystore_broken = True
     made = fault.make(site, keystore)
     return Applied(fault.name, site.placement, (keystore,), tuple(made.shell), reaches=(KEYSTORE,))
 

@@ -81,6 +81,7 @@ REJECT_PATTERNS = [
     r"PKIX path (?:building|validation) failed",
     r"No subject alternative (?:DNS )?names? (?:matching|present)",
     r"No name matching \S+ found",
+    r"Extended key usage does not permit use for TLS server authentication",
     # node
     r"UNABLE_TO_VERIFY_LEAF_SIGNATURE",
     r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY",

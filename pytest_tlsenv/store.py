@@ -222,6 +222,9 @@ class TrustStore:
     _bundle_blocks: list[bytes] = field(default_factory=list, repr=False)
     _keystore_certs: list[x509.Certificate] = field(default_factory=list, repr=False)
     _filler_pems: list[bytes] = field(default_factory=list, repr=False)
+    _keystore_written: int = field(default=-1, repr=False)
+    #: Set by a keystore fault: from then on the keystore is the fault's, never rewritten.
+    keystore_broken: bool = False
     _saved: list[_Saved] = field(default_factory=list, repr=False)
     _on_close: list[Callable[[], object]] = field(default_factory=list, repr=False)
     env_overrides: dict[str, str | None] = field(default_factory=dict)
@@ -358,11 +361,19 @@ class TrustStore:
             alias.parent.mkdir(parents=True, exist_ok=True)
             if not os.path.lexists(alias):
                 alias.symlink_to(target)
-        if self.keystore is not None and not os.path.lexists(self.keystore):
-            # Once, from the healthy store: a keystore fault rewrites or removes it later.
-            _write_file(
-                self.keystore, jks_truststore(self.keystore_certs(), self.layout.keystore_password)
-            )
+        # The keystore is rewritten only when its CAs changed (an admin-installed proxy CA
+        # comes after the first write); once a keystore fault broke it, it is the fault's.
+        certs = self.keystore_certs() if self.keystore is not None else []
+        if (
+            self.keystore is not None
+            and not self.keystore_broken
+            and len(certs) != self._keystore_written
+        ):
+            data = jks_truststore(certs, self.layout.keystore_password)
+            if os.path.lexists(self.keystore):
+                os.unlink(self.keystore)
+            _write_file(self.keystore, data)
+            self._keystore_written = len(certs)
 
     def keystore_certs(self) -> list[x509.Certificate]:
         """The certificates the keystore holds: the installed CAs, then the filler CAs."""
@@ -412,8 +423,14 @@ class TrustStore:
             slots[hash_hex] = n + 1
         return count
 
-    def insert_bundle_block(self, block: bytes, index: int | None = None) -> None:
-        """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it."""
+    def insert_bundle_block(
+        self, block: bytes, index: int | None = None, *, cert: x509.Certificate | None = None
+    ) -> None:
+        """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it;
+        ``cert`` (the block's certificate, when it is a CA being installed) also goes into the
+        keystore, as Debian's update-ca-certificates hook for Java adds it."""
+        if cert is not None and self.layout.keystore:
+            self._keystore_certs.append(cert)
         if index is None:
             self._bundle_blocks.append(block)
         else:

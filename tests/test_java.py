@@ -204,3 +204,26 @@ def test_java_falls_back_silently_to_the_default_cacerts(make_tlsenv: Maker, sce
     assert out.verdict is verdict, out.reason
     assert wording in out.reason
     assert (out.verdict in env.scenario.expected) is (verdict is not Verdict.OK)
+
+
+def test_an_admin_installed_proxy_ca_reaches_the_keystore_too(make_tlsenv: Maker) -> None:
+    # update-ca-certificates' Java hook adds an admin's CA to cacerts as it does to the
+    # bundle: the intercepting proxy of uv-5448 is trusted by Java as well.
+    env = make_tlsenv("uv-5448")
+    assert env.store.keystore is not None
+    mitm = env.store.keystore_certs()[-1]
+    assert "mitm" in mitm.subject.rfc4514_string().lower()
+    env.client("java").run().assert_ok()
+
+
+def test_a_leaf_without_server_auth_is_a_certificate_refusal() -> None:
+    text = (
+        "javax.net.ssl.SSLHandshakeException: Extended key usage does not permit use for TLS "
+        "server authentication\ncaused by: sun.security.validator.ValidatorException: Extended "
+        "key usage does not permit use for TLS server authentication\n"
+    )
+    verdict, reason = classify_run(
+        returncode=1, stderr=text, stdout="", timed_out=False, timeout=10, reached_origin=False
+    )
+    assert verdict is Verdict.REJECTED
+    assert "Extended key usage" in reason
