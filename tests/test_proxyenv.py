@@ -354,6 +354,8 @@ def test_reserved_characters_in_credentials_are_decoded(tlsenv: TLSEnv, uv_pinne
         out = tlsenv.client(client, version=version).run()
         assert out.verdict is Verdict.OK, (client, out.reason)
     assert len(_granted(proxy)) == 3
+    with pytest.raises(NotApplicableError, match="urllib3 takes no credentials"):
+        tlsenv.client("urllib3")  # the preset would measure its own ProxyManager call
     # Twin: credentials sent still encoded are refused (407).
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
         token = base64.b64encode(b"tlsenv%40corp:se%3Acret%40tlsenv").decode()
@@ -396,3 +398,16 @@ def test_without_namespaces_the_scenarios_are_unavailable(
         make_tlsenv("socks5")
     # Twin: the CONNECT proxy scenarios of before do not need it.
     assert make_tlsenv("proxy-tunnel").proxy is not None
+
+
+@pytest.fixture
+def no_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(namespace, "probe", lambda: "namespaces are off here")
+
+
+@pytest.mark.tlsenv(proxy="no-proxy-star")
+def test_the_fixture_skips_them_without_namespaces(
+    no_namespaces: None, request: pytest.FixtureRequest
+) -> None:
+    with pytest.raises(pytest.skip.Exception, match="unavailable here: proxy scenario"):
+        request.getfixturevalue("tlsenv")

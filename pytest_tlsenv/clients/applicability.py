@@ -60,6 +60,8 @@ def proxy_applicable(env: TLSEnv, client: str) -> None:
     why = None
     if (url_only and client in _HAND_URL) or (variables and client in _HAND_PROXY):
         why = _HAND_PROXY[client]
+    elif name == "proxy-auth-reserved" and client == "urllib3":
+        why = "urllib3 takes no credentials from a proxy URL (proxy_headers= carries them)"
     elif name in ("socks5", "socks5h") and client in _NO_SOCKS:
         why = _NO_SOCKS[client]()
     if why is not None:
