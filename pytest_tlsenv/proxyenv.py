@@ -174,11 +174,17 @@ class Route:
     """What the proxies of a proxy-environment scenario had seen when a client started.
 
     :meth:`judge` then checks an OK against the way the connection went: through a proxy that
-    granted a tunnel (which one, and who resolved the name), or directly.
+    granted a tunnel (which one, and who resolved the name), or directly. It applies to this
+    module's scenarios and to the CONNECT proxy's tunnelling and intercepting ones.
     """
 
     def __init__(self, name: str, proxies: dict[str, Proxy]) -> None:
         self.env = ENVIRONMENTS.get(name)
+        setup = SETUPS.get(name)
+        if self.env is None and setup is not None and setup.mode in ("tunnel", "intercept"):
+            # The CONNECT scenarios whose OK means "through the proxy": the private hosts file
+            # maps the origin's name to loopback, so a client ignoring HTTPS_PROXY reaches it.
+            self.env = ProxyEnv("connect", setup.mode)
         self.proxies = proxies
         self.marks = {role: len(p.connects) for role, p in proxies.items()}
 

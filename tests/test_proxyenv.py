@@ -411,3 +411,31 @@ def test_the_fixture_skips_them_without_namespaces(
 ) -> None:
     with pytest.raises(pytest.skip.Exception, match="unavailable here: proxy scenario"):
         request.getfixturevalue("tlsenv")
+
+
+@needs_names
+@pytest.mark.tlsenv(proxy="proxy-tunnel")
+def test_a_client_ignoring_the_proxy_is_failed_in_a_tunnel_scenario(tlsenv: TLSEnv) -> None:
+    # The private hosts file maps origin.tlsenv.test to loopback, so a client that ignores
+    # HTTPS_PROXY reaches the origin directly: that is not an OK of a proxy scenario.
+    proxy_vars = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    argv = ["curl", "-fsS", "--max-time", "10", tlsenv.origin.url]
+    out = tlsenv.run(argv, env=dict.fromkeys(proxy_vars))
+    assert out.reached_origin
+    assert out.verdict is Verdict.FAILED
+    assert "reached the origin directly" in out.reason
+    assert tlsenv.proxy is not None
+    assert tlsenv.proxy.connects == []
+    # Twin: through the proxy, OK, with the tunnel named in the reason.
+    out = tlsenv.run(argv)
+    assert out.verdict is Verdict.OK
+    assert "through the proxy: tunnel" in out.reason
+
+
+@needs_names
+@pytest.mark.tlsenv(proxy="socks5")
+def test_no_bundle_for_the_proxy_environment(tlsenv: TLSEnv, tmp_path: Any) -> None:
+    tlsenv.client("curl").run()
+    with pytest.raises(ConfigError, match="no reproduction bundle for proxy scenario 'socks5'"):
+        tlsenv.repro(tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
