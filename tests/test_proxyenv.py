@@ -231,7 +231,7 @@ def test_no_proxy_with_a_port_curl_ignores_requests_honours(tlsenv: TLSEnv) -> N
 
 @needs_names
 @pytest.mark.tlsenv(proxy="proxy-case-conflict")
-def test_case_conflict_records_which_proxy_each_client_used(tlsenv: TLSEnv, uv_pinned: Any) -> None:
+def test_case_conflict_records_which_proxy_each_client_used(tlsenv: TLSEnv, uv_0_13_9: str) -> None:
     upper, lower = tlsenv.proxies["HTTPS_PROXY"], tlsenv.proxies["https_proxy"]
     assert tlsenv.environ["HTTPS_PROXY"] == upper.url != lower.url == tlsenv.environ["https_proxy"]
     assert "ALL_PROXY" not in tlsenv.environ
@@ -251,7 +251,7 @@ def test_case_conflict_records_which_proxy_each_client_used(tlsenv: TLSEnv, uv_p
 @needs_names
 @pytest.mark.parametrize("scenario", ["socks5", "socks5h"])
 def test_socks_evidence_says_who_resolved_the_name(
-    make_tlsenv: Any, scenario: str, uv_pinned: Any
+    make_tlsenv: Any, scenario: str, uv_0_13_9: str
 ) -> None:
     env = make_tlsenv(scenario)
     proxy = env.proxy
@@ -312,7 +312,7 @@ def test_a_client_resolving_despite_socks5h_is_failed(tlsenv: TLSEnv) -> None:
     [("https-proxy-trusted", Verdict.OK), ("https-proxy-untrusted", Verdict.REJECTED)],
 )
 def test_https_proxy_is_verified_against_the_store(
-    make_tlsenv: Any, scenario: str, expected: Verdict, uv_pinned: Any
+    make_tlsenv: Any, scenario: str, expected: Verdict, uv_0_13_9: str
 ) -> None:
     env = make_tlsenv(scenario)
     proxy = env.proxy
@@ -345,7 +345,7 @@ def test_urllib_cannot_speak_tls_to_a_proxy(tlsenv: TLSEnv) -> None:
 
 @needs_names
 @pytest.mark.tlsenv(proxy="proxy-auth-reserved")
-def test_reserved_characters_in_credentials_are_decoded(tlsenv: TLSEnv, uv_pinned: Any) -> None:
+def test_reserved_characters_in_credentials_are_decoded(tlsenv: TLSEnv, uv_0_13_9: str) -> None:
     proxy = tlsenv.proxy
     assert proxy is not None
     assert "%40" in tlsenv.environ["HTTPS_PROXY"]
