@@ -32,7 +32,12 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
-    p.add_argument("--report", metavar="PATH", help="write the grid as .md or .json")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write the grid as .md, .json or .html (one self-contained page: the grid, "
+        "filters, each cell's details on click)",
+    )
     p.add_argument(
         "--trust",
         choices=("env", "system", "flags"),
@@ -113,8 +118,13 @@ def _colour() -> bool:
 def write_report(
     path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
 ) -> None:
-    """Write the survey's cells to ``path``: JSON for ``.json``, else a Markdown table."""
-    if path.suffix == ".json":
+    """Write the survey's cells to ``path``: JSON for ``.json``, a self-contained page for
+    ``.html``, else a Markdown table."""
+    if path.suffix == ".html":
+        from ..htmlreport import write_survey_html
+
+        write_survey_html(path, cells, versions, elapsed, trust)
+    elif path.suffix == ".json":
         path.write_text(json.dumps(to_json(cells, versions, elapsed, trust), indent=2) + "\n")
     else:
         path.write_text(to_markdown(cells, versions))
