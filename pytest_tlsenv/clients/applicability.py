@@ -30,10 +30,11 @@ _HAND_PROXY = {
     "node-openssl": "node 20 reads no proxy variable: the preset sends its CONNECT by hand",
     "openssl": "openssl s_client reads no proxy variable: the preset passes -proxy by hand",
     "urllib3": "urllib3 reads no proxy variable: the preset hands HTTPS_PROXY to ProxyManager",
+    "java": "Java reads no proxy variable: the preset passes -Dhttps.proxyHost/Port by hand",
 }
 #: Presets that take the URL as given (an https:// proxy, credentials): only the hand-rolled
-#: CONNECTs of node and openssl cannot speak TLS to a proxy or decode credentials.
-_HAND_URL = ("node", "node-openssl", "openssl")
+#: CONNECTs of node and openssl, and Java's proxy properties, carry no TLS or credentials.
+_HAND_URL = ("node", "node-openssl", "openssl", "java")
 
 
 def _needs(module: str, what: str) -> Callable[[], str | None]:
