@@ -9,6 +9,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,3 +242,81 @@ def test_marker_and_no_file_run_agree_with_the_survey(pytester: pytest.Pytester)
         if label in marker:
             assert marker[label] == outcome.verdict.value, label
     assert len(set(marker) & set(cells)) >= 7
+
+
+# Trusts the cert dir alone: in the shadow placement its only copy of the CA is unreadable.
+CAPATH_ONLY = (
+    "import os, ssl, sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=10, "
+    "context=ssl.create_default_context(capath=os.environ['SSL_CERT_DIR'])).read()"
+)
+
+
+def _repro_verdict(line: str, out: Path) -> str:
+    """Run a printed repro line (``python`` is this interpreter) and return its verdict."""
+    words = shlex.split(line.splitlines()[0])
+    assert words[:3] == ["python", "-m", "pytest_tlsenv"], line
+    words[0] = sys.executable
+    if words[3] == "repro":
+        dash = words.index("--")
+        words[dash:dash] = ["--out", str(out)]
+    proc = subprocess.run(words, capture_output=True, text=True, cwd=out.parent, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("client", "scenario", "placement"),
+    [
+        (f"capath={shlex.join([sys.executable, '-c', CAPATH_ONLY])} {{url}}", "unreadable-file",
+         "shadow"),
+        ("curl", "mitm-untrusted", "decoy"),
+    ],
+    ids=["command-shadow", "preset-with-proxy"],
+)  # fmt: skip
+def test_repro_line_of_a_command_or_preset_gives_the_same_verdict(
+    make_tlsenv: Any, tmp_path: Path, client: str, scenario: str, placement: str
+) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option(client)
+    env = make_tlsenv.from_spec(resolve(scenario, placement=placement))
+    outcome, added = run_client(env, spec, "env", 20)
+    assert outcome.verdict != "OK", outcome.explain("a failing cell")
+    line = repro_line(outcome, scenario, placement, spec, added)
+    stdout = _repro_verdict(line, tmp_path / "bundle")
+    cell = scenario if placement == "decoy" else f"{scenario}@{placement}"
+    assert stdout.startswith(f"{cell}: {outcome.verdict.value}"), (line, stdout)
+    if placement == "shadow":
+        # The placement is what fails: the same line in the decoy placement passes.
+        assert "--placement shadow" in line
+        decoy = line.replace(" --placement shadow", "")
+        assert _repro_verdict(decoy, tmp_path / "decoy").startswith(f"{scenario}: OK")
+    else:
+        assert str(env.origin.port) not in line  # placeholders, not this session's ports
+        assert "{url}" in line
+
+
+def test_a_library_preset_has_no_command_and_its_repro_line_says_so(make_tlsenv: Any) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option("python-ssl")
+    env = make_tlsenv.from_spec(resolve("mitm-untrusted"))
+    outcome, added = run_client(env, spec, "env", 20)
+    assert outcome.argv is None  # in this process: nothing to replay
+    line = repro_line(outcome, "mitm-untrusted", "decoy", spec, added)
+    first, why = line.splitlines()
+    assert shlex.split(first) == [
+        "python", "-m", "pytest_tlsenv", "survey", "--clients", "python-ssl",
+        "--scenarios", "mitm-untrusted",
+    ]  # fmt: skip
+    assert "library call made in this process, so there is no command line" in why
+    # The survey makes the same call without pytest and sees the same verdict.
+    out = subprocess.run(
+        [sys.executable, *shlex.split(first)[1:], "--timeout", "20"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mitm-untrusted "))
+    assert row.split()[-1] == outcome.verdict.value, out.stdout
