@@ -32,6 +32,16 @@ def _junit(path: Path) -> dict[str, str]:
     return out
 
 
+#: Enough cells for the plumbing (a healthy store, a fault in both placements, the proxy);
+#: the catalogue's size is the point only of collection, which is cheap.
+FEW = "good,unreadable-file,mitm-untrusted"
+SHADOW = "tlsenv::curl[unreadable-file-shadow-env]"
+CAFILE_ONLY = (
+    "import os, ssl, sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=10, "
+    "context=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])).read()"
+)
+
+
 def test_no_file_run_collects_store_and_proxy_alike_serial_xdist_and_co(
     pytester: pytest.Pytester,
 ) -> None:
@@ -43,14 +53,38 @@ def test_no_file_run_collects_store_and_proxy_alike_serial_xdist_and_co(
     assert [line for line in listed.outlines if line.startswith("tlsenv::")] == want
     assert "tlsenv::curl[unreadable-file-shadow-env]" in want
     assert "tlsenv::curl[mitm-untrusted-env]" in want
-    serial = pytester.runpytest_subprocess(*args, "-p", "no:randomly", "--junitxml", "a.xml")
-    parallel = pytester.runpytest_subprocess(*args, "-n", "2", "--junitxml", "b.xml")
+    few = [*args, "--tlsenv-scenarios", FEW]
+    serial = pytester.runpytest_subprocess(
+        *few, "-p", "no:randomly", "--junitxml", "a.xml", "--tlsenv-report", "r.html",
+        "--tlsenv-baseline", "base.json", "--tlsenv-update-baseline",
+    )  # fmt: skip
+    parallel = pytester.runpytest_subprocess(*few, "-n", "2", "--junitxml", "b.xml")
     a, b = _junit(pytester.path / "a.xml"), _junit(pytester.path / "b.xml")
-    assert sorted(a) == sorted(want)
+    assert sorted(a) == sorted(
+        f"tlsenv::curl[{p.id}]" for p in client_points(parse_scenarios(FEW), "env")
+    )
     assert a == b
     # curl is robust where the fragile client is not: its unreadable-file items pass.
     assert a["tlsenv::curl[unreadable-file-decoy-env]"] == "passed"
-    assert serial.ret == parallel.ret
+    assert serial.ret == parallel.ret == pytest.ExitCode.OK
+    # The HTML report has the declared items like written tests'.
+    page = (pytester.path / "r.html").read_text()
+    for ident in a:
+        assert ident in page
+    # A baseline recorded by one run fails a later verdict that changed, though the new one
+    # is in the scenario's expected set ({OK, REJECTED} in the shadow placement): curl
+    # refuses where the cert dir's one copy of the CA is unreadable; a client that trusts
+    # only $SSL_CERT_FILE connects.
+    recorded = json.loads((pytester.path / "base.json").read_text())["verdicts"]
+    assert recorded[SHADOW] == {"unreadable-file@shadow": "REJECTED"}
+    cafile = f"curl={shlex.join([sys.executable, '-c', CAFILE_ONLY])} {{url}}"
+    changed = pytester.runpytest_subprocess(
+        "-p", "tlsenv", "--tlsenv-client", cafile, "--tlsenv-scenarios", "unreadable-file",
+        "--tlsenv-baseline", "base.json", "-p", "no:randomly",
+    )  # fmt: skip
+    changed.assert_outcomes(passed=1, failed=1)
+    changed.stdout.fnmatch_lines(["unreadable-file@shadow: REJECTED -> OK (baseline *base.json)"])
+    assert f"FAILED {SHADOW} - " in changed.stdout.str()
 
 
 def test_fragile_client_fails_with_evidence_and_its_repro_line_agrees(
@@ -108,6 +142,12 @@ def test_accepted_divergences_pass_report_and_fail_once_stale(pytester: pytest.P
     accepted = {r["scenario"]: r["accepted"] for r in report["results"]}
     assert accepted["unreadable-file"] == "accepted divergence: CRASHED: reads every file first"
     assert accepted["good"] is None
+    # The HTML report (written from these same results) lists it as accepted, with why.
+    from pytest_tlsenv.htmlreport import write_html
+
+    write_html(report["results"], pytester.path / "r.html")
+    page = (pytester.path / "r.html").read_text()
+    assert "accepted divergence: CRASHED: reads every file first" in page
 
 
 @pytest.mark.parametrize(
@@ -194,6 +234,13 @@ def test_marker_runs_the_client_and_pulls_in_its_fixture(pytester: pytest.Pytest
             pass
         """,
     )
+    # --tlsenv-scenarios deselects a marker test by its scenario, with a matrix or without.
+    chosen = pytester.runpytest(
+        "test_marker_runs_the_client_and_pulls_in_its_fixture.py", "--co", "-q",
+        "--tlsenv-scenarios=-unreadable-file",
+    )  # fmt: skip
+    chosen.stdout.fnmatch_lines(["*2/4 tests collected (2 deselected)*"])
+    assert not [ln for ln in chosen.outlines if "fragile" in ln]
     result = pytester.runpytest(
         "-p", "no:randomly", "-W", "error", "--continue-on-collection-errors"
     )
