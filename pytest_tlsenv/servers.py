@@ -153,6 +153,9 @@ class Origin(LoopbackServer):
     received: list[Request] = field(default_factory=list)
     handshakes: list[Handshake] = field(default_factory=list)
     port: int = 0
+    #: The PEM of the certificate the origin presents (its leaf; what a user of a
+    #: self-signed server gives ``--cacert``). Empty for an origin built from a bare context.
+    leaf_pem: bytes = b""
 
     @classmethod
     def variant(
@@ -172,10 +175,12 @@ class Origin(LoopbackServer):
             raise ConfigError(
                 f"unknown server variant {name!r}; valid: {', '.join(SERVER_VARIANTS)}"
             )
+        leaf = pki.server_leaf(name)
         return cls(
-            pki.server_context(pki.server_leaf(name)),
+            pki.server_context(leaf),
             host=host,
             deadlines=deadlines or Deadlines(),
+            leaf_pem=leaf.cert_pem,
         )
 
     # -- addresses --------------------------------------------------------------------------

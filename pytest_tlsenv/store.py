@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
-from .pki import Authority, build_certificate, ca_name
+from .pki import Authority, Leaf, build_certificate, ca_name
 from .subjecthash import name_hash
 
 __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
@@ -273,8 +273,9 @@ class TrustStore:
         link.symlink_to(target)
         return link
 
-    def install(self, ca: Authority, name: str | None = None) -> Path | None:
-        """Install ``ca`` as a healthy trust anchor, as the OS's tooling would.
+    def install(self, ca: Authority | Leaf, name: str | None = None) -> Path | None:
+        """Install ``ca`` as a healthy trust anchor, as the OS's tooling would (a self-signed
+        :class:`~pytest_tlsenv.pki.Leaf` too: its own anchor).
 
         Debian-style: the certificate under ``shared``, a ``NAME.pem`` link to it in the cert
         dir, a hash link to that, and its block in the bundle. Returns the cert dir entry.
