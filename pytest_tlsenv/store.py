@@ -61,6 +61,10 @@ class Layout:
     shared: str | None = None
     aliases: tuple[tuple[str, str], ...] = ()
     cert_file: str | None = None
+    #: Directories the machine does not have, though clients were built to read them: their
+    #: compiled-in OpenSSL defaults (``OPENSSLDIR``). In a mount namespace (system paths or
+    #: ``trust="system"``), each that exists on the host is hidden behind an empty directory.
+    hidden: tuple[str, ...] = ()
 
     def variables(self, root: Path) -> dict[str, str]:
         """``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` for a store under ``root``: the ones
@@ -97,6 +101,15 @@ class Layout:
         return out
 
 
+#: Where OpenSSL builds look for their defaults: Debian's, a source build's, conda's and the
+#: OpenSSL vendored in cryptography's wheels (what pyOpenSSL then falls back from).
+FOREIGN_OPENSSLDIRS = (
+    "usr/lib/ssl",
+    "usr/local/ssl",
+    "opt/conda/ssl",
+    "opt/pyca/cryptography/openssl",
+)
+
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -109,6 +122,18 @@ LAYOUTS: dict[str, Layout] = {
             cert_dir="etc/ssl/certs",
             anchors="usr/local/share/ca-certificates",
             shared="usr/share/ca-certificates/tlsenv",
+        ),
+        Layout(
+            "foreign",
+            "a healthy Debian store at its usual paths, while the compiled-in OpenSSL defaults "
+            "(OPENSSLDIR) clients were built with name directories this machine lacks: "
+            "Debian's /usr/lib/ssl is hidden, and conda's, /usr/local/ssl and cryptography's "
+            "vendored /opt/pyca/cryptography/openssl do not exist (with system paths)",
+            bundle="etc/ssl/certs/ca-certificates.crt",
+            cert_dir="etc/ssl/certs",
+            anchors="usr/local/share/ca-certificates",
+            shared="usr/share/ca-certificates/tlsenv",
+            hidden=FOREIGN_OPENSSLDIRS,
         ),
         Layout(
             "rhel",
