@@ -535,10 +535,14 @@ REPORTS: dict[str, Report] = {
                 "urllib3 2.x": "SSLError: Hostname mismatch",
                 "urllib3 1.26": "OK",
             },
-            {"curl": _V.OK, "urllib3 2.2.3": _V.REJECTED, "urllib3 1.26.20": _V.OK},
-            {"urllib3 2.2.3": "Hostname mismatch"},
-            "as reported (curl 7.88.1 is this machine's; requests 2.32 with urllib3 2.2.3 "
-            "and requests 2.31 with urllib3 1.26.20, pinned).",
+            {
+                "curl": _V.OK,
+                "requests 2.31.0 (urllib3 2.x)": _V.REJECTED,
+                "requests 2.25.1 (urllib3 1.26.x)": _V.OK,
+            },
+            {"requests 2.31.0 (urllib3 2.x)": "Hostname mismatch"},
+            "as reported (curl 7.88.1 is this machine's; requests pinned, with the urllib3 "
+            "each resolved: 2.8.0 for requests 2.31.0, 1.26.20 for requests 2.25.1).",
         ),
         Report(
             "curl-6090",

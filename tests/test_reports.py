@@ -127,17 +127,19 @@ REQ = REPORTS["requests-6969"]
 _GET = "import requests, sys; print(requests.get(sys.argv[1], verify=sys.argv[2]).status_code)"
 
 
-def _requests_python(urllib3: str) -> str:
-    # requests 2.31 resolves urllib3 2.x, requests 2.25 pins urllib3 < 1.27.
-    python = _pinned("requests", "2.31.0" if urllib3.startswith("2") else "2.25.1")
+def _requests_python(client: str) -> str:
+    """The pinned requests of an entry's key ``requests V (urllib3 X.x)``, its urllib3 checked."""
+    _, requests, urllib3 = client.split(" ", 2)
+    python = _pinned("requests", requests)
     have = subprocess.run(
         [python, "-c", "import urllib3; print(urllib3.__version__)"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    if have.split(".")[0] != urllib3.split(".")[0]:
-        pytest.fail(f"the pinned requests has urllib3 {have}, the entry needs {urllib3}")
+    wanted = urllib3.strip("()").split()[1].removesuffix("x")
+    if not have.startswith(wanted):
+        pytest.fail(f"requests {requests} resolved urllib3 {have}; the entry needs {urllib3}")
     return python
 
 
@@ -157,7 +159,7 @@ def test_requests_6969(make_tlsenv: Maker, client: str) -> None:
         _needs("curl")
         out = env.run(["curl", "-fsS", "--max-time", "10", "--cacert", leaf, env.origin.url])
     else:
-        python = _requests_python(client.split()[1])
+        python = _requests_python(client)
         out = env.run([python, "-c", _GET, env.origin.url, leaf])
     assert out.verdict == REQ.measured[client], out.reason
     assert out.verdict in env.scenario.expected
@@ -172,7 +174,7 @@ def test_requests_6969_twin_a_san_makes_urllib3_2_ok(make_tlsenv: Maker) -> None
     spec = resolve("requests-6969", server="self-signed")
     assert spec.scenario.leaf_anchor
     env = make_tlsenv("requests-6969", server="self-signed")
-    python = _requests_python("2")
+    python = _requests_python("requests 2.31.0 (urllib3 2.x)")
     env.run([python, "-c", _GET, env.origin.url, _leaf_file(env)]).assert_ok()
 
 
