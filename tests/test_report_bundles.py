@@ -99,3 +99,16 @@ def test_bundle_of_an_unexpected_verdict_is_titled_the_bug(
     line = _first_line(bundle)
     assert line.startswith("# curl"), line
     assert line.endswith(": FAILED in a TLS trust environment where OK is expected"), line
+
+
+@needs_curl
+def test_bundle_of_a_leaf_anchored_scenario_anchors_its_own_leaf(
+    make_tlsenv: Maker, tmp_path: Path
+) -> None:
+    # requests-6969's store holds the origin's self-signed leaf: the bundle's store must hold
+    # the bundle's own leaf the same way, or curl --cacert {bundle} would be refused there.
+    env = make_tlsenv("requests-6969")
+    env.run(substitute([*CURL, "--cacert", "{bundle}", "{url}"], env_values(env))).assert_ok()
+    bundle = export(env, tmp_path / "bundle")
+    verdict, text, _status = run_bundle(bundle, "invoker", tmp_path)
+    assert verdict == "OK", text
