@@ -3,6 +3,8 @@ ISSUE.md whose title says whether the verdict is the bug or a confirmation."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,3 +114,18 @@ def test_bundle_of_a_leaf_anchored_scenario_anchors_its_own_leaf(
     bundle = export(env, tmp_path / "bundle")
     verdict, text, _status = run_bundle(bundle, "invoker", tmp_path)
     assert verdict == "OK", text
+
+
+@needs_curl
+def test_repro_sh_with_trust_paths_passes_shellcheck(make_tlsenv: Maker, tmp_path: Path) -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed on this machine")
+    env = make_tlsenv("curl-6090")
+    env.run(substitute([*CURL, "--cacert", "{ssl_cert_file}", "{url}"], env_values(env)))
+    bundle = export(env, tmp_path / "bundle")
+    script = (bundle / "repro.sh").read_text()
+    assert "SCENARIO_SSL_CERT_FILE=" in script
+    done = subprocess.run(
+        ["shellcheck", "-s", "sh", str(bundle / "repro.sh")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout
