@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .outcome import Outcome, Verdict
     from .pki import PKI, Authority, Leaf
     from .report import BaselineError
-    from .scenarios import CATALOGUE, GROUPS, TRUST_MODES, Scenario, Spec, resolve
+    from .scenarios import CATALOGUE, GROUPS, REPORTS, TRUST_MODES, Report, Scenario, Spec, resolve
     from .servers import Deadlines, Origin
     from .store import LAYOUTS, Layout, TrustStore
     from .tlsenv import Settings, TLSEnv
@@ -57,6 +57,8 @@ _LAZY = {
     "Leaf": "pki",
     "CATALOGUE": "scenarios",
     "GROUPS": "scenarios",
+    "REPORTS": "scenarios",
+    "Report": "scenarios",
     "TRUST_MODES": "scenarios",
     "Scenario": "scenarios",
     "Spec": "scenarios",
@@ -86,6 +88,7 @@ __all__ = [
     "LAYOUTS",
     "PKI",
     "PRESETS",
+    "REPORTS",
     "TRUST_MODES",
     "Authority",
     "BaselineError",
@@ -102,6 +105,7 @@ __all__ = [
     "Origin",
     "Outcome",
     "Preset",
+    "Report",
     "Scenario",
     "ServerError",
     "Settings",
