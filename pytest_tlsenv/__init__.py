@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .bisection import BisectResult, bisect
     from .clients import PRESETS, Client, Preset
     from .errors import (
         ClientNotFoundError,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 # The plugin is auto-loaded in every pytest session where the package is installed: importing
 # the engine (cryptography, trustme) lazily keeps sessions that never use it fast.
 _LAZY = {
+    "bisect": "bisection",
+    "BisectResult": "bisection",
     "PRESETS": "clients",
     "Client": "clients",
     "Preset": "clients",
@@ -89,6 +92,7 @@ __all__ = [
     "TRUST_MODES",
     "Authority",
     "BaselineError",
+    "BisectResult",
     "Client",
     "ClientNotFoundError",
     "ClientUnavailableError",
@@ -112,5 +116,6 @@ __all__ = [
     "TrustStore",
     "Verdict",
     "__version__",
+    "bisect",
     "resolve",
 ]

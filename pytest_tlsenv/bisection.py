@@ -178,8 +178,8 @@ def _executable(package: str) -> str:
     return package
 
 
-def _check_command(package: str, command: Sequence[str]) -> str:
-    """Refuse a command that cannot show a difference between releases; its program."""
+def _check_command(package: str, command: Sequence[str]) -> None:
+    """Refuse a command that cannot reach the scenario."""
     if not command:
         raise ConfigError("give the client command after --, e.g.: -- uv pip install ...")
     check(command, PLACEHOLDERS)
@@ -188,6 +188,10 @@ def _check_command(package: str, command: Sequence[str]) -> str:
             f"command {' '.join(command)!r} has no placeholder ({{url}}, {{index_url}}...): "
             "it would not reach the scenario's origin"
         )
+
+
+def _check_program(package: str, command: Sequence[str]) -> None:
+    """Refuse a command whose program is not the package's: the same at every release."""
     program = command[0]
     allowed = {_executable(package), "python", "python3"}
     if os.sep in program or program not in allowed:
@@ -195,7 +199,6 @@ def _check_command(package: str, command: Sequence[str]) -> str:
             f"command runs {program!r}, not {package}: it would be the same program at every "
             f"release (run one of: {', '.join(sorted(allowed))})"
         )
-    return program
 
 
 def _pick_endpoints(
@@ -361,6 +364,7 @@ def bisect(
             raise ConfigError(f"{out} exists and is not an empty directory: choose another")
     listed = releases(package, index)
     good_rel, bad_rel = _pick_endpoints(listed, good_v, bad_v, package)
+    _check_program(package, command)
     for rel, what in ((good_rel, "--good"), (bad_rel, "--bad")):
         if not rel.wheels:
             raise ConfigError(f"{what} {rel.version}: {package} has no wheel of that release")

@@ -118,6 +118,7 @@ def _files(index: str, package: str, timeout: float) -> list[tuple[str, str | No
     try:
         kind, body = _fetch(url, timeout)
     except urllib.error.HTTPError as e:
+        e.close()  # it holds the response's socket
         if e.code == 404:
             raise ConfigError(f"unknown package {package!r}: {index} has no such project") from e
         raise ClientUnavailableError(f"package index {index}: HTTP {e.code} for {url}") from e
