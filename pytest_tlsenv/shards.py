@@ -42,7 +42,9 @@ def merge_reports(reports: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
     """One survey report from the shards' JSON reports (each with the name it came from).
 
     The shards must agree on the clients (and their versions) and the trust mode; a cell may
-    come from one shard only. Cells are ordered as the unsharded survey orders them.
+    come from one shard only. Cells are ordered as the unsharded survey orders them (the
+    shards' ``survey_cells``; catalogue order for reports without it). ``missing`` in the
+    result lists the survey's cells no report holds (a shard not given).
     """
     if not reports:
         raise ConfigError("report merge: no report given")
@@ -74,9 +76,20 @@ def merge_reports(reports: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, An
     unknown = sorted({s for s, _ in cells if s not in CATALOGUE})
     if unknown:
         raise ConfigError(f"report merge: unknown scenario(s) {', '.join(unknown)}")
-    order = {c: i for i, c in enumerate(cells_of(list(CATALOGUE)))}
+    whole: list[str] | None = first.get("survey_cells")
+    for name, report in reports:
+        if report.get("survey_cells") != whole:
+            raise ConfigError(
+                f"report merge: {name} and {first_name} are shards of different surveys"
+            )
+    labels = whole or [f"{s}@{p}" for s, p in cells_of(list(CATALOGUE))]
+    order = {tuple(label.rsplit("@", 1)): i for i, label in enumerate(labels)}
     merged = dict(first)
     merged.pop("shard", None)
+    merged.pop("survey_cells", None)
+    merged["missing"] = (
+        [] if whole is None else [w for w in whole if tuple(w.rsplit("@", 1)) not in cells]
+    )
     merged["elapsed_s"] = round(sum(float(r.get("elapsed_s", 0.0)) for _, r in reports), 3)
     merged["cells"] = sorted(
         cells.values(), key=lambda c: order.get((c["scenario"], c["placement"]), len(order))

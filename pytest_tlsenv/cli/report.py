@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,4 +58,10 @@ def _merge(args: argparse.Namespace) -> int:
     else:
         out.write_text(to_markdown(merged))
     print(f"{len(merged['cells'])} cells from {len(loaded)} reports written to {out}")
+    if merged["missing"]:
+        print(
+            f"report merge: warning: {len(merged['missing'])} cell(s) of the survey in no "
+            f"report (a shard missing?): {', '.join(merged['missing'][:5])}",
+            file=sys.stderr,
+        )
     return 0

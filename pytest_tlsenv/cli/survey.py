@@ -15,7 +15,7 @@ from typing import Any
 from ..clients import get_preset, presets
 from ..report import trust_text
 from ..scenarios import CATALOGUE
-from ..survey import Cell, available, columns, survey, to_json, to_markdown, to_text
+from ..survey import Cell, available, cells_of, columns, survey, to_json, to_markdown, to_text
 
 __all__ = ["add_commands", "write_report"]
 
@@ -130,7 +130,10 @@ def _survey(args: argparse.Namespace) -> int:
         "expected set; n/a: the scenario cannot reach that client in this trust mode."
     )
     if args.report:
-        write_report(Path(args.report), results, versions, elapsed, args.trust, args.shard)
+        shard_of = None
+        if shard is not None:  # where each cell sits in the whole survey, for `report merge`
+            shard_of = (args.shard, [f"{s}@{p}" for s, p in cells_of(names)])
+        write_report(Path(args.report), results, versions, elapsed, args.trust, shard_of)
     return 0
 
 
@@ -146,14 +149,15 @@ def write_report(
     versions: dict[str, str],
     elapsed: float,
     trust: str = "env",
-    shard: str | None = None,
+    shard: tuple[str, list[str]] | None = None,
 ) -> None:
     """Write the survey's cells to ``path``: JSON for ``.json``, else a Markdown table.
-    A shard's JSON says which (``report merge`` combines the shards)."""
+    A shard's JSON says which (``K/N``) and lists every cell of the whole survey
+    (``scenario@placement``, in order), so ``report merge`` restores the order and sees gaps."""
     if path.suffix == ".json":
         data = to_json(cells, versions, elapsed, trust)
         if shard is not None:
-            data["shard"] = shard
+            data["shard"], data["survey_cells"] = shard
         path.write_text(json.dumps(data, indent=2) + "\n")
     else:
         path.write_text(to_markdown(cells, versions))
