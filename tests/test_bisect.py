@@ -126,10 +126,13 @@ def test_bisect_finds_the_release_that_broke_it(index: pkgindex.Index) -> None:
 
 
 def test_prereleases_and_yanked_releases_only_when_asked(index: pkgindex.Index) -> None:
-    # The twins of the default: included, the broken pre-release / yanked release is found.
-    pre = _bisect(index, "1.0", "2.0", prereleases=True)
+    # The twins of the default (narrow ranges: each install costs seconds): included, the
+    # broken pre-release / yanked release is the first bad one.
+    plain = _bisect(index, "1.4", "1.6")
+    assert (plain.last_good.version, plain.first_bad.version) == ("1.5", "1.6")
+    pre = _bisect(index, "1.4", "1.6", prereleases=True)
     assert (pre.last_good.version, pre.first_bad.version) == ("1.4", "1.5rc1")
-    yanked = _bisect(index, "1.0", "2.0", yanked=True)
+    yanked = _bisect(index, "1.5", "1.6", yanked=True)
     assert (yanked.last_good.version, yanked.first_bad.version) == ("1.5", "1.5.1")
 
 
