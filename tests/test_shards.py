@@ -127,6 +127,7 @@ def test_survey_takes_versions_one_column_each(
     assert out.returncode == 0, out.stderr
     data = json.loads(report.read_text())
     assert data["clients"] == {"uv@0.2.28": "0.2.28", "uv@0.2.29": "0.2.29"}
+    assert "] uv 0.2.29: ready" in out.stderr
     cells = {(c["scenario"], c["placement"]): c["verdicts"] for c in data["cells"]}
     assert cells[("good", "decoy")] == {"uv@0.2.28": "OK", "uv@0.2.29": "OK"}
     # The known regression, side by side: 0.2.29 panics on the unreadable file.
@@ -143,3 +144,13 @@ def test_client_name_at_version(tlsenv: TLSEnv, uv_0_2_29: str) -> None:
         tlsenv.client("uv@0.2.29", version="0.2.28")
     with pytest.raises(ConfigError, match="cannot be pinned"):
         tlsenv.client("curl@8.0")
+
+
+@pytest.mark.slow
+def test_survey_version_that_does_not_exist_is_exit_2(tmp_path: Path) -> None:
+    out = _cli("survey", "--clients", "uv@9.9.9", "--scenarios", "good", cwd=tmp_path)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    # No such release, or (offline) the index cannot be reached: either way, one line.
+    assert "uv==9.9.9: no such version" in last or "unreachable" in last
+    assert "Traceback" not in out.stderr

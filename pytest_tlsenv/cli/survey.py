@@ -59,7 +59,7 @@ def _progress(done: int, total: int, cell: Cell) -> None:
 
 
 def _survey(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..errors import ClientUnavailableError, ConfigError
     from ..selection import ClientRef, parse_clients
     from ..shards import parse_shard
 
@@ -72,6 +72,11 @@ def _survey(args: argparse.Namespace) -> int:
     for ref in refs:
         if ref.version is not None and get_preset(ref.name).installable is None:
             args.parser.error(f"--clients {ref}: {ref.name} is not installable from the index")
+    pins = [r for r in refs if r.version is not None]
+    try:
+        _install(pins)
+    except (ConfigError, ClientUnavailableError) as e:
+        args.parser.error(str(e).strip().splitlines()[0])
     plain = [r.name for r in refs if r.version is None]
     found, notes = (
         ([], []) if refs and not plain else available(plain or None, uv_version=args.uv_version)
@@ -135,6 +140,29 @@ def _survey(args: argparse.Namespace) -> int:
             shard_of = (args.shard, [f"{s}@{p}" for s, p in cells_of(names)])
         write_report(Path(args.report), results, versions, elapsed, args.trust, shard_of)
     return 0
+
+
+def _install(pins: list[Any]) -> None:
+    """Install the pinned versions before the survey, in parallel as the cores allow, with a
+    progress line per install (``[2/3] uv 0.2.29: ready``)."""
+    import concurrent.futures
+
+    from ..clients import pinned
+
+    todo = []
+    for ref in pins:
+        preset = get_preset(ref.name)
+        assert preset.installable is not None
+        todo.append((ref, *preset.installable))
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="install") as pool:
+        futures = {
+            pool.submit(pinned, package, ref.version, exe): ref for ref, package, exe in todo
+        }
+        for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            ref = futures[fut]
+            fut.result()
+            print(f"[{done}/{len(todo)}] {ref.name} {ref.version}: ready", file=sys.stderr)
 
 
 def _colour() -> bool:
