@@ -32,7 +32,12 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
-    p.add_argument("--report", metavar="PATH", help="write the grid as .md or .json")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write the grid as .md, .json or .html (one self-contained page: the grid, "
+        "filters, each cell's details on click)",
+    )
     p.add_argument(
         "--trust",
         choices=("env", "system", "flags"),
@@ -179,10 +184,15 @@ def write_report(
     trust: str = "env",
     shard: tuple[str, list[str]] | None = None,
 ) -> None:
-    """Write the survey's cells to ``path``: JSON for ``.json``, else a Markdown table.
-    A shard's JSON says which (``K/N``) and lists every cell of the whole survey
-    (``scenario@placement``, in order), so ``report merge`` restores the order and sees gaps."""
-    if path.suffix == ".json":
+    """Write the survey's cells to ``path``: JSON for ``.json``, a self-contained page for
+    ``.html``, else a Markdown table. A shard's JSON says which (``K/N``) and lists every cell
+    of the whole survey (``scenario@placement``, in order), so ``report merge`` restores the
+    order and sees gaps."""
+    if path.suffix == ".html":
+        from ..htmlreport import write_survey_html
+
+        write_survey_html(path, cells, versions, elapsed, trust)
+    elif path.suffix == ".json":
         data = to_json(cells, versions, elapsed, trust)
         if shard is not None:
             data["shard"], data["survey_cells"] = shard
