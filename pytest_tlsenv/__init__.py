@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .bisection import BisectResult, bisect
     from .clients import PRESETS, Client, Preset
     from .errors import (
         ClientNotFoundError,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 # The plugin is auto-loaded in every pytest session where the package is installed: importing
 # the engine (cryptography, trustme) lazily keeps sessions that never use it fast.
 _LAZY = {
+    "bisect": "bisection",
+    "BisectResult": "bisection",
     "PRESETS": "clients",
     "Client": "clients",
     "Preset": "clients",
@@ -92,6 +95,7 @@ __all__ = [
     "TRUST_MODES",
     "Authority",
     "BaselineError",
+    "BisectResult",
     "Client",
     "ClientNotFoundError",
     "ClientUnavailableError",
@@ -116,5 +120,6 @@ __all__ = [
     "TrustStore",
     "Verdict",
     "__version__",
+    "bisect",
     "resolve",
 ]
