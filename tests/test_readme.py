@@ -107,10 +107,10 @@ def test_bisect_recipe_finds_0_2_29(users_cache: str, pytester: pytest.Pytester)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TLSENV_CACHE_DIR", users_cache)
         visited = ("0.2.25", "0.2.35", "0.2.30", "0.2.28", "0.2.29")
-        if os.environ.get("TLSENV_NETWORK_TESTS") != "1" and not all(
+        if os.environ.get("TLSENV_NETWORK_TESTS") == "0" and not all(
             is_pinned("uv", v) for v in visited
         ):
-            pytest.skip("uv 0.2.25..0.2.35 not in the cache; TLSENV_NETWORK_TESTS=1 runs it")
+            pytest.skip("TLSENV_NETWORK_TESTS=0 and uv 0.2.25..0.2.35 not in the cache")
         pytester.makepyfile(test_readme_example=BLOCKS["test_uv_regression_is_0_2_29"])
         # In a subprocess: the recipe lists the releases on PyPI, which this suite's
         # loopback guard forbids in-process.
