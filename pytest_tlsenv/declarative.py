@@ -168,9 +168,10 @@ def parse_clients(values: Iterable[str], *, what: str = "--tlsenv-client") -> li
         spec = parse_client_option(value, what=what)
         clash = next((s for s in specs if s.label == spec.label), None)
         if clash is not None:
+            pinned = f"{spec.preset}@{spec.version}" if spec.version else spec.preset
             raise ConfigError(
                 f"{what}: two clients are labelled {spec.label!r}; name one with LABEL=CMD "
-                f"(e.g. {spec.label}2={shlex.join(spec.argv) or spec.label})"
+                f"(e.g. {spec.label}2={shlex.join(spec.argv) or pinned})"
             )
         specs.append(spec)
     return specs

@@ -367,3 +367,43 @@ def test_a_library_preset_has_no_command_and_its_repro_line_says_so(make_tlsenv:
     assert out.returncode == 0, out.stderr
     row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mitm-untrusted "))
     assert row.split()[-1] == outcome.verdict.value, out.stdout
+
+
+def test_a_command_naming_trust_paths_runs_in_flags_mode_and_says_so(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    result = pytester.runpytest_subprocess(
+        "-p", "tlsenv", "--tlsenv-client", "curl -fsS --cacert {ssl_cert_file} {url}",
+        "--tlsenv-client", "plain=curl -fsS {url}", "--tlsenv-scenarios", "good,mitm-untrusted",
+        "--tlsenv-report", "r.json", "-v", "-p", "no:randomly",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    report = json.loads((pytester.path / "r.json").read_text())
+    modes = {r["nodeid"]: r["trust"] for r in report["results"]}
+    assert modes == {
+        "tlsenv::curl[good-flags]": "flags",
+        "tlsenv::curl[mitm-untrusted-flags]": "flags",
+        "tlsenv::plain[good-env]": "env",
+        "tlsenv::plain[mitm-untrusted-env]": "env",
+    }
+    # In flags mode the client gets no trust variable: the path is in its argv.
+    flags = next(r for r in report["results"] if r["nodeid"] == "tlsenv::curl[good-flags]")
+    assert "SSL_CERT_FILE" not in flags["environment"]
+    assert "--cacert" in flags["argv"]
+
+
+def test_a_pinned_preset_is_a_client_and_two_pins_need_labels(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    one = pytester.runpytest(
+        "--tlsenv-client", "uv@0.2.29", "--co", "-q", "--tlsenv-scenarios", "good"
+    )
+    assert "tlsenv::uv[good-env]" in one.outlines
+    two = pytester.runpytest("--tlsenv-client", "uv@0.2.28", "--tlsenv-client", "uv@0.2.29", "--co")
+    assert two.ret == pytest.ExitCode.USAGE_ERROR
+    two.stderr.fnmatch_lines(["*two clients are labelled 'uv'*(e.g. uv2=uv@0.2.29)"])
+    named = pytester.runpytest(
+        "--tlsenv-client", "uv0228=uv@0.2.28", "--tlsenv-client", "uv0229=uv@0.2.29",
+        "--co", "-q", "--tlsenv-scenarios", "good",
+    )  # fmt: skip
+    assert {"tlsenv::uv0228[good-env]", "tlsenv::uv0229[good-env]"} <= set(named.outlines)
