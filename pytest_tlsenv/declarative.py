@@ -438,6 +438,14 @@ def repro_line(
         words += ["--trust", outcome.trust]
     translate = Translator(env)
     if client.preset is not None:
+        if client.version is not None:
+            from .clients import get_preset
+
+            installable = get_preset(client.preset).installable
+            if installable is not None and installable[1] != "python":
+                # The pinned client's path is this machine's cache: the bundle's Dockerfile
+                # installs the same version instead.
+                words += ["--pip", f"{installable[0]}=={client.version}"]
         argv = [translate(a) for a in outcome.argv]
         for k, v in sorted(added.items()):
             if env.store.env.get(k) != v:  # the scenario's own variables come anyway

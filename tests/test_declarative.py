@@ -407,3 +407,24 @@ def test_a_pinned_preset_is_a_client_and_two_pins_need_labels(pytester: pytest.P
         "--co", "-q", "--tlsenv-scenarios", "good",
     )  # fmt: skip
     assert {"tlsenv::uv0228[good-env]", "tlsenv::uv0229[good-env]"} <= set(named.outlines)
+
+
+def test_a_pinned_preset_repro_line_names_its_version_and_gives_the_same_verdict(
+    make_tlsenv: Any, tmp_path: Path
+) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.errors import ClientUnavailableError
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option("uv@0.2.29")
+    env = make_tlsenv.from_spec(resolve("unreadable-file"))
+    try:
+        outcome, added = run_client(env, spec, "env", 30)
+    except ClientUnavailableError as e:
+        pytest.skip(str(e))
+    assert outcome.verdict == "CRASHED", outcome.explain("uv 0.2.29's panic")
+    line = repro_line(outcome, "unreadable-file", "decoy", spec, added)
+    assert "--pip uv==0.2.29" in line
+    stdout = _repro_verdict(line, tmp_path / "bundle")
+    assert stdout.startswith("unreadable-file: CRASHED"), (line, stdout)
+    assert "uv==0.2.29" in (tmp_path / "bundle" / "Dockerfile").read_text()
