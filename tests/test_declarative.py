@@ -395,10 +395,6 @@ def test_a_command_naming_trust_paths_runs_in_flags_mode_and_says_so(
 
 def test_a_pinned_preset_is_a_client_and_two_pins_need_labels(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", pyproject=PYPROJECT)
-    one = pytester.runpytest(
-        "--tlsenv-client", "uv@0.2.29", "--co", "-q", "--tlsenv-scenarios", "good"
-    )
-    assert "tlsenv::uv[good-env]" in one.outlines
     two = pytester.runpytest("--tlsenv-client", "uv@0.2.28", "--tlsenv-client", "uv@0.2.29", "--co")
     assert two.ret == pytest.ExitCode.USAGE_ERROR
     two.stderr.fnmatch_lines(["*two clients are labelled 'uv'*(e.g. uv2=uv@0.2.29)"])
