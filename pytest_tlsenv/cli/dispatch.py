@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,9 +14,11 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m pytest_tlsenv`` with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_tlsenv", description="TLS environment scenarios and survey"
-    )
+    # The console script ``tlsenv`` and ``python -m pytest_tlsenv`` are one command; usage
+    # lines name the one the user typed.
+    script = os.path.basename(sys.argv[0]) if sys.argv else ""
+    prog = "tlsenv" if script == "tlsenv" else "python -m pytest_tlsenv"
+    parser = argparse.ArgumentParser(prog=prog, description="TLS environment scenarios and survey")
     sub = parser.add_subparsers(dest="command", required=True)
     survey.add_commands(sub)
     scenarios.add_commands(sub)

@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..clients import presets
+from ..errors import ConfigError
 from ..report import trust_text
-from ..scenarios import CATALOGUE
+from ..selection import parse_clients, parse_scenarios
+from ..session import check_writable_file
 from ..survey import Cell, available, survey, to_json, to_markdown, to_text
 
-__all__ = ["add_commands", "write_report"]
+__all__ = ["REPORT_SUFFIXES", "add_commands", "write_report"]
+
+#: What ``--report`` writes, by the path's suffix.
+REPORT_SUFFIXES = (".md", ".json", ".html")
 
 
 def add_commands(sub: Any) -> None:
@@ -26,13 +31,25 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--clients",
         nargs="+",
-        choices=sorted(presets()),
         metavar="CLIENT",
-        help=f"presets to run (default: all found): {', '.join(sorted(presets()))}",
+        help="presets to run, comma- or space-separated; -NAME leaves one out (default: all "
+        f"found): {', '.join(sorted(presets()))}",
     )
-    p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
-    p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
-    p.add_argument("--report", metavar="PATH", help="write the grid as .md or .json")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        metavar="NAME",
+        help="scenarios or groups, comma- or space-separated; -NAME leaves one out (e.g. "
+        "store,-fifo; default: the catalogue; see `scenarios`)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="per-run timeout in seconds (default: 5)"
+    )
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help=f"also write the grid to PATH: {', '.join(REPORT_SUFFIXES)} (by its suffix)",
+    )
     p.add_argument(
         "--trust",
         choices=("env", "system", "flags"),
@@ -49,18 +66,60 @@ def add_commands(sub: Any) -> None:
 
 
 def _progress(done: int, total: int, cell: Cell) -> None:
+    # On a terminal, one line rewritten in place.
     print(f"\r  {done}/{total} {cell.label:<40}", end="", file=sys.stderr)
 
 
+def _progress_lines(done: int, total: int, cell: Cell) -> None:
+    # In a log (CI), one line per finished scenario: no carriage returns, never silent.
+    print(f"survey: {done}/{total} {cell.label}", file=sys.stderr, flush=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str]]:
+    """The client and scenario names asked for; a ConfigError names the bad word."""
+    clients = None
+    if args.clients:
+        try:
+            refs = parse_clients(args.clients, sorted(presets()))
+        except ConfigError as e:
+            raise ConfigError(f"--clients: {e}") from None
+        pinned = [str(r) for r in refs if r.version is not None]
+        if pinned:
+            raise ConfigError(f"--clients: {', '.join(pinned)}: a version is not taken here")
+        clients = [r.name for r in refs]
+        if not clients:
+            raise ConfigError("--clients: that selection leaves no client")
+    try:
+        names = parse_scenarios(args.scenarios or "")
+    except ConfigError as e:
+        raise ConfigError(f"--scenarios: {e}") from None
+    if not names:
+        raise ConfigError("--scenarios: that selection leaves no scenario")
+    if args.report:
+        path = Path(args.report)
+        if path.suffix not in REPORT_SUFFIXES:
+            raise ConfigError(
+                f"--report {args.report}: unknown suffix {path.suffix!r}; use "
+                f"{', '.join(REPORT_SUFFIXES)}"
+            )
+        # Found out now, not after the whole survey ran.
+        check_writable_file(path, "--report")
+    return clients, names
+
+
 def _survey(args: argparse.Namespace) -> int:
-    clients, notes = available(args.clients, uv_version=args.uv_version)
+    try:
+        wanted, names = _selection(args)
+    except ConfigError as e:
+        print(f"survey: {e}", file=sys.stderr)
+        return 2
+    clients, notes = available(wanted, uv_version=args.uv_version)
     for note in notes:
         print(f"survey: {note}", file=sys.stderr)
-    names = args.scenarios or list(CATALOGUE)
-    unknown = [n for n in names if n not in CATALOGUE]
-    if unknown:
-        print(f"survey: unknown scenario(s) {', '.join(unknown)}; see `scenarios`", file=sys.stderr)
-        return 2
     if args.trust == "system":
         from ..namespace import probe as namespaces
 
@@ -75,7 +134,7 @@ def _survey(args: argparse.Namespace) -> int:
         names,
         trust=args.trust,
         timeout=args.timeout,
-        progress=_progress if tty else None,
+        progress=_progress if tty else _progress_lines,
     )
     if tty:
         print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
@@ -93,7 +152,8 @@ def _survey(args: argparse.Namespace) -> int:
         print(f"n/a for every client in {', '.join(labels)}: {reason}")
     user = "root, clients without any capability" if os.geteuid() == 0 else "non-root"
     print(
-        f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
+        f"\n{_plural(len(results), 'scenario')} x {_plural(len(clients), 'client')} in "
+        f"{elapsed:.1f} s ({user}; "
         f"{ssl.OPENSSL_VERSION}; "
         + ", ".join(f"{c} {v}" for c, v in versions.items())
         + f"; {trust_text([args.trust])}).\n'!' marks a verdict outside the scenario's "
@@ -114,6 +174,7 @@ def write_report(
     path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
 ) -> None:
     """Write the survey's cells to ``path``: JSON for ``.json``, else a Markdown table."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the survey
     if path.suffix == ".json":
         path.write_text(json.dumps(to_json(cells, versions, elapsed, trust), indent=2) + "\n")
     else:
