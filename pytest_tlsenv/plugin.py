@@ -140,9 +140,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--tlsenv-scenarios",
         default=None,
         metavar="NAMES",
-        help="run only tlsenv tests in these scenarios: comma-separated scenario or group "
-        "names (store, proxy, server, reports, fallback, all); -NAME deselects (e.g. "
-        "store,-fifo). "
+        help="run only tlsenv tests in these scenarios: scenario or group names (store, proxy, "
+        "server, reports, fallback, all), comma- or space-separated; -NAME deselects (e.g. "
+        "store,-fifo; the syntax of survey --scenarios). "
         "Applies to tlsenv_matrix points and to tests using the tlsenv fixture "
         "(default: ini tlsenv_scenarios, else all)",
     )
@@ -209,7 +209,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini(
         "tlsenv_scenarios",
-        "default of --tlsenv-scenarios (comma-separated scenario/group names, -NAME deselects)",
+        "default of --tlsenv-scenarios (scenario/group names, comma- or space-separated; -NAME "
+        "deselects)",
         default="",
     )
 
