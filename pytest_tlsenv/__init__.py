@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
+
 if TYPE_CHECKING:
     from .clients import PRESETS, Client, Preset
     from .errors import (
@@ -76,8 +78,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     return getattr(import_module(f".{module}", __name__), name)
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CATALOGUE",

@@ -149,12 +149,21 @@ class TLSEnvFactory:
         try:
             env = TLSEnv.build(spec, pki=self._pki, root=root, settings=self._settings)
         except OSError as e:
+            shutil.rmtree(root, ignore_errors=True)  # what the constructor got to write
             # A full tmpfs is the session's problem, not the test's: build it on disk.
             if not self._dirs.full(e):
                 raise
-            shutil.rmtree(root, ignore_errors=True)  # what the constructor got to write
             root = self._dirs.new_root()
-            env = TLSEnv.build(spec, pki=self._pki, root=root, settings=self._settings)
+            try:
+                env = TLSEnv.build(spec, pki=self._pki, root=root, settings=self._settings)
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
+        except BaseException:
+            # A scenario the constructor refused (an unknown client user, a mode this machine
+            # cannot give) has no TLSEnv to close: its root would outlive the session.
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         if env.root != root:
             os.rmdir(root)  # a client user's scenario lives where that user can reach it
         self.made.append(env)

@@ -24,7 +24,7 @@ def _tool(name: str) -> str:
     # not a skip, so a broken install cannot turn this green.
     exe = Path(sys.executable).parent / name
     found = str(exe) if exe.exists() else shutil.which(name)
-    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    assert found, f"{name} is not installed: pip install -e . --group test"
     return found
 
 
@@ -283,11 +283,11 @@ def _wheel_version(tmp_path: Path, version: str | None = None) -> str:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     if version is not None:
-        init = src / "pytest_tlsenv" / "__init__.py"
+        init = src / "pytest_tlsenv" / "_version.py"
         text, n = re.subn(
             r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text()
         )
-        assert n == 1, "__version__ is one plain assignment in __init__.py"
+        assert n == 1, "__version__ is one plain assignment in _version.py"
         init.write_text(text)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -307,17 +307,83 @@ def test_wheel_metadata_carries_the_package_version(tmp_path: Path) -> None:
     import pytest_tlsenv
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "version" not in config["project"], "the version lives in __init__.py only"
+    assert "version" not in config["project"], "the version lives in _version.py only"
     assert config["project"]["dynamic"] == ["version"]
     assert _wheel_version(tmp_path) == pytest_tlsenv.__version__
 
 
 def test_wheel_version_follows_init_py(tmp_path: Path) -> None:
-    # The twin: a different __version__ is what the wheel says, so there is no second copy.
+    # The twin: a different _version.py is what the wheel says, so there is no second copy.
     assert _wheel_version(tmp_path, "9.8.7") == "9.8.7"
 
 
 _BUILD_JUNK = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+def _built_wheel(tmp_path: Path, junk: bool = False) -> Path:
+    """A wheel of the project built offline; with ``junk``, a copy of a module rides along."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "pytest_tlsenv", src / "pytest_tlsenv", ignore=_BUILD_JUNK)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    if junk:
+        shutil.copy(src / "pytest_tlsenv" / "errors.py", src / "pytest_tlsenv" / "errors_copy.py")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "--no-cache-dir", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    return wheel
+
+
+def _check(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *argv], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_wheel_passes_the_index_checks(tmp_path: Path) -> None:
+    wheel = _built_wheel(tmp_path)
+    twine = _check("twine", "check", "--strict", str(wheel))
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    contents = _check("check_wheel_contents", str(wheel))
+    assert contents.returncode == 0, contents.stdout + contents.stderr
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = email.parser.HeaderParser().parsestr(zf.read(meta).decode())
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in zf.namelist())
+    assert headers["License-Expression"] == "MIT"
+    assert headers.get_all("Project-URL"), "Project-URLs are in the metadata"
+    classifiers = headers.get_all("Classifier") or []
+    assert "Development Status :: 3 - Alpha" in classifiers
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    # Development tools are a dependency group, never an extra users can pull in.
+    requires = " ".join(headers.get_all("Requires-Dist") or [])
+    for tool in ("ruff", "mypy", "pytest-benchmark", "hypothesis"):
+        assert tool not in requires, f"{tool} is published to users"
+
+
+def test_a_wheel_with_a_duplicate_file_fails_check_wheel_contents(tmp_path: Path) -> None:
+    # The twin: the checker really looks inside the wheel.
+    wheel = _built_wheel(tmp_path, junk=True)
+    contents = _check("check_wheel_contents", str(wheel))
+    assert contents.returncode != 0
+    assert "W002" in contents.stdout + contents.stderr, contents.stdout  # duplicate files
+
+
+def test_ci_runs_the_readme_test_command_word_for_word() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (command,) = [
+        line for line in readme.splitlines() if line.startswith("python3 -m venv .venv") and
+        "pytest -n 2" in line
+    ]  # fmt: skip
+    install, _, run = command.rpartition(" && ")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert install in ci.splitlines(), "the README's install line, as .ci/run runs it"
+    assert f"run_pytest {run}" in ci.splitlines()
+
 
 # "## [Unreleased]" or "## [1.2.3] - 2026-11-24": Keep a Changelog's release headings.
 _RELEASE = re.compile(r"^## \[(?P<name>[^\]]+)\](?: - (?P<date>\d{4}-\d{2}-\d{2}))?$")

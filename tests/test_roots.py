@@ -312,3 +312,26 @@ def test_a_store_edited_in_place_leaves_the_others_alone(make_tlsenv, tlsenv_pki
     # Twin: the edited store no longer trusts the origin.
     argv = ["curl", "-fsS", "--max-time", "10", "--cacert", str(second.store.bundle), url]
     second.run(argv).assert_rejected()
+
+
+BUILD_FAILS = """
+import pytest
+from pytest_tlsenv.errors import ConfigError
+
+def test_no_such_client_user(make_tlsenv):
+    with pytest.raises(ConfigError, match="no-such-user-tlsenv"):
+        make_tlsenv("good", user="no-such-user-tlsenv")
+
+def test_healthy(tlsenv):
+    pass
+"""
+
+
+def test_a_scenario_that_fails_to_build_leaves_no_root(
+    pytester: pytest.Pytester, shm_dir: Path
+) -> None:
+    pytester.makepyfile(test_build_fails=BUILD_FAILS)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", f"--tlsenv-root-dir={shm_dir}")
+    result.assert_outcomes(passed=2)
+    assert _roots(shm_dir) == []
+    assert list(shm_dir.iterdir()) == [], "the session directory goes when its roots do"

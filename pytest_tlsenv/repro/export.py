@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError
 from ..outcome import Verdict
 from ..pki import ORIGIN_HOSTS, write_private
