@@ -184,3 +184,16 @@ def test_a_missing_python_library_says_how_to_install_it() -> None:
         # A program is not pip's business.
         f"{tool.name} not found on this machine: skipped",
     ]
+
+
+def test_words_starting_with_a_minus_stay_in_the_list(tmp_path: Path) -> None:
+    # argparse alone would take "-good" for an option and refuse it.
+    argv = [str(SCRIPT), "survey", "--scenarios", "expired", "good", "-good", "--clients", "curl"]
+    out = _run(argv, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "1 scenario x 1 client in" in out.stdout
+    assert "\nexpired " in out.stdout
+    assert "\ngood " not in out.stdout
+    # Twin: without the drop, both run.
+    out = _run([*argv[:5], "--clients", "curl"], tmp_path)
+    assert "2 scenarios x 1 client in" in out.stdout

@@ -12,6 +12,25 @@ from . import probe, repro, scenarios, survey
 __all__ = ["main"]
 
 
+# Options that take a selection (pytest_tlsenv.selection): a list whose words may start with
+# "-" (``--scenarios store -fifo``), which argparse would take for options.
+LIST_OPTIONS = ("--scenarios", "--clients")
+
+
+def _lists_as_one_word(words: list[str]) -> list[str]:
+    """``--scenarios store -fifo --timeout 3`` -> ``--scenarios=store,-fifo --timeout 3``."""
+    out: list[str] = []
+    collecting = False
+    for word in words:
+        if collecting and not word.startswith("--") and word != "-h":
+            # One "--option=a,b" word: argparse takes what follows "=" as the value, even "-b".
+            out[-1] += f"={word}" if out[-1] in LIST_OPTIONS else f",{word}"
+            continue
+        collecting = word in LIST_OPTIONS
+        out.append(word)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m pytest_tlsenv`` with ``argv`` (default: ``sys.argv[1:]``)."""
     # The console script ``tlsenv`` and ``python -m pytest_tlsenv`` are one command; usage
@@ -31,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in words:
         cut = words.index("--")
         words, cmd = words[:cut], words[cut + 1 :]
-    args = parser.parse_args(words)
+    args = parser.parse_args(_lists_as_one_word(words))
     args.cmd = cmd
     result: int = args.func(args)
     return result
