@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-__all__ = ["STYLES", "Cell", "blocks", "colour_wanted", "md_escape", "to_markdown", "to_text"]
+__all__ = [
+    "STYLES",
+    "Cell",
+    "blocks",
+    "colour_wanted",
+    "md_escape",
+    "to_markdown",
+    "to_text",
+    "wrap_words",
+]
 
 #: SGR codes per style, in pytest's markup order (colour, then bold).
 STYLES: dict[str, tuple[str, ...]] = {
@@ -38,7 +47,12 @@ class Cell:
 
 
 def blocks(
-    rows: Sequence[Sequence[Cell]], *, width: int | None = None, fixed: int = 1, trim: bool = True
+    rows: Sequence[Sequence[Cell]],
+    *,
+    width: int | None = None,
+    fixed: int = 1,
+    trim: bool = True,
+    drop_empty: bool = False,
 ) -> list[list[list[Cell]]]:
     """Lay out ``rows`` (the first is the header): every cell padded to its column's width,
     each cell after the first carrying the two spaces before it. The columns after the first
@@ -47,6 +61,8 @@ def blocks(
 
     ``trim`` drops empty trailing cells and the last cell's padding, so no line ends in
     spaces; without it every row of a block has every column (a Markdown table's cells).
+    ``drop_empty`` leaves out of a block the rows with no text in its columns (when the
+    columns are wrapped, a row that is empty in one block is not repeated there).
     """
     ncols = max((len(r) for r in rows), default=0)
     full = [[*r, *(Cell("", "missing") for _ in range(ncols - len(r)))] for r in rows]
@@ -64,17 +80,20 @@ def blocks(
     out = []
     for group in groups:
         block = []
-        for r in full:
+        for n, r in enumerate(full):
+            if drop_empty and n and not any(r[i].text.strip() for i in group):
+                continue
             row = [
-                Cell((SEP if n else "") + r[i].text.ljust(widths[i]), r[i].style)
-                for n, i in enumerate([*head, *group])
+                Cell((SEP if k else "") + r[i].text.ljust(widths[i]), r[i].style)
+                for k, i in enumerate([*head, *group])
             ]
             if trim:
                 while len(row) > 1 and not row[-1].text.strip():
                     row.pop()
                 row[-1] = Cell(row[-1].text.rstrip(), row[-1].style)
             block.append(row)
-        out.append(block)
+        if len(block) > 1 or not drop_empty:
+            out.append(block)
     return out
 
 
@@ -137,3 +156,24 @@ def colour_wanted(stream: TextIO) -> bool:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def wrap_words(
+    parts: Sequence[str], width: int | None, *, lead: str = "", sep: str = SEP
+) -> list[str]:
+    """``parts`` joined by ``sep`` into lines of at most ``width`` (a part longer than the
+    width gets a line of its own; a line ends with the separator's non-space part, e.g. a
+    comma); ``lead`` starts the first line."""
+    lines: list[str] = []
+    line = lead
+    for part in parts:
+        if line == lead:
+            line += part
+        elif width is not None and len(line) + len(sep) + len(part) > width:
+            lines.append(line + sep.rstrip())
+            line = part
+        else:
+            line += sep + part
+    if line:
+        lines.append(line)
+    return lines

@@ -77,6 +77,11 @@ REJECT_PATTERNS = [
     r"x509: certificate signed by unknown authority",
     r"x509: certificate is valid for",
     r"x509: certificate has expired",
+    # Java (JSSE): a path the trust anchors do not reach or validate, a name not in the leaf
+    r"PKIX path (?:building|validation) failed",
+    r"No subject alternative (?:DNS )?names? (?:matching|present)",
+    r"No name matching \S+ found",
+    r"Extended key usage does not permit use for TLS server authentication",
     # node
     r"UNABLE_TO_VERIFY_LEAF_SIGNATURE",
     r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
@@ -115,6 +120,8 @@ CRASH_PATTERNS = [
     r"core dumped",
     r"FATAL ERROR:",  # node / V8
     r"^Fatal Python error",
+    r'^Exception in thread "',  # Java: an uncaught exception (our client catches them all)
+    r"A fatal error has been detected by the Java Runtime Environment",
 ]
 CRASH_RE = re.compile("|".join(f"(?:{p})" for p in CRASH_PATTERNS), re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last):"
@@ -381,7 +388,10 @@ _UNLOADABLE_RE = re.compile(
     # urllib3 (pip) wrapping the OSError of opening its CA file
     r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)"
     # pip 26 without retries: the OSError itself after its certificate-problem wording
-    r"|problem confirming the ssl certificate: \[Errno \d+\][^\n]*",
+    r"|problem confirming the ssl certificate: \[Errno \d+\][^\n]*"
+    # Java: a trust store it cannot open, parse or verify, or one holding no anchor
+    r"|[^\n]*(?:problem accessing trust store|trustAnchors parameter must be non-empty"
+    r"|Invalid keystore format)[^\n]*",
     re.IGNORECASE,
 )
 

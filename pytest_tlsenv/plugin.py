@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import types
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 # All cheap at startup: no engine (cryptography, trustme, the catalogue) until a test uses it.
-from . import factory, matrix, session
+from . import declarative, factory, matrix, session
 from ._checks import MAX_TIMEOUT
 from .errors import ConfigError, NotApplicableError
 
 if TYPE_CHECKING:
+    from .outcome import Outcome
     from .pki import PKI
     from .scenarios import Spec
     from .tlsenv import Settings, TLSEnv
@@ -32,9 +34,12 @@ _failed_key = pytest.StashKey[bool]()
 _factory_key = pytest.StashKey["factory.TLSEnvFactory"]()
 _session_key = pytest.StashKey["session.ReportSession"]()
 _dirs_key = pytest.StashKey["factory.SessionDirs"]()
+_declared_key = pytest.StashKey["_Declared"]()
+_client_key = pytest.StashKey["declarative.ClientSpec"]()
+_judgement_key = pytest.StashKey["declarative.Judgement"]()
 
 # Fixtures that make a test a tlsenv test (for --tlsenv-scenarios, the grid and silence).
-FIXTURES = ("tlsenv", "make_tlsenv", "tlsenv_scenario")
+FIXTURES = ("tlsenv", "make_tlsenv", "tlsenv_scenario", "tlsenv_outcome")
 
 # Names that moved to the engine modules; importing them from here still works, with a
 # DeprecationWarning, for one release.
@@ -79,6 +84,16 @@ MATRIX_HELP = (
     "'system'] runs each scenario in each trust mode, ids like test_x[good-trust=system]). The "
     "point reaches the `tlsenv` fixture, and `tlsenv_scenario` (its Spec, for "
     "make_tlsenv(tlsenv_scenario))."
+)
+CLIENT_HELP = (
+    "tlsenv_client(CMD | preset, *, env=None, trust=None, version=None, timeout=None, "
+    "expect=None): run this client in each of the test's scenarios (its tlsenv_matrix, else "
+    "its tlsenv marker's, else good) and fail unless its verdict is in the scenario's "
+    "expected set. CMD is a str or list of words with placeholders ({url}, {index_url}, "
+    "{proxy_url}, {store}...); a CMD naming trust paths itself ({store}) runs in flags mode. "
+    "expect={'scenario[@placement]': (['CRASHED'], 'reason')} accepts a divergence (a strict "
+    "xfail: it fails once the client stops diverging). The test needs no fixture argument; "
+    "one taking tlsenv_outcome gets the Outcome."
 )
 
 
@@ -151,7 +166,16 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         default=None,
         metavar="PATH",
         help="write the verdicts per test and scenario to PATH: JSON if it ends in .json, "
-        "Markdown (grid + failures, for an issue) if .md",
+        "Markdown (grid + failures, for an issue) if .md, one self-contained HTML page (the "
+        "grid with every cell's details on click) if .html",
+    )
+    group.addoption(
+        "--tlsenv-grid",
+        default="auto",
+        metavar="MODE",
+        help="the verdict grid in the terminal summary: auto (the grid, unless -q or more "
+        "columns than ini tlsenv_grid_max_tests: then one line), full, summary (one line), "
+        "off (default: auto)",
     )
     group.addoption(
         "--tlsenv-baseline",
@@ -167,6 +191,25 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         default=False,
         help="write this run's verdicts into --tlsenv-baseline (creating it) instead of "
         "comparing; entries of tests that did not run are kept",
+    )
+    group.addoption(
+        "--tlsenv-client",
+        action="append",
+        default=[],
+        metavar="CLIENT",
+        help="collect one item per (client, scenario), no test file needed (repeatable): a "
+        "preset (curl, uv@0.2.29), a command with placeholders ('mytool fetch {url}'), or "
+        "LABEL=CMD; scenarios: --tlsenv-scenarios, else the store and proxy groups; ids like "
+        "tlsenv::curl[unreadable-file-shadow-env] (default: ini tlsenv_clients when no test "
+        "path is given)",
+    )
+    group.addoption(
+        "--tlsenv-expect",
+        default=None,
+        metavar="FILE",
+        help="accepted divergences of declared clients: a TOML file of [CLIENT] tables, "
+        "'scenario[@placement]' = {verdicts = [...], reason = '...'} (added to pyproject.toml's "
+        "[tool.tlsenv.expect]); each behaves like a strict xfail",
     )
     # Reproduction bundles: see _ReproHooks below.
     group.addoption(
@@ -196,8 +239,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini(
         "tlsenv_grid_max_tests",
-        "print the verdict grid only when at most this many tests ran a client (0: never); "
-        "larger sessions get a one-line summary and --tlsenv-report has the full grid",
+        "with --tlsenv-grid=auto, print the verdict grid only when it has at most this many "
+        "columns (test functions that made a tlsenv; 0: never); larger sessions get a "
+        "one-line summary and --tlsenv-report has the full grid",
         default="40",
     )
     parser.addini(
@@ -206,6 +250,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "else pytest's basetemp), basetemp, or a directory; a full tmpfs falls back to the "
         "basetemp with one line in the terminal summary",
         default="auto",
+    )
+    parser.addini(
+        "tlsenv_clients",
+        "default of --tlsenv-client, one client per line, used when the command line names "
+        "no test path",
+        type="linelist",
+        default=[],
     )
     parser.addini(
         "tlsenv_scenarios",
@@ -218,6 +269,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     config.addinivalue_line("markers", MATRIX_HELP)
+    config.addinivalue_line("markers", CLIENT_HELP)
     _knobs(config)  # a bad --tlsenv-timeout / ini value is a usage error before collection
     try:
         reports = session.ReportSession.from_options(
@@ -228,11 +280,13 @@ def pytest_configure(config: pytest.Config) -> None:
             is_worker=hasattr(config, "workerinput"),
             cwd=config.invocation_params.dir,
             grid_max_tests=int(config.getini("tlsenv_grid_max_tests")),  # checked by _knobs
+            grid_mode=config.getoption("tlsenv_grid"),
         )
         repro_dir = None
         if config.getoption("tlsenv_repro_dir", None):
             repro_dir = config.invocation_params.dir / config.getoption("tlsenv_repro_dir")
             session.check_creatable(repro_dir, "--tlsenv-repro-dir")
+        config.stash[_declared_key] = _Declared.from_config(config)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_session_key] = reports
@@ -263,7 +317,11 @@ class _SessionHooks:
         self.reports.finish()
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        self.reports.summary(terminalreporter, width=terminalreporter._tw.fullwidth)
+        self.reports.summary(
+            terminalreporter,
+            width=terminalreporter._tw.fullwidth,
+            quiet=terminalreporter.verbosity < 0,
+        )
 
 
 def _attach(
@@ -294,6 +352,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    judgement = item.stash.get(_judgement_key, None)
+    if judgement is not None and judgement.status == "accepted" and report.when == "call":
+        report.tlsenv_accepted = judgement.message  # type: ignore[attr-defined]
     dirs = item.config.stash.get(_dirs_key, None)
     if dirs is not None and dirs.note is not None and not dirs.note_sent:
         # To whoever prints the summary (the xdist controller too), once per process.
@@ -303,6 +364,9 @@ def pytest_runtest_makereport(
     reports = item.config.stash.get(_session_key, None)
     if report.when == "call" and made is not None and reports is not None:
         _attach(item, report, made, reports)
+        accepted = getattr(report, "tlsenv_accepted", None)
+        for result in getattr(report, "tlsenv_results", None) or ():
+            result["accepted"] = accepted
     if report.failed:
         item.stash[_failed_key] = True
     return report
@@ -311,7 +375,13 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A scenario that cannot apply to a (client, trust mode) pair is a skip, with why:
-    running it would measure a healthy store."""
+    running it would measure a healthy store. A declared client's verdict is judged first
+    (its ``tlsenv_outcome`` ran at setup)."""
+    judgement = item.stash.get(_judgement_key, None)
+    if judgement is not None and judgement.status == "failed":
+        pytest.fail(judgement.message, pytrace=False)
+    if judgement is not None and judgement.status == "accepted":
+        pytest.xfail(judgement.message)
     try:
         return (yield)
     except NotApplicableError as e:
@@ -431,6 +501,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"{', '.join(FIXTURES)} fixtures (add tlsenv to its arguments)"
         )
     marker = metafunc.definition.get_closest_marker("tlsenv_matrix")
+    nodeid = metafunc.definition.nodeid
+    client = metafunc.definition.get_closest_marker("tlsenv_client")
+    if client is not None:
+        try:
+            declarative.spec_from_marker(client.args, client.kwargs)
+        except ConfigError as e:
+            problem = str(e)
+        else:
+            problem = ""
+            if marker is not None and "tlsenv_scenario" not in metafunc.fixturenames:
+                metafunc.fixturenames.append("tlsenv_scenario")  # tlsenv_outcome's, pulled in
+        if problem:
+            raise pytest.Collector.CollectError(
+                f"{nodeid}: bad @pytest.mark.tlsenv_client: {problem}"
+            )
     if marker is None:
         return
     if "tlsenv_scenario" not in metafunc.fixturenames:
@@ -471,6 +556,13 @@ def _item_scenario(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # The marker pulls in its fixture: the test needs no argument (its body may be pass).
+        names = getattr(item, "fixturenames", None)
+        if names is None or "tlsenv_outcome" in names:
+            continue
+        if item.get_closest_marker("tlsenv_client") is not None:
+            names.append("tlsenv_outcome")
     reports = config.stash.get(_session_key, None)
     if reports is None or reports.selection is None:
         return
@@ -481,6 +573,139 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# -- declared clients (--tlsenv-client, ini tlsenv_clients, the tlsenv_client marker) ------
+
+
+class _Declared:
+    """The session's declared clients, their scenarios and the accepted divergences."""
+
+    def __init__(
+        self,
+        clients: list[declarative.ClientSpec],
+        expect: dict[str, dict[str, declarative.Accepted]],
+        scenarios: list[str],
+    ) -> None:
+        self.clients = clients
+        self.expect = expect
+        self.scenarios = scenarios
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> _Declared:
+        values: list[str] = list(config.getoption("tlsenv_client", None) or [])
+        what = "--tlsenv-client"
+        if not values and _use_ini_clients(config):
+            values, what = list(config.getini("tlsenv_clients")), "ini tlsenv_clients"
+        expect: dict[str, dict[str, declarative.Accepted]] = {}
+        pyproject = config.rootpath / "pyproject.toml"
+        if config.inipath is not None and config.inipath.name == "pyproject.toml":
+            pyproject = config.inipath
+        try:
+            # A cheap look first: most sessions have no table to parse.
+            wanted = "tlsenv" in pyproject.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            wanted = False
+        if wanted:
+            expect = declarative.pyproject_expect(pyproject)
+        option = config.getoption("tlsenv_expect", None)
+        if option:
+            extra = declarative.load_expect_file(config.invocation_params.dir / option)
+            for label, entries in extra.items():
+                expect.setdefault(label, {}).update(entries)
+        if not values:
+            return cls([], expect, [])
+        from dataclasses import replace
+
+        from .selection import parse_scenarios
+
+        clients = [
+            replace(c, expect={**expect.get(c.label, {}), **c.expect})
+            for c in declarative.parse_clients(values, what=what)
+        ]
+        chosen = config.getoption("tlsenv_scenarios") or config.getini("tlsenv_scenarios")
+        return cls(clients, expect, parse_scenarios(chosen or declarative.DEFAULT_SCENARIOS))
+
+
+def _use_ini_clients(config: pytest.Config) -> bool:
+    """ini tlsenv_clients applies when the command line names no test path (an xdist worker
+    is always given paths: it asks its controller)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return bool(workerinput.get("tlsenv_ini_clients", False))
+    return config.args_source is not pytest.Config.ArgsSource.ARGS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: a worker collects the ini's clients exactly when its controller does."""
+    node.workerinput["tlsenv_ini_clients"] = _use_ini_clients(node.config)
+
+
+def _client_item(tlsenv_outcome: Outcome) -> None:
+    """A declared client in one scenario: ``tlsenv_outcome`` runs it, the plugin judges it."""
+
+
+class _ClientItems(pytest.Module):
+    """``tlsenv``: the items of ``--tlsenv-client`` (no test file behind them), one function
+    per client, parametrized like a ``tlsenv_matrix`` so ids read ``tlsenv::curl[good-env]``."""
+
+    def _getobj(self) -> types.ModuleType:
+        declared = self.config.stash[_declared_key]
+        module = types.ModuleType("tlsenv")
+        for client in declared.clients:
+            trust = client.mode(_trust_mode(self.config))
+            points = declarative.client_points(declared.scenarios, trust)
+            fn = types.FunctionType(_client_item.__code__, _client_item.__globals__, client.label)
+            fn.__doc__ = _client_item.__doc__
+            fn.pytestmark = [  # type: ignore[attr-defined]
+                pytest.mark.tlsenv_client(client),
+                pytest.mark.parametrize(
+                    "tlsenv_scenario", points, ids=[p.id for p in points], indirect=True
+                ),
+            ]
+            setattr(module, client.label, fn)
+        return module
+
+    def istestfunction(self, obj: object, name: str) -> bool:
+        return isinstance(obj, types.FunctionType) and obj.__code__ is _client_item.__code__
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """The session's collector gains ``tlsenv`` when clients are declared: their items need
+    no test file, and run, select (-k, --lf) and report like written ones."""
+    report = yield
+    declared = collector.config.stash.get(_declared_key, None)
+    if isinstance(collector, pytest.Session) and declared is not None and declared.clients:
+        report.result.append(
+            _ClientItems.from_parent(
+                collector, path=collector.config.rootpath, name="tlsenv", nodeid="tlsenv"
+            )
+        )
+    return report
+
+
+def _client_for(item: pytest.Item) -> declarative.ClientSpec:
+    """The item's ``tlsenv_client`` marker, parsed once, with the project's accepted
+    divergences for its label under its own ``expect=``."""
+    if _client_key not in item.stash:
+        marker = item.get_closest_marker("tlsenv_client")
+        assert marker is not None
+        try:
+            client = declarative.spec_from_marker(marker.args, marker.kwargs)
+        except ConfigError as e:
+            pytest.fail(f"{item.nodeid}: bad @pytest.mark.tlsenv_client: {e}", pytrace=False)
+        declared = item.config.stash.get(_declared_key, None)
+        project = declared.expect.get(client.label, {}) if declared is not None else {}
+        if project and not isinstance(marker.args[0], declarative.ClientSpec):
+            from dataclasses import replace
+
+            client = replace(client, expect={**project, **client.expect})
+        item.stash[_client_key] = client
+    return item.stash[_client_key]
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -584,6 +809,48 @@ def tlsenv(make_tlsenv: factory.TLSEnvFactory, tlsenv_scenario: Spec) -> TLSEnv:
     verdict (OK, REJECTED, CRASHED, HUNG, LEAKED, FAILED) and ``assert_*`` helpers.
     """
     return make_tlsenv.from_spec(tlsenv_scenario)
+
+
+@pytest.fixture
+def tlsenv_outcome(
+    request: pytest.FixtureRequest, make_tlsenv: factory.TLSEnvFactory, tlsenv_scenario: Spec
+) -> Outcome:
+    """The Outcome of the test's ``@pytest.mark.tlsenv_client`` in its scenario (the marker
+    requests this fixture itself; take it as an argument to assert more). After the body,
+    the plugin fails the test unless the verdict is in the scenario's expected set or an
+    accepted divergence; a client the scenario cannot apply to is skipped, with why."""
+    from dataclasses import replace
+
+    from .errors import ClientUnavailableError
+
+    node = request.node
+    if node.get_closest_marker("tlsenv_client") is None:
+        pytest.fail(
+            f"{node.nodeid}: tlsenv_outcome needs a @pytest.mark.tlsenv_client", pytrace=False
+        )
+    client = _client_for(node)
+    trust = client.mode(_trust_mode(request.config))
+    spec = replace(tlsenv_scenario, trust=trust)
+    env = make_tlsenv.from_spec(spec)
+    try:
+        outcome, added = declarative.run_client(env, client, trust, None)
+    except NotApplicableError as e:
+        pytest.skip(f"not applicable: {e}")
+    except ClientUnavailableError as e:
+        pytest.fail(f"{node.nodeid}: {e}", pytrace=False)
+    point = _point(node)
+    if point is not None:
+        scenario = point.scenario
+    else:
+        marker = node.get_closest_marker("tlsenv")
+        named = (
+            (marker.args[0] if marker.args else marker.kwargs.get("scenario")) if marker else None
+        )
+        scenario = named if isinstance(named, str) else spec.scenario.name
+    accepted = client.accepted(scenario, spec.placement)
+    repro = declarative.repro_line(outcome, scenario, spec.placement, client, added)
+    node.stash[_judgement_key] = declarative.judge(outcome, env.scenario.expected, accepted, repro)
+    return outcome
 
 
 # -- reproduction bundles for failing tests (--tlsenv-repro-dir) ---------------------------------

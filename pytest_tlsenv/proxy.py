@@ -116,7 +116,7 @@ def install_admin_ca(store: TrustStore, ca: Authority, name: str = "ROOT_CRT") -
     entry = store.cert_dir / f"{name}.pem"
     entry.symlink_to(os.path.relpath(anchor, store.cert_dir))
     link = store.link_hash(ca.subject_hash, entry.name)
-    store.insert_bundle_block(ca.cert_pem)
+    store.insert_bundle_block(ca.cert_pem, cert=ca.cert)
 
     def rel(path: Path) -> str:
         return f'"$STORE/{path.relative_to(store.root)}"'

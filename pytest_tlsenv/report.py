@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from .errors import ConfigError
 from .grid import Cell as Cell
-from .grid import blocks
+from .grid import blocks, wrap_words
 from .grid import to_markdown as grid_markdown
 from .redact import redact, redact_environ
 from .versions import version_of
@@ -39,13 +39,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPORT_FORMAT",
+    "SHORT_VERDICTS",
     "Baseline",
     "BaselineError",
     "Change",
+    "GridView",
     "Result",
     "client_of",
     "client_version",
     "grid",
+    "grid_view",
     "redact",
     "redact_environ",
     "results_for",
@@ -60,6 +63,8 @@ Result = dict[str, Any]
 REPORT_FORMAT = "pytest-tlsenv report 1"
 BASELINE_FORMAT = "pytest-tlsenv baseline 1"
 IN_PROCESS = "python (in-process)"
+#: Lines of a client's stderr a result keeps (its tail).
+STDERR_LINES = 40
 #: The trust mode of results and baselines that name none (made before modes were recorded).
 DEFAULT_TRUST = "env"
 
@@ -157,6 +162,8 @@ def _outcome_record(outcome: Outcome) -> dict[str, Any]:
         "verdict": str(outcome.verdict.value),
         "trust": outcome.trust,
         "reason": red.text(outcome.reason),
+        # The tail, where clients say why they failed (the HTML report shows it per cell).
+        "stderr": red.text("\n".join(outcome.stderr.rstrip().split("\n")[-STDERR_LINES:])),
         "duration": round(outcome.duration, 6),
         "returncode": outcome.returncode,
         "reached_origin": outcome.reached_origin,
@@ -191,7 +198,10 @@ def results_for(nodeid: str, test: str, envs: Iterable[TLSEnv]) -> list[Result]:
         if env.outcomes:
             last, record = env.outcomes[-1], records[-1]
             result.update(
-                {k: record[k] for k in ("verdict", "trust", "reason", "client", "argv", "version")},
+                {
+                    k: record[k]
+                    for k in ("verdict", "trust", "reason", "client", "argv", "version", "stderr")
+                },
                 duration=round(sum(r["duration"] for r in result["outcomes"]), 6),
                 environment=last.redacted_environ(),
                 store=env.store.listing().splitlines(),
@@ -451,12 +461,83 @@ def _column_labels(tests: Sequence[str]) -> dict[str, str]:
     return {t: s if counts[s] == 1 else t for t, s in short.items()}
 
 
+#: Verdicts in a grid too narrow for the full names (the legend spells them out).
+SHORT_VERDICTS = {
+    "OK": "OK",
+    "REJECTED": "REJ",
+    "FAILED": "FAIL",
+    "CRASHED": "CRASH",
+    "HUNG": "HUNG",
+    "LEAKED": "LEAK",
+}
+
+
+def _letters(n: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: spreadsheet column names."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
+
+
+@dataclass(frozen=True)
+class GridView:
+    """The verdict grid laid out for a terminal of a given width, and the legend under it."""
+
+    blocks: list[list[list[Cell]]]
+    legend: list[str]
+
+    @property
+    def lines(self) -> int:
+        return sum(len(b) for b in self.blocks) + max(0, len(self.blocks) - 1) + len(self.legend)
+
+
+def grid_view(
+    results: Sequence[Result], changes: Iterable[Change] = (), *, width: int | None = 80
+) -> GridView:
+    """The grid as a terminal shows it: full column labels and verdicts when they fit
+    ``width`` in one block; else columns lettered A, B... (a legend maps them to the tests)
+    with short verdicts; what still does not fit wraps into blocks that leave out the rows
+    empty in them. The legend explains verdicts and marks."""
+    changes = list(changes)
+    laid = grid(results, changes, width=width)
+    compact = len(laid) > 1
+    if compact:
+        laid = grid(results, changes, width=width, compact=True)
+    tests = sorted({r["test"] for r in results})
+    legend: list[str] = []
+    if compact:
+        short = _column_labels(tests)
+        legend += wrap_words(
+            [f"{_letters(i)} {short[t]}" for i, t in enumerate(tests)], width, lead="columns: "
+        )
+    names = SHORT_VERDICTS if compact else {v: v for v in SHORT_VERDICTS}
+    seen = {r["verdict"] for r in results if r["verdict"] is not None}
+    meaning = {
+        "OK": "connected",
+        "REJECTED": "refused the peer",
+        "FAILED": "no connection",
+        "CRASHED": "crashed",
+        "HUNG": "timed out",
+        "LEAKED": "leaked to an interceptor",
+    }
+    parts = [f"{names[v]} {meaning[v]}" for v in SHORT_VERDICTS if v in seen]
+    parts += ["! outside expected set", "* changed vs baseline", "- no client ran"]
+    if any("@" in str(r["scenario"]) for r in results):
+        parts.append("@P: the store placed as P")
+    legend += wrap_words(parts, width, sep=", ")
+    return GridView(laid, legend)
+
+
 def grid(
     results: Sequence[Result],
     changes: Iterable[Change] = (),
     *,
     width: int | None = 80,
     trim: bool = True,
+    compact: bool = False,
 ) -> list[list[list[Cell]]]:
     """Blocks of rows (scenarios) x columns (tests), each block fitting ``width`` columns
     (None: one block), laid out by :func:`pytest_tlsenv.grid.blocks`.
@@ -464,7 +545,8 @@ def grid(
     A cell is the verdict; ``!`` marks a verdict outside the scenario's expected set, ``*`` one
     that differs from the baseline, ``-`` a test that ran no client in that scenario. When the
     results mix trust modes, each row names its mode (``good (system)``): one verdict per
-    test, scenario and mode.
+    test, scenario and mode. ``compact``: columns lettered A, B... in test order, short
+    verdicts (:data:`SHORT_VERDICTS`), and blocks without their empty rows.
     """
     changed = {(c.nodeid, c.scenario) for c in changes}
     ordered = sorted_results(results)
@@ -481,17 +563,20 @@ def grid(
         if verdict is None:
             cell = Cell("-", "missing")
         else:
-            text = verdict + ("!" if r["mismatch"] else "")
+            name = str(verdict)
+            text = (SHORT_VERDICTS.get(name, name) if compact else name) + (
+                "!" if r["mismatch"] else ""
+            )
             if (r["nodeid"], r["scenario"]) in changed:
                 cell = Cell(text + "*", "changed")
             else:
                 cell = Cell(text, "mismatch" if r["mismatch"] else "expected")
         cells[(r["test"], row_of(r))] = cell
-    labels = _column_labels(tests)
+    labels = {t: _letters(i) for i, t in enumerate(tests)} if compact else _column_labels(tests)
     rows = [[Cell("scenario", "header"), *(Cell(labels[t], "header") for t in tests)]]
     for s in scenarios:
         rows.append([Cell(s, "header"), *(cells.get((t, s), Cell("", "missing")) for t in tests)])
-    return blocks(rows, width=width, trim=trim)
+    return blocks(rows, width=width, trim=trim, drop_empty=compact)
 
 
 LEGEND = (

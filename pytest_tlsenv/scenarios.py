@@ -201,6 +201,54 @@ CATALOGUE: dict[str, Scenario] = {
                     "SSL_CERT_FILE naming a directory must not crash a client",
                     {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
                 ),
+                # Keystore faults (Java): the keystore held the origin's CA; losing it is a
+                # clean refusal, never a crash. OK is allowed where the JDK tolerates the
+                # fault: a wrong password when none is declared (the default cacerts), a
+                # mislabelled type (JDK 9+ reads JKS and PKCS12 alike), an expired anchor.
+                *(
+                    (name, why, {"decoy": expected, "shadow": expected})
+                    for name, why, expected in (
+                        (
+                            "keystore-unreadable",
+                            "an unreadable trust store must not send a JVM silently back to "
+                            "the JDK's default cacerts as if nothing were wrong",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-dangling",
+                            "a missing cacerts is a clean refusal (Ubuntu's 'trustAnchors "
+                            "parameter must be non-empty')",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-empty",
+                            "a store with no anchor trusts nothing: a clean refusal",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-corrupt",
+                            "a truncated keystore is a clean refusal, not a crash",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-wrong-password",
+                            "a store whose integrity check fails is refused where a password "
+                            "is declared; read unchecked where none is",
+                            CLEAN_REFUSAL,
+                        ),
+                        (
+                            "keystore-type-mismatch",
+                            "a PKCS12 file declared JKS: read anyway (JDK 9+) or refused cleanly",
+                            CLEAN_REFUSAL,
+                        ),
+                        (
+                            "keystore-expired-anchor",
+                            "an expired anchor: used (RFC 5280 does not check an anchor's "
+                            "validity) or refused",
+                            OK_OR_REJECTED,
+                        ),
+                    )
+                ),
             )
         ),
         Scenario(

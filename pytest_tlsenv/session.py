@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import ConfigError  # no dependencies: cheap at startup
 from .matrix import Selection
+from .selection import did_you_mean
 
 if TYPE_CHECKING:
     from .report import Baseline, Change, Result
     from .tlsenv import TLSEnv
 
-REPORT_SUFFIXES = (".json", ".md")
+REPORT_SUFFIXES = (".json", ".md", ".html")
 
 
 class Terminal(Protocol):
@@ -66,6 +67,19 @@ class Attached:
     baseline_message: str = ""
 
 
+#: Terminal markup per cell style (pytest's TerminalReporter keywords).
+_STYLES: dict[str, dict[str, bool]] = {
+    "header": {"bold": True},
+    "expected": {"green": True},
+    "mismatch": {"red": True, "bold": True},
+    "changed": {"yellow": True, "bold": True},
+    "missing": {},
+}
+
+#: ``--tlsenv-grid``: auto (the grid unless -q or too many columns), full, summary, off.
+GRID_MODES = ("auto", "full", "summary", "off")
+
+
 class ReportSession:
     """Collects the results of tlsenv tests (from xdist workers too) and reports them."""
 
@@ -78,8 +92,10 @@ class ReportSession:
         update_baseline: bool,
         is_worker: bool,
         grid_max_tests: int,
+        grid_mode: str = "auto",
     ) -> None:
         self.selection = selection
+        self.grid_mode = grid_mode
         self.report_path = report_path
         self.baseline = baseline
         self.update_baseline = update_baseline
@@ -104,8 +120,14 @@ class ReportSession:
         is_worker: bool,
         cwd: Path,
         grid_max_tests: int,
+        grid_mode: str = "auto",
     ) -> ReportSession:
         """From the option values; a ConfigError names the option that cannot work."""
+        if grid_mode not in GRID_MODES:
+            raise ConfigError(
+                f"--tlsenv-grid {grid_mode!r}: use one of {', '.join(GRID_MODES)}"
+                f"{did_you_mean(grid_mode, GRID_MODES)}"
+            )
         try:
             selection = Selection.parse(scenarios) if scenarios else None
         except ConfigError as e:
@@ -114,7 +136,8 @@ class ReportSession:
         if report_path is not None and report_path.suffix not in REPORT_SUFFIXES:
             raise ConfigError(
                 f"--tlsenv-report {report}: unknown suffix {report_path.suffix!r}; "
-                "use .json (machine-readable) or .md (grid and failures for an issue)"
+                "use .json (machine-readable), .md (grid and failures for an issue) or .html "
+                "(the grid with every cell's details, for a browser)"
             )
         controller = not is_worker  # xdist workers write no files
         if report_path is not None and controller:
@@ -142,6 +165,23 @@ class ReportSession:
             update_baseline=update_baseline,
             is_worker=is_worker,
             grid_max_tests=grid_max_tests,
+            grid_mode=grid_mode,
+        )
+
+    def _summary_line(self, results: Sequence[Result], *, quiet: bool) -> str:
+        columns = {r["test"] for r in results}
+        scenarios = {r["scenario"] for r in results}
+        outside = sum(1 for r in results if r["mismatch"])
+        if quiet:
+            why = "-q"
+        elif self.grid_mode == "summary":
+            why = "--tlsenv-grid=summary"
+        else:
+            why = f"more than tlsenv_grid_max_tests={self.grid_max_tests} columns"
+        return (
+            f"tlsenv: {len(results)} verdicts ({len(columns)} tests x {len(scenarios)} "
+            f"scenarios), {outside} outside their expected set; grid not shown ({why}): "
+            "--tlsenv-grid=full shows it, --tlsenv-report PATH.md writes it"
         )
 
     # -- in the process that ran the test --------------------------------------------------
@@ -200,7 +240,16 @@ class ReportSession:
         if self.baseline is not None and self.update_baseline:
             self.updated = self.baseline.update(results)
             self.baseline.dump()
-        if self.report_path is not None:
+        if self.report_path is not None and self.report_path.suffix == ".html":
+            from .htmlreport import write_html
+
+            write_html(
+                results,
+                self.report_path,
+                self.changes,
+                baseline=str(self.baseline.path) if self.baseline else None,
+            )
+        elif self.report_path is not None:
             from .report import write_report
 
             write_report(
@@ -210,8 +259,9 @@ class ReportSession:
                 baseline=str(self.baseline.path) if self.baseline else None,
             )
 
-    def summary(self, tr: Terminal, width: int) -> None:
-        """The terminal summary: the grid (or a line when it is too big), then what differs."""
+    def summary(self, tr: Terminal, width: int, *, quiet: bool = False) -> None:
+        """The terminal summary: the grid (or one line: ``-q``, ``--tlsenv-grid=summary``, or
+        more columns than ``tlsenv_grid_max_tests``), then what differs."""
         if self.root_notes and not self.is_worker:
             # A line, not a warning: suites run with -W error, and nothing failed.
             tr.write_line(
@@ -220,38 +270,30 @@ class ReportSession:
             )
         if self.is_worker or not self.used:
             return
-        from .report import LEGEND, grid, header_line, session_meta
+        from .report import grid_view, header_line, session_meta
 
         results = list(self.results.values())
-        tr.write_sep("=", "tlsenv")
-        tr.write_line(header_line(session_meta(results)))
-        styles: dict[str, dict[str, bool]] = {
-            "header": {"bold": True},
-            "expected": {"green": True},
-            "mismatch": {"red": True, "bold": True},
-            "changed": {"yellow": True, "bold": True},
-            "missing": {},
-        }
-        tests = {r["nodeid"] for r in results}
-        limit = self.grid_max_tests
-        if results and len(tests) > limit:
-            scenarios = {r["scenario"] for r in results}
-            outside = sum(
-                1 for r in results if r["verdict"] is not None and r["verdict"] not in r["expected"]
-            )
-            tr.write_line(
-                f"tlsenv: grid of {len(tests)} tests x {len(scenarios)} scenarios not shown "
-                f"(tlsenv_grid_max_tests={limit}); {outside} verdict(s) outside their expected "
-                "set; --tlsenv-report PATH.md writes the full grid"
-            )
-        elif results:
-            for block in grid(results, self.changes, width=width):
+        columns = {r["test"] for r in results}
+        mode = self.grid_mode
+        if mode == "auto":
+            too_many = len(columns) > self.grid_max_tests
+            mode = "summary" if quiet or too_many else "full"
+        if results and mode == "summary":
+            tr.write_line(self._summary_line(results, quiet=quiet))
+        elif results and mode == "full":
+            tr.write_sep("=", "tlsenv")
+            tr.write_line(header_line(session_meta(results)))
+            view = grid_view(results, self.changes, width=width)
+            for b, block in enumerate(view.blocks):
+                if b:
+                    tr.line("")
                 for row in block:
                     for n, cell in enumerate(row):
-                        markup = styles["header"] if n == 0 else styles[cell.style]
+                        markup = _STYLES["header"] if n == 0 else _STYLES[cell.style]
                         tr.write(cell.text, **markup)
                     tr.line("")
-            tr.write_line(LEGEND)
+            for line in view.legend:
+                tr.write_line(line)
         if self.changes and self.baseline is not None:
             tr.write_line(f"tlsenv: {len(self.changes)} verdict(s) differ from the baseline:")
             for c in self.changes:

@@ -50,6 +50,8 @@ class Cell:
     verdicts: dict[str, Outcome | None]  # None: not applicable to that client in this mode
     #: Why the scenario could not be built here (every verdict is then None), else None.
     unavailable: str | None = None
+    #: The store as ``ls -l`` lines (owners, modes), taken while it existed (for the reports).
+    store: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -99,7 +101,8 @@ def _run_cell(
                 continue
             outcomes[client] = ready.run(timeout=settings.timeout)
         expected = env.scenario.expected
-    return Cell(name, placement, expected, outcomes)
+        store = tuple(env.store.listing().splitlines())
+    return Cell(name, placement, expected, outcomes, store=store)
 
 
 def available(

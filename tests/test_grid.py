@@ -12,6 +12,7 @@ import pytest
 from pytest_tlsenv.grid import Cell, blocks, colour_wanted, md_escape, to_markdown, to_text
 
 pytestmark = pytest.mark.nonroot
+pytest_plugins = ["pytester"]
 
 
 def _rows(n: int) -> list[list[Cell]]:
@@ -97,3 +98,133 @@ def test_markdown_escapes_what_would_break_the_table() -> None:
     # Every row has as many unescaped separators as the header: the table holds together.
     counts = {line.replace("\\|", "").count("|") for line in table.splitlines()}
     assert counts == {3}
+
+
+# -- the pytest summary's grid at the width of a terminal -------------------------------------
+
+SIX_FUNCTIONS = """
+import pytest
+
+SPEC = ["store", "good", "mitm-untrusted"]
+
+def nothing():
+    return None
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_requests_behind_proxy(tlsenv):
+    tlsenv.call(nothing)
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_httpx_behind_proxy(tlsenv):
+    tlsenv.call(nothing)
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_urllib_behind_proxy(tlsenv):
+    tlsenv.call(nothing)
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_aiohttp_behind_proxy(tlsenv):
+    tlsenv.call(nothing)
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_pip_download_via_proxy(tlsenv):
+    tlsenv.call(nothing)
+
+@pytest.mark.tlsenv_matrix(SPEC)
+def test_uv_download_via_proxy(tlsenv):
+    tlsenv.call(nothing)
+"""
+
+
+TWO_FUNCTIONS = """
+import pytest
+
+@pytest.mark.tlsenv_matrix(["good", "fifo"])
+def test_one(tlsenv):
+    tlsenv.call(lambda: None)
+
+@pytest.mark.tlsenv_matrix(["good", "fifo"])
+def test_two(tlsenv):
+    tlsenv.call(lambda: None)
+"""
+
+
+def _summary(
+    pytester: pytest.Pytester, columns: int, *args: str, source: str = SIX_FUNCTIONS
+) -> list[str]:
+    pytester.makepyfile(test_grid_session=source)
+    tests = 6 * 22 if source is SIX_FUNCTIONS else 4
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", str(columns))
+        result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2", *args)
+    result.assert_outcomes(passed=tests)
+    lines = result.outlines
+    start = next((i for i, line in enumerate(lines) if "= tlsenv =" in line), None)
+    end = next(i for i, line in enumerate(lines) if f"{tests} passed in" in line)
+    return lines[start:end] if start is not None else [line for line in lines if "tlsenv:" in line]
+
+
+def test_six_test_functions_by_22_scenarios_fit_80_columns(pytester: pytest.Pytester) -> None:
+    shown = _summary(pytester, 80)
+    assert len(shown) <= 30, "\n".join(shown)
+    assert all(len(line) <= 80 for line in shown[2:]), "\n".join(shown)
+    header = shown[2].split()
+    assert header == ["scenario", "A", "B", "C", "D", "E", "F"], shown[2]
+    # The legend maps the letters to the tests and spells out the short verdicts.
+    legend = " ".join(shown)
+    assert "A test_aiohttp_behind_proxy" in legend
+    assert "FAIL no connection" in legend
+    rows = {line.split()[0]: line.split()[1:] for line in shown[3:25]}
+    assert all(cell.startswith("FAIL") for cell in rows["fifo"]), rows["fifo"]
+
+
+def test_a_wide_terminal_shows_test_names_and_full_verdicts(pytester: pytest.Pytester) -> None:
+    # The twin: the letters and short verdicts are for narrow terminals only.
+    shown = _summary(pytester, 400)
+    assert "test_pip_download_via_proxy" in shown[2]
+    assert not any(line.startswith("columns:") for line in shown)
+    assert any(line.startswith("fifo ") and "FAILED" in line for line in shown)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("-q",), "*tlsenv: 4 verdicts (2 tests x 2 scenarios), * grid not shown (-q)*"),
+        (("--tlsenv-grid=summary",), "*grid not shown (--tlsenv-grid=summary)*"),
+        (
+            ("-o", "tlsenv_grid_max_tests=1"),
+            "*grid not shown (more than tlsenv_grid_max_tests=1 columns)*",
+        ),
+    ],
+)
+def test_one_line_instead_of_the_grid(
+    pytester: pytest.Pytester, args: tuple[str, ...], expected: str
+) -> None:
+    shown = _summary(pytester, 80, *args, source=TWO_FUNCTIONS)
+    assert len([line for line in shown if line.startswith("tlsenv:")]) == 1, shown
+    pytester_lines = pytest.LineMatcher(shown)
+    pytester_lines.fnmatch_lines([expected])
+    assert not any(line.startswith("scenario ") for line in shown)
+
+
+def test_grid_off_prints_nothing_and_full_overrides_quiet(pytester: pytest.Pytester) -> None:
+    assert _summary(pytester, 80, "--tlsenv-grid=off", source=TWO_FUNCTIONS) == []
+    shown = _summary(pytester, 80, "-q", "--tlsenv-grid=full", source=TWO_FUNCTIONS)
+    assert shown[2].split()[0] == "scenario"
+
+
+def test_a_bad_grid_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--tlsenv-grid=ful")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--tlsenv-grid 'ful': use one of auto, full, summary, off*(did you mean 'full'?)*"]
+    )
+
+
+def test_wrap_words_fills_lines_and_keeps_the_separator() -> None:
+    from pytest_tlsenv.grid import wrap_words
+
+    assert wrap_words(["aa", "bb", "cc"], 7, sep=", ") == ["aa, bb,", "cc"]
+    assert wrap_words(["A x", "B y"], None, lead="columns: ") == ["columns: A x  B y"]
+    assert wrap_words(["a-very-long-part"], 4) == ["a-very-long-part"]

@@ -48,7 +48,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--report",
         metavar="PATH",
-        help=f"also write the grid to PATH: {', '.join(REPORT_SUFFIXES)} (by its suffix)",
+        help=f"also write the grid to PATH: {', '.join(REPORT_SUFFIXES)} (by its suffix; "
+        ".html: one self-contained page: the grid, filters, each cell's details on click)",
     )
     p.add_argument(
         "--trust",
@@ -173,9 +174,14 @@ def _colour() -> bool:
 def write_report(
     path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
 ) -> None:
-    """Write the survey's cells to ``path``: JSON for ``.json``, else a Markdown table."""
+    """Write the survey's cells to ``path``: JSON for ``.json``, a self-contained page for
+    ``.html``, else a Markdown table."""
     path.parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the survey
-    if path.suffix == ".json":
+    if path.suffix == ".html":
+        from ..htmlreport import write_survey_html
+
+        write_survey_html(path, cells, versions, elapsed, trust)
+    elif path.suffix == ".json":
         path.write_text(json.dumps(to_json(cells, versions, elapsed, trust), indent=2) + "\n")
     else:
         path.write_text(to_markdown(cells, versions))
