@@ -491,18 +491,18 @@ def _spec_for(item: pytest.Item) -> Spec:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("tlsenv_matrix")
     nodeid = metafunc.definition.nodeid
+    client = metafunc.definition.get_closest_marker("tlsenv_client")
     # A marker on the test itself that no fixture reads would run the test against the
-    # host's store, silently. (A module's or class's pytestmark may cover other tests too.)
+    # host's store, silently. (A module's or class's pytestmark may cover other tests too;
+    # a tlsenv_client test gets its tlsenv from the marker.)
     own = any(m.name == "tlsenv" for m in metafunc.definition.own_markers)
-    if own and not set(FIXTURES) & set(metafunc.fixturenames):
+    if own and client is None and not set(FIXTURES) & set(metafunc.fixturenames):
         raise pytest.Collector.CollectError(
             f"{nodeid}: @pytest.mark.tlsenv has no effect: the test uses none of the "
             f"{', '.join(FIXTURES)} fixtures (add tlsenv to its arguments)"
         )
-    marker = metafunc.definition.get_closest_marker("tlsenv_matrix")
-    nodeid = metafunc.definition.nodeid
-    client = metafunc.definition.get_closest_marker("tlsenv_client")
     if client is not None:
         try:
             declarative.spec_from_marker(client.args, client.kwargs)

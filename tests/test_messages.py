@@ -78,7 +78,7 @@ def test_a_tlsenv_marker_without_its_fixtures_is_a_collection_error(
         [
             "*test_a_tlsenv_marker_without_its_fixtures_is_a_collection_error.py::"
             "test_forgot_the_fixture: @pytest.mark.tlsenv has no effect: the test uses none of "
-            "the tlsenv, make_tlsenv, tlsenv_scenario fixtures*"
+            "the tlsenv, make_tlsenv, tlsenv_scenario* fixtures (add tlsenv to its arguments)"
         ]
     )
     # Twin: through another fixture, the marker is used; and so the test runs.
