@@ -403,11 +403,14 @@ def namespaces() -> None:
 
 
 def test_system_sources_come_from_the_layouts() -> None:
+    # The layouts' paths, plus Go's other default files (root_linux.go).
     assert SYSTEM_SOURCES == {
         "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem": "file",
+        "/etc/pki/tls/cacert.pem": "file",
         "/etc/pki/tls/cert.pem": "file",
         "/etc/pki/tls/certs": "dir",
         "/etc/pki/tls/certs/ca-bundle.crt": "file",
+        "/etc/ssl/ca-bundle.pem": "file",
         "/etc/ssl/cert.pem": "file",
         "/etc/ssl/certs": "dir",
         "/etc/ssl/certs/ca-certificates.crt": "file",

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..clients import presets
-from ..errors import ConfigError
+from ..clients import get_preset, presets
+from ..errors import ClientUnavailableError, ConfigError
 from ..report import trust_text
-from ..selection import parse_clients, parse_scenarios
+from ..selection import ClientRef, parse_clients, parse_scenarios
 from ..session import check_writable_file
-from ..survey import Cell, available, survey, to_json, to_markdown, to_text
+from ..survey import Cell, available, cells_of, columns, survey, to_json, to_markdown, to_text
 
 __all__ = ["REPORT_SUFFIXES", "add_commands", "write_report"]
 
@@ -32,8 +32,9 @@ def add_commands(sub: Any) -> None:
         "--clients",
         nargs="+",
         metavar="CLIENT",
-        help="presets to run, comma- or space-separated; -NAME leaves one out (default: all "
-        f"found): {', '.join(sorted(presets()))}",
+        help="presets to run, comma- or space-separated; -NAME leaves one out; NAME@VERSION "
+        "pins a release (uv@0.2.28,uv@0.2.29: one column each) (default: all found): "
+        f"{', '.join(sorted(presets()))}",
     )
     p.add_argument(
         "--scenarios",
@@ -63,7 +64,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--uv-version", default="0.13.9", help="uv to install into the cache when none is on PATH"
     )
-    p.set_defaults(func=_survey)
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only slice K of N of the cells (deterministic; merge the JSON reports with "
+        "`report merge`)",
+    )
+    p.set_defaults(func=_survey, parser=p)
 
 
 def _progress(done: int, total: int, cell: Cell) -> None:
@@ -80,19 +87,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str]]:
-    """The client and scenario names asked for; a ConfigError names the bad word."""
-    clients = None
+def _selection(args: argparse.Namespace) -> tuple[list[ClientRef], list[str]]:
+    """The clients (none: all found) and scenarios asked for; a ConfigError names the bad
+    word. Checked before anything is installed or run."""
+    refs: list[ClientRef] = []
     if args.clients:
         try:
             refs = parse_clients(args.clients, sorted(presets()))
         except ConfigError as e:
             raise ConfigError(f"--clients: {e}") from None
-        pinned = [str(r) for r in refs if r.version is not None]
-        if pinned:
-            raise ConfigError(f"--clients: {', '.join(pinned)}: a version is not taken here")
-        clients = [r.name for r in refs]
-        if not clients:
+        if not refs:
             raise ConfigError("--clients: that selection leaves no client")
     try:
         names = parse_scenarios(args.scenarios or "")
@@ -109,16 +113,37 @@ def _selection(args: argparse.Namespace) -> tuple[list[str] | None, list[str]]:
             )
         # Found out now, not after the whole survey ran.
         check_writable_file(path, "--report")
-    return clients, names
+    return refs, names
 
 
 def _survey(args: argparse.Namespace) -> int:
+    from ..shards import parse_shard
+
     try:
-        wanted, names = _selection(args)
+        refs, names = _selection(args)
+        shard = parse_shard(args.shard) if args.shard else None
     except ConfigError as e:
         print(f"survey: {e}", file=sys.stderr)
         return 2
-    clients, notes = available(wanted, uv_version=args.uv_version)
+    # A ref with a version is that release, pinned; the others are found on this machine.
+    for ref in refs:
+        if ref.version is not None and get_preset(ref.name).installable is None:
+            args.parser.error(f"--clients {ref}: {ref.name} is not installable from the index")
+    pins = [r for r in refs if r.version is not None]
+    try:
+        _install(pins)
+    except (ConfigError, ClientUnavailableError) as e:
+        args.parser.error(str(e).strip().splitlines()[0])
+    plain = [r.name for r in refs if r.version is None]
+    found, notes = (
+        ([], []) if refs and not plain else available(plain or None, uv_version=args.uv_version)
+    )
+    by_name = {c: (c, v, shown) for c, v, shown in found}
+    clients = [
+        (r.name, r.version, r.version) if r.version is not None else by_name[r.name]
+        for r in (refs or [ClientRef(c) for c in by_name])
+        if r.version is not None or r.name in by_name
+    ]
     for note in notes:
         print(f"survey: {note}", file=sys.stderr)
     if args.trust == "system":
@@ -136,11 +161,13 @@ def _survey(args: argparse.Namespace) -> int:
         trust=args.trust,
         timeout=args.timeout,
         progress=_progress if tty else _progress_lines,
+        shard=shard,
     )
     if tty:
         print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
     elapsed = time.perf_counter() - start
-    versions = {c: v for c, _, v in clients}
+    names_ = columns([(c, v) for c, v, _ in clients])
+    versions = {col: shown for col, (_, _, shown) in zip(names_, clients, strict=True)}
     # The mode is part of every verdict: the grid says which one it shows.
     print(f"{trust_text([args.trust])}; n/a: the scenario cannot reach that client in this mode")
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
@@ -161,8 +188,34 @@ def _survey(args: argparse.Namespace) -> int:
         "expected set; n/a: the scenario cannot reach that client in this trust mode."
     )
     if args.report:
-        write_report(Path(args.report), results, versions, elapsed, args.trust)
+        shard_of = None
+        if shard is not None:  # where each cell sits in the whole survey, for `report merge`
+            shard_of = (args.shard, [f"{s}@{p}" for s, p in cells_of(names)])
+        write_report(Path(args.report), results, versions, elapsed, args.trust, shard_of)
     return 0
+
+
+def _install(pins: list[Any]) -> None:
+    """Install the pinned versions before the survey, in parallel as the cores allow, with a
+    progress line per install (``[2/3] uv 0.2.29: ready``)."""
+    import concurrent.futures
+
+    from ..clients import pinned
+
+    todo = []
+    for ref in pins:
+        preset = get_preset(ref.name)
+        assert preset.installable is not None
+        todo.append((ref, *preset.installable))
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="install") as pool:
+        futures = {
+            pool.submit(pinned, package, ref.version, exe): ref for ref, package, exe in todo
+        }
+        for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            ref = futures[fut]
+            fut.result()
+            print(f"[{done}/{len(todo)}] {ref.name} {ref.version}: ready", file=sys.stderr)
 
 
 def _colour() -> bool:
@@ -172,17 +225,27 @@ def _colour() -> bool:
 
 
 def write_report(
-    path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
+    path: Path,
+    cells: list[Cell],
+    versions: dict[str, str],
+    elapsed: float,
+    trust: str = "env",
+    shard: tuple[str, list[str]] | None = None,
 ) -> None:
     """Write the survey's cells to ``path``: JSON for ``.json``, a self-contained page for
-    ``.html``, else a Markdown table."""
+    ``.html``, else a Markdown table. A shard's JSON says which (``K/N``) and lists every cell
+    of the whole survey (``scenario@placement``, in order), so ``report merge`` restores the
+    order and sees gaps."""
     path.parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the survey
     if path.suffix == ".html":
         from ..htmlreport import write_survey_html
 
         write_survey_html(path, cells, versions, elapsed, trust)
     elif path.suffix == ".json":
-        path.write_text(json.dumps(to_json(cells, versions, elapsed, trust), indent=2) + "\n")
+        data = to_json(cells, versions, elapsed, trust)
+        if shard is not None:
+            data["shard"], data["survey_cells"] = shard
+        path.write_text(json.dumps(data, indent=2) + "\n")
     else:
         path.write_text(to_markdown(cells, versions))
     print(f"report written to {path}")

@@ -1,5 +1,5 @@
 """The built-in presets: curl, wget, openssl, node (and node --use-openssl-ca), git, pip, uv,
-python's ssl, requests, httpx, urllib3, aiohttp, java; how each is detected, wired and run.
+go, python's ssl, requests, httpx, urllib3, aiohttp, java; how each is detected, wired and run.
 
 Importing this module registers them (:func:`~pytest_tlsenv.clients.registry.register`).
 """
@@ -23,6 +23,7 @@ from ..keystore import java_tool_options, trust_store_options
 from ..versions import version_of
 from .client import Client
 from .fetchers import aiohttp_fetch, httpx_fetch, requests_fetch, urllib3_fetch, urllib_fetch
+from .gobuild import go_client, go_version
 from .jvm import JVM_OPTIONS, java_class_dir, java_system_keystore
 from .pinning import pinned
 from .preset import DIR, EITHER, FILE, KEYSTORE, OPENSSL_ENV, Preset, Wiring
@@ -293,6 +294,28 @@ def _uv(env: TLSEnv, version: str | None, w: Wiring) -> Client:
     return Client("uv", env, argv=argv, env={flag: "1", "UV_HTTP_RETRIES": "0"}, version=version)
 
 
+#: crypto/x509's default lists on Linux (root_linux.go, go1.19 to go1.23): the first file
+#: that reads wins; then every entry of every dir is read (a FIFO there blocks it).
+_GO_DEFAULTS = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+    "/system/etc/security/cacerts",
+)
+
+
+def _go(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # http.Get as Go programs make it: HTTPS_PROXY through ProxyFromEnvironment, which never
+    # proxies localhost or 127.0.0.1 (so proxy scenarios name the origin origin.tlsenv.test),
+    # and SSL_CERT_FILE plus the SSL_CERT_DIR colon list in env mode. Go has no trust option.
+    return Client("go", env, argv=(str(go_client()), env.origin.url), version=v)
+
+
 def _java(env: TLSEnv, v: str | None, w: Wiring) -> Client:
     # Trust: JAVA_TOOL_OPTIONS (env), the same properties on the command line (flags), or the
     # JDK's default cacerts (system). The proxy: https.proxyHost/Port on the command line in
@@ -462,6 +485,15 @@ for _p in (
         # uv before 0.2.29 never reads SSL_CERT_DIR (probe and strace, tests/test_probe.py).
         honours_before=(("0.2.29", ("SSL_CERT_FILE",)),),
         system=lambda: _OPENSSL_PROBE,
+    ),
+    Preset(
+        "go",
+        "Go net/http http.Get (crypto/x509 roots; SSL_CERT_FILE, SSL_CERT_DIR list; no flags)",
+        ("SSL_CERT_FILE", "SSL_CERT_DIR"),
+        go_version,
+        _go,
+        env_vars=dict(OPENSSL_ENV),
+        system=lambda: _GO_DEFAULTS,
     ),
     Preset(
         "java",

@@ -24,7 +24,9 @@ TRUST_VARIABLES: dict[str, TrustVariable] = {
     v.name: v
     for v in (
         TrustVariable("SSL_CERT_FILE", "file", "OpenSSL, Go, rustls-native-certs, httpx, uv"),
-        TrustVariable("SSL_CERT_DIR", "dir", "OpenSSL, Go, rustls-native-certs, httpx, uv"),
+        TrustVariable(
+            "SSL_CERT_DIR", "dir", "OpenSSL, Go (a colon-separated list), rustls-native-certs, uv"
+        ),
         TrustVariable("REQUESTS_CA_BUNDLE", "file", "requests, pip"),
         TrustVariable("CURL_CA_BUNDLE", "file", "curl, requests, pip"),
         TrustVariable("PIP_CERT", "file", "pip"),
@@ -44,8 +46,14 @@ TRUST_VARIABLES: dict[str, TrustVariable] = {
 }
 
 
+#: Compiled-in defaults of clients that no layout defines: Go's crypto/x509 (root_linux.go)
+#: tries these files too (OpenSUSE's bundle, OpenELEC's), after Debian's and RHEL 6's.
+_CLIENT_DEFAULTS = {"/etc/ssl/ca-bundle.pem": "file", "/etc/pki/tls/cacert.pem": "file"}
+
+
 def _system_sources() -> dict[str, str]:
-    """Default trust locations of the debian, rhel and alpine layouts: ``/path -> kind``.
+    """Default trust locations of the debian, rhel and alpine layouts, and clients' other
+    compiled-in defaults (:data:`_CLIENT_DEFAULTS`): ``/path -> kind``.
 
     Bundle files, cert dirs and JVM keystores (kind ``keystore``), plus the layouts' aliases
     of a bundle or cert dir (RHEL's ca-bundle.crt and cert.pem, Alpine's cert.pem): each is a
@@ -69,6 +77,8 @@ def _system_sources() -> dict[str, str]:
             kind = "file" if resolved == lay.bundle else "dir" if resolved == lay.cert_dir else ""
             if kind:
                 found.setdefault("/" + alias, kind)
+    for path, kind in _CLIENT_DEFAULTS.items():
+        found.setdefault(path, kind)
     return dict(sorted(found.items()))
 
 
