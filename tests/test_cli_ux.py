@@ -105,7 +105,7 @@ def test_the_script_and_python_m_are_one_command(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--clients", "kurl"], "survey: --clients: unknown client 'kurl' (did you mean 'curl'?)"),
-        (["--clients", "curl@8.0"], "survey: --clients: curl@8.0: a version is not taken here"),
+        (["--clients", "curl@8.0"], "--clients curl@8.0: curl is not installable from the index"),
         (["--clients", "curl,-curl"], "survey: --clients: that selection leaves no client"),
         (["--scenarios", "good,-good"], "survey: --scenarios: that selection leaves no scenario"),
         (["--report", "s.txt"], "survey: --report s.txt: unknown suffix '.txt'; use .md, .json"),
