@@ -136,12 +136,13 @@ class MountPlan:
         ``stage`` is a directory of ours (under the scenario root) for graft staging.
         """
         layout = store.layout
-        rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared]
+        rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared, layout.keystore]
         rels += [alias for alias, _target in layout.aliases]
         try:
             binds, grafts, masks = _nsplan.plan([r for r in rels if r], str(store.root), str(stage))
         except _nsplan.PlanError as e:
             raise TLSEnvError(str(e)) from None
+        masks = _nsplan.hidden_masks(list(layout.hidden), masks)
         return cls(binds=binds, grafts=grafts, stage=str(stage), masks=masks)
 
     @classmethod

@@ -1,23 +1,19 @@
-"""The scenario catalogue and the marker's keywords.
+"""The scenario catalogue (from :mod:`pytest_tlsenv.catalogue`) and the marker's keywords.
 
 A :class:`Scenario` is a named, documented environment with the set of verdicts a robust
 client may give in it. :func:`resolve` turns the marker's keywords into a :class:`Spec`: the
 scenario sets defaults, keywords beside it add faults or override the rest.
 """
 
-# Size: a little over 600 lines, most of it the catalogue itself (one Scenario per name,
-# with its why and expected verdicts): data a reader scans as one table.
-
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._checks import MAX_EXTRA_CAS, MAX_TIMEOUT, check_count, check_timeout, did_you_mean
 from .env import TRUST_MODES  # defined low: client presets validate it too
 from .errors import ConfigError
-from .fallback import KINDS as FALLBACK_KINDS
 from .faults import FAULTS, PLACEMENTS
 from .outcome import Verdict
 from .store import LAYOUTS
@@ -35,353 +31,12 @@ __all__ = [
     "resolve",
 ]
 
-OK = frozenset({Verdict.OK})
-REJECTED = frozenset({Verdict.REJECTED})
-FAILED = frozenset({Verdict.FAILED})
-OK_OR_REJECTED = frozenset({Verdict.OK, Verdict.REJECTED})
-CLEAN_REFUSAL = frozenset({Verdict.OK, Verdict.FAILED, Verdict.REJECTED})
-REFUSED = frozenset({Verdict.FAILED, Verdict.REJECTED})
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A named environment: its faults, proxy, server, layout, and what a robust client does.
-
-    ``expected_by_placement`` maps a placement to its expected set; :attr:`expected` is the
-    set for this scenario's own placement.
-    """
-
-    name: str
-    description: str
-    why: str
-    groups: tuple[str, ...]
-    faults: tuple[str, ...] = ()
-    placement: str = "decoy"
-    proxy: str | None = None
-    server: str = "good"
-    layout: str = "debian"
-    expected_by_placement: Mapping[str, frozenset[Verdict]] = field(
-        default_factory=lambda: {"decoy": OK, "shadow": OK}
-    )
-    source: str | None = None
-    #: How a trusted proxy's CA gets into the store: ``"store"`` (a healthy anchor, like the
-    #: origin's CA) or ``"admin-0600"`` (uv 5448: copied to the anchors dir as ROOT_CRT.crt,
-    #: unreadable, then hash-linked and appended to the bundle update-ca-certificates-style).
-    proxy_ca: str = "store"
-    #: The ``fallback`` group: the kind of broken store (:data:`.fallback.KINDS`) that every
-    #: trust variable and option names, while the trusted CA is only in the default store.
-    fallback: str | None = None
-
-    @property
-    def expected(self) -> frozenset[Verdict]:
-        """The verdicts a robust client may give here."""
-        return self.expected_by_placement.get(self.placement, OK)
-
-
-CATALOGUE: dict[str, Scenario] = {
-    s.name: s
-    for s in (
-        Scenario(
-            "good",
-            "a healthy store holding the origin's CA; the origin presents a valid leaf",
-            "the positive control: every client must connect",
-            groups=("server",),
-        ),
-        Scenario(
-            "unreadable-file",
-            "a CA file in the cert dir owned by another user with mode 0600; client not root",
-            "one unreadable entry must not stop a client from using the healthy ones (uv 5448)",
-            groups=("store",),
-            faults=("unreadable-file",),
-            expected_by_placement={"decoy": OK, "shadow": OK_OR_REJECTED},
-            source="https://github.com/astral-sh/uv/issues/5448",
-        ),
-        # -- the rest of the store group. Entry faults: decoy {OK} (OpenSSL never
-        # opens a decoy; a client that reads every file must skip it), shadow {OK, REJECTED}
-        # (a client that only has the cert dir lost its one copy of the CA: refusing is fine,
-        # crashing or hanging is not). Env faults: a clean refusal is fine in both placements.
-        *(
-            Scenario(
-                name,
-                FAULTS[name].description,
-                why,
-                groups=("store",),
-                faults=(name,),
-                expected_by_placement=expected,
-            )
-            for name, why, expected in (
-                (
-                    "unreadable-bundle",
-                    "an unreadable SSL_CERT_FILE must not crash a client; refusing it is fine",
-                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
-                ),
-                (
-                    "unreadable-dir",
-                    "an entry behind an unsearchable directory must be skipped like a bad file",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "dangling-symlink",
-                    "a link to a removed CA (ENOENT) must be skipped",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "symlink-loop",
-                    "a symlink loop (ELOOP) must be skipped, not followed forever",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "fifo",
-                    "a FIFO must not be opened blocking: HUNG is the failure this catches",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "empty-file",
-                    "an empty entry holds no certificate and must be skipped",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "garbage-file",
-                    "a file that is not a certificate must be skipped",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "truncated-pem",
-                    "a PEM block without its END line must be skipped",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "der-file",
-                    "a DER certificate in a PEM directory must be skipped (or read as DER)",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "private-key-file",
-                    "a private key is not a trust anchor and must be skipped",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "garbage-in-bundle",
-                    "one bad block must not make a client drop the healthy blocks around it",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "expired-decoy",
-                    "an expired copy beside the valid CA: pick the valid one (OpenSSL 1.0.2 "
-                    "did not, in 2021)",
-                    {"decoy": OK, "shadow": OK},
-                ),
-                (
-                    "non-ca-cert",
-                    "a CA:FALSE certificate is no anchor; refusing when it shadows the CA is fine",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "huge-file",
-                    "a huge entry must be read or skipped, not hang or exhaust memory",
-                    {"decoy": OK, "shadow": OK_OR_REJECTED},
-                ),
-                (
-                    "crlf-pem",
-                    "CRLF line endings are valid PEM (RFC 7468): the CA must load",
-                    {"decoy": OK, "shadow": OK},
-                ),
-                (
-                    "missing-file-env",
-                    "SSL_CERT_FILE pointing nowhere must not crash a client",
-                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
-                ),
-                (
-                    "missing-dir-env",
-                    "SSL_CERT_DIR pointing nowhere must not crash a client",
-                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
-                ),
-                (
-                    "dir-as-file",
-                    "SSL_CERT_FILE naming a directory must not crash a client",
-                    {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
-                ),
-            )
-        ),
-        Scenario(
-            "expired",
-            "the origin's leaf expired yesterday",
-            "an expired certificate must be refused",
-            groups=("server",),
-            server="expired",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "not-yet-valid",
-            "the origin's leaf becomes valid tomorrow",
-            "a certificate not yet valid must be refused",
-            groups=("server",),
-            server="not-yet-valid",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "wrong-host",
-            "the origin's leaf names wrong.tlsenv.test only",
-            "a certificate for another host must be refused",
-            groups=("server",),
-            server="wrong-host",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "self-signed",
-            "the origin presents a self-signed certificate",
-            "a self-signed certificate is not anchored in the store",
-            groups=("server",),
-            server="self-signed",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "untrusted-root",
-            "the origin's leaf chains to a CA that is not in the store",
-            "an unknown issuer must be refused",
-            groups=("server",),
-            server="untrusted-root",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "incomplete-chain",
-            "the origin's leaf comes from an intermediate it does not send",
-            "a client cannot build the chain without the intermediate (no AIA fetching here)",
-            groups=("server",),
-            server="incomplete-chain",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "cn-only",
-            "the origin's name is in the subject CN only, no subjectAltName",
-            "OpenSSL and Python still fall back to the CN; rustls and Go refuse: either is fine",
-            groups=("server",),
-            server="cn-only",
-            expected_by_placement={"decoy": OK_OR_REJECTED, "shadow": OK_OR_REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "wrong-eku",
-            "the origin's leaf has extendedKeyUsage clientAuth only",
-            "a leaf not valid for serverAuth must be refused",
-            groups=("server",),
-            server="wrong-eku",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "weak-key",
-            "the origin's leaf has an RSA-1024 key",
-            "OpenSSL at security level 2 (Python, curl) and webpki refuse RSA-1024 (level 1 "
-            "still accepts it)",
-            groups=("server",),
-            server="weak-key",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://badssl.com/",
-        ),
-        Scenario(
-            "constraint-violation",
-            "the origin's leaf (from the trusted, name-constrained CA) also names evil.example.com",
-            "a leaf outside its CA's permitted subtrees must be refused, even for a good name",
-            groups=("server",),
-            server="constraint-violation",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-            source="https://x509-limbo.com/",
-        ),
-        Scenario(
-            "mitm-untrusted",
-            "an intercepting proxy forges the origin's certificate with a CA not in the store",
-            "fail closed: refuse, and send the interceptor nothing",
-            groups=("proxy",),
-            proxy="mitm-untrusted",
-            expected_by_placement={"decoy": REJECTED, "shadow": REJECTED},
-        ),
-        Scenario(
-            "mitm-trusted",
-            "an intercepting proxy whose CA is in the store forwards to the origin",
-            "the positive control of interception: a trusted corporate proxy works",
-            groups=("proxy",),
-            proxy="mitm-trusted",
-            expected_by_placement={"decoy": OK, "shadow": OK},
-        ),
-        Scenario(
-            "proxy-tunnel",
-            "an honest CONNECT proxy relays the TLS bytes to the origin",
-            "clients must honour HTTPS_PROXY and tunnel through it",
-            groups=("proxy",),
-            proxy="proxy-tunnel",
-            expected_by_placement={"decoy": OK, "shadow": OK},
-        ),
-        Scenario(
-            "proxy-refuses",
-            "the proxy answers every CONNECT with 403",
-            "a refused tunnel is a clean failure, not a crash or a hang",
-            groups=("proxy",),
-            proxy="proxy-refuses",
-            expected_by_placement={"decoy": FAILED, "shadow": FAILED},
-        ),
-        Scenario(
-            "proxy-auth-required",
-            "the proxy answers 407 until Proxy-Authorization matches (.proxy.authenticated_url)",
-            "without credentials a clean failure; with them, OK",
-            groups=("proxy",),
-            proxy="proxy-auth-required",
-            expected_by_placement={"decoy": FAILED, "shadow": FAILED},
-        ),
-        # -- the fallback group: the user's override names a broken store; the CA is only in
-        # the default one (its real paths, in a mount namespace). Taking the default is the
-        # failure: a refusal (REJECTED) or a clean stop (FAILED) is what the user asked for.
-        *(
-            Scenario(
-                f"fallback-{kind}",
-                f"the trusted CA only in the default store; every trust variable or option the "
-                f"client honours names {what}",
-                "an overridden store that trusts nothing must not send the client back to the "
-                "default store the user overrode (uv 18526: a missing SSL_CERT_FILE)",
-                groups=("fallback",),
-                expected_by_placement={"decoy": REFUSED, "shadow": REFUSED},
-                source="https://github.com/astral-sh/uv/issues/18526",
-                fallback=kind,
-            )
-            for kind, what in zip(
-                FALLBACK_KINDS,
-                (
-                    "a file and a directory that do not exist",
-                    "an empty file and an empty directory",
-                    "a file and a directory (of a decoy CA) owned by another user, mode 0600/0700",
-                    "a file of binary garbage and a directory holding a garbage HHHHHHHH.0",
-                ),
-                strict=True,
-            )
-        ),
-        Scenario(
-            "uv-5448",
-            "all traffic through an intercepting proxy whose root CA the admin installed as "
-            "root-owned 0600 /usr/local/share/ca-certificates/ROOT_CRT.crt, then "
-            "update-ca-certificates: hash link in /etc/ssl/certs, CA appended to the readable "
-            "bundle; client not root",
-            "the seed report: the bundle holds the proxy's CA, so one unreadable anchor must not "
-            "stop a client (uv 0.2.29 panicked)",
-            groups=("reports", "store"),
-            proxy="mitm-trusted",
-            proxy_ca="admin-0600",
-            source="https://github.com/astral-sh/uv/issues/5448",
-        ),
-    )
-}
-
-GROUPS: dict[str, tuple[str, ...]] = {}
-for _s in CATALOGUE.values():
-    for _g in _s.groups:
-        GROUPS.setdefault(_g, ())
-        GROUPS[_g] += (_s.name,)
-
+from .catalogue import (
+    CATALOGUE,
+    GROUPS,
+    OK,
+    Scenario,
+)
 
 # Scenarios that proxy= or server= may name on their own (without scenario=).
 GROUPS_OF_ALONE = frozenset(GROUPS.get("proxy", ()) + GROUPS.get("server", ()))
@@ -541,7 +196,7 @@ def resolve(*args: Any, **kwargs: Any) -> Spec:
         )
     server = kwargs.get("server", base.server)
     servers = GROUPS.get("server", ())
-    if not isinstance(server, str) or server not in servers:
+    if not isinstance(server, str) or (server not in servers and server != base.server):
         raise ConfigError(
             f"server takes a name from the server group, got {server!r}; valid: "
             f"{', '.join(servers)}{did_you_mean(server, servers)}"

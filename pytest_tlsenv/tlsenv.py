@@ -20,21 +20,22 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from . import namespace
+from . import namespace, proxyenv
 from ._checks import check_argv, check_callable, check_timeout, client_not_found
 from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
-from .errors import ConfigError
+from .errors import ClientUnavailableError, ConfigError, ServerError
 from .evidence import Evidence, untrusted_hint
 from .fallback import Overrides
 from .faults import Applied
 from .journal import Journal
-from .namespace import MountPlan, call_in_namespace
+from .namespace import MountPlan, SystemPathsUnavailableError, call_in_namespace
 from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run
 from .pki import PKI, TEST_DOMAIN
-from .proxy import SETUPS, Proxy
+from .proxy import Proxy
 from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
 from .scenarios import TRUST_MODES, Scenario, Spec
 from .servers import Origin
@@ -49,6 +50,35 @@ __all__ = ["DEFAULT_TIMEOUT", "Settings", "TLSEnv"]
 
 DEFAULT_TIMEOUT = 20.0
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _from_checks(tb: TracebackType | None) -> bool:
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") == f"{__package__}._checks"
+
+
+def _shown_from_the_caller(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A mistake in the call (a ConfigError, a client that is not there, a TypeError of the
+    argument checks) is shown at the caller's line: the package's frames below it explain
+    nothing to the user, so they leave the traceback (and pytest hides this wrapper)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        __tracebackhide__ = True
+        try:
+            return method(*args, **kwargs)
+        except (ConfigError, ClientUnavailableError) as e:
+            raise e.with_traceback(None) from e.__cause__
+        except TypeError as e:
+            if _from_checks(e.__traceback__):
+                raise e.with_traceback(None) from e.__cause__
+            raise
+
+    return wrapper
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -60,6 +90,8 @@ class Settings:
     system_paths: bool = False
     #: The trust mode of scenarios whose marker gives none (``--tlsenv-trust``).
     trust: str = "env"
+    #: A failed test's scenario roots stay (``--tlsenv-keep``): failure texts say so.
+    keep: bool = False
 
 
 class TLSEnv:
@@ -91,6 +123,7 @@ class TLSEnv:
             raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {self.trust!r}")
         if self.system_paths or self.trust == "system":
             require_namespaces()
+        self._require_private_names(spec)
         self._journal = Journal(fault_uid=settings.fault_uid)
         if self.user is not None:
             self._client_ids(self.user)
@@ -114,6 +147,9 @@ class TLSEnv:
             pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
         )
         self.proxy: Proxy | None = None
+        #: Every proxy of the scenario by role: ``"proxy"`` (:attr:`proxy`); a case conflict
+        #: adds ``"HTTPS_PROXY"`` and ``"https_proxy"``, the proxy each variable names.
+        self.proxies: dict[str, Proxy] = {}
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
@@ -195,6 +231,11 @@ class TLSEnv:
         return self.spec.scenario
 
     @property
+    def keeps_root(self) -> bool:
+        """Whether this scenario's root stays when its test fails (``--tlsenv-keep``)."""
+        return self.settings.keep
+
+    @property
     def store(self) -> TrustStore:
         return self.world.store
 
@@ -207,6 +248,11 @@ class TLSEnv:
     def fallback(self) -> Overrides | None:
         """The broken store every variable and option names (the fallback group), else None."""
         return self.world.fallback
+
+    @property
+    def proxy_name(self) -> str | None:
+        """The proxy scenario this TLSEnv runs (``"socks5"``...), or None without a proxy."""
+        return self.spec.proxy
 
     @property
     def invented_names(self) -> tuple[str, ...]:
@@ -261,6 +307,7 @@ class TLSEnv:
 
     # -- running clients ------------------------------------------------------------------
 
+    @_shown_from_the_caller
     def client(self, name: str, *, version: str | None = None, trust: str | None = None) -> Client:
         """A ready client preset for this scenario: ``.argv`` or ``.fn``, ``.env``, ``.run()``.
 
@@ -270,9 +317,19 @@ class TLSEnv:
         users set), ``system`` (its compiled-in paths) or ``flags`` (explicit options).
         Raises :class:`~pytest_tlsenv.errors.NotApplicableError` when the scenario cannot
         apply to that client in that mode (the plugin turns it into a skip).
+        ``name@version`` (``"uv@0.2.29"``) is the same as ``version=``.
         """
         from .clients import make_client
 
+        if "@" in name:
+            from .selection import parse_client
+
+            ref = parse_client(name)
+            if version is not None and version != ref.version:
+                raise ConfigError(
+                    f"client {name!r} with version={version!r}: two versions; give one"
+                )
+            name, version = ref.name, ref.version
         return make_client(self, name, version, trust=self._trust(trust))
 
     def _client_ids(self, user: str) -> tuple[int, int]:
@@ -309,6 +366,7 @@ class TLSEnv:
         # NaN or inf would reach select/communicate and crash every run there.
         return check_timeout(timeout)
 
+    @_shown_from_the_caller
     def run(
         self,
         argv: Sequence[str],
@@ -350,6 +408,7 @@ class TLSEnv:
             other_user=user is not None,
         )
         evidence = Evidence(self.origin, self.proxy)
+        route = self._route()
         groups: list[int] = []
 
         def started(proc: subprocess.Popen[bytes]) -> None:
@@ -385,9 +444,10 @@ class TLSEnv:
                 timeout=timeout,
             )
         )
+        verdict, reason = route.judge(judged.verdict, judged.reason, judged.reached_origin)
         outcome = Outcome(
-            verdict=judged.verdict,
-            reason=judged.reason,
+            verdict=verdict,
+            reason=reason,
             argv=list(argv),
             returncode=done.returncode,
             stdout=done.stdout,
@@ -401,6 +461,7 @@ class TLSEnv:
         self.outcomes.append(outcome)
         return outcome
 
+    @_shown_from_the_caller
     def call(
         self,
         fn: Callable[[], Any],
@@ -426,19 +487,22 @@ class TLSEnv:
         timeout = self._timeout(timeout)
         trust = self._trust(trust)
         evidence = Evidence(self.origin, self.proxy)
+        route = self._route()
         overlay: dict[str, str | None] = dict(self._call_environ(trust))
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
         # would see each other's scenario. One call at a time.
         with ENVIRON_LOCK, scrubbed(overlay) as environ:
-            if self._namespaced(trust):
+            if self._namespaced(trust) or self._names_required:
                 # A forked child in the namespace; DAC caps dropped as root, all as non-root.
+                # Proxy-environment scenarios need it for the private /etc/hosts alone.
                 drop = "dac" if must_drop_caps(None) else "all"
-                result: Any = call_in_namespace(fn, self.mount_plan(), timeout=timeout, drop=drop)
+                plan = self.mount_plan() if self._namespaced(trust) else self.world.names_plan()
+                result: Any = call_in_namespace(fn, plan, timeout=timeout, drop=drop)
             else:
                 with self._backend():
                     result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
-        if result.timed_out and not self._namespaced(trust):
+        if result.timed_out and not (self._namespaced(trust) or self._names_required):
             self._threads.append(result.thread)
         judged = evidence.judge(
             functools.partial(
@@ -448,11 +512,11 @@ class TLSEnv:
                 timeout=timeout,
             )
         )
-        reason = judged.reason
-        if judged.verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
+        verdict, reason = route.judge(judged.verdict, judged.reason, judged.reached_origin)
+        if verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
             reason += untrusted_hint(environ, trust)
         outcome = Outcome(
-            verdict=judged.verdict,
+            verdict=verdict,
             reason=reason,
             exception=result.exception,
             value=result.value,
@@ -542,32 +606,48 @@ class TLSEnv:
     def _start_proxy(self) -> None:
         if self.spec.proxy is None:
             return
-        setup = SETUPS[self.spec.proxy]
-        self.proxy = Proxy(
-            setup.mode,
-            forge=functools.partial(self.pki.forged_context, "mitm"),
-            upstream_context=self.pki.client_context("trusted"),
-            ca_trusted=setup.ca_trusted,
-        ).start()
+        self.proxies = proxyenv.start(self.spec.proxy, self.pki)
+        self.proxy = self.proxies["proxy"]
 
     def _stop_servers(self) -> None:
         try:
-            if self.proxy is not None:
-                self.proxy.stop()
+            failed: list[ServerError] = []
+            for proxy in {id(p): p for p in self.proxies.values()}.values():
+                try:  # every proxy stops, the first failure is raised
+                    proxy.stop()
+                except ServerError as e:
+                    failed.append(e)
+            if failed:
+                raise failed[0]
         finally:
             self.origin.stop()
 
     def _proxy_environ(self) -> dict[str, str]:
-        # Both spellings: curl reads only the lower-case https_proxy, Go and Rust accept both.
-        # NO_PROXY empty: nothing bypasses the proxy (the origin's .test name never would).
-        if self.proxy is None:
+        # Both spellings (unless the scenario is about them): clients differ in which they
+        # read. NO_PROXY empty unless the scenario names the origin in it (proxyenv.py).
+        if self.proxy is None or self.spec.proxy is None:
             return {}
-        url = self.proxy.url
-        env: dict[str, str] = {}
-        for name in ("HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = url
-        env["NO_PROXY"] = env["no_proxy"] = ""
-        return env
+        return proxyenv.variables(self.spec.proxy, self.proxies, self.origin.port)
+
+    def _route(self) -> proxyenv.Route:
+        """What the proxies had seen before a client starts: its OK is checked against it."""
+        return proxyenv.Route(self.spec.proxy or "", self.proxies)
+
+    @property
+    def _names_required(self) -> bool:
+        """Whether clients must resolve invented names (a proxy-environment scenario)."""
+        return self.spec.proxy in proxyenv.ENVIRONMENTS
+
+    def _require_private_names(self, spec: Spec) -> None:
+        if spec.proxy not in proxyenv.ENVIRONMENTS:
+            return
+        reason = namespace.probe()
+        if reason is not None:
+            # Never the host's resolver instead: it would be asked about the invented names.
+            raise SystemPathsUnavailableError(
+                f"proxy scenario {spec.proxy!r} needs clients to resolve invented names "
+                f"through a private /etc/hosts in a mount namespace, and {reason}"
+            )
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"

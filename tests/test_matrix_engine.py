@@ -53,17 +53,30 @@ def test_selection_by_the_fallback_group() -> None:
     selection = Selection.parse("fallback")
     assert selection.include == frozenset(GROUPS["fallback"])
     assert selection.include
-    assert all(n.startswith("fallback-") for n in selection.include)
+    # The fallback-* constructions, and reported bugs built on one (uv-18526).
+    assert all(CATALOGUE[n].fallback is not None for n in selection.include)
     assert not selection.keeps("unreadable-file")
 
 
-@pytest.mark.parametrize("text", ["store,-fifoo", "-nope", "stor"])
-def test_selection_names_an_unknown_scenario_and_what_exists(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("store,-fifoo", " (did you mean 'fifo'?)"),
+        ("-nope", ""),
+        ("stor", " (did you mean 'store'?)"),
+    ],
+)
+def test_selection_names_an_unknown_scenario_and_what_exists(text: str, hint: str) -> None:
     name = text.split(",")[-1].lstrip("-")
-    with pytest.raises(ConfigError, match=f"unknown scenario or group '{name}'; groups: ") as info:
+    with pytest.raises(ConfigError) as info:
         Selection.parse(text)
+    assert str(info.value).startswith(f"unknown scenario or group {name!r}{hint}; groups: ")
     assert "fallback" in str(info.value)
     assert "scenarios: good" in str(info.value)
+
+
+def test_selection_takes_spaces_like_commas() -> None:
+    assert Selection.parse("store -fifo") == Selection.parse("store,-fifo")
 
 
 # -- groups and SPEC -----------------------------------------------------------------------------
@@ -80,15 +93,22 @@ def test_documented_groups_include_fallback_and_are_known() -> None:
 def test_select_scenarios_keeps_order_without_repeats() -> None:
     assert select_scenarios(["fifo", "good", "fifo"]) == ["fifo", "good"]
     assert select_scenarios("reports") == list(GROUPS["reports"])
-    # uv-5448 is in both store and reports: listed once, where store puts it.
+    # uv-5448 is in both store and reports: listed once, where store puts it; a report of
+    # another group (uv-18526: fallback) follows the store group.
     both = select_scenarios(["store", "reports"])
-    assert both == list(GROUPS["store"])
+    rest = [n for n in GROUPS["reports"] if n not in GROUPS["store"]]
+    assert both == [*GROUPS["store"], *rest]
+    assert "uv-5448" in both[: len(GROUPS["store"])]
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("unreadable-fiel", "unknown scenario or group 'unreadable-fiel'; groups: "),
+        (
+            "unreadable-fiel",
+            r"unknown scenario or group 'unreadable-fiel' \(did you mean 'unreadable-file'\?\); "
+            "groups: ",
+        ),
         (["good", 3], "scenario names are strings, got 3"),
         (42, "SPEC must be a group or scenario name, a list of them, or a mapping; got 42"),
         ([], r"\[\] selects no scenario in this version"),

@@ -108,8 +108,8 @@ def test_scenarios_lists_the_catalogue(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["bogus"], "invalid choice: 'bogus'"),
-        (["survey", "--clients", "kurl"], "invalid choice: 'kurl'"),
-        (["survey", "--scenarios", "nope"], "unknown scenario(s) nope"),
+        (["survey", "--clients", "kurl"], "unknown client 'kurl' (did you mean 'curl'?)"),
+        (["survey", "--scenarios", "nope"], "unknown scenario or group 'nope'"),
         ([], "the following arguments are required: command"),
     ],
 )

@@ -18,7 +18,8 @@ from .._version import __version__
 from ..errors import ConfigError
 from ..outcome import Verdict
 from ..pki import ORIGIN_HOSTS, write_private
-from ..placeholders import Translator
+from ..placeholders import Translator, trust_paths
+from ..proxyenv import ENVIRONMENTS
 from ..scenarios import CATALOGUE
 from ..servers import probe_wheel
 from ..versions import version_of
@@ -31,7 +32,7 @@ from .staging import Staged, stage
 from .template import load
 
 if TYPE_CHECKING:
-    from ..tlsenv import TLSEnv
+    from .common import BundleEnv
 
 __all__ = ["export", "known_verdicts"]
 
@@ -93,7 +94,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _servers(staged: Staged, env: TLSEnv, bundle: Path) -> dict[str, Any]:
+def _servers(staged: Staged, env: BundleEnv, bundle: Path) -> dict[str, Any]:
     certs, keys = bundle / "certs", bundle / KEYS_DIR
     leaf = staged.pki.server_leaf(env.spec.server)
     (certs / "origin-leaf.pem").write_bytes(leaf.chain_pem)
@@ -133,7 +134,7 @@ def _servers(staged: Staged, env: TLSEnv, bundle: Path) -> dict[str, Any]:
 
 
 def export(
-    env: TLSEnv,
+    env: BundleEnv,
     path: str | os.PathLike[str],
     *,
     pip_requirement: str | None = None,
@@ -144,6 +145,12 @@ def export(
     replaced by a Python ``ssl`` stand-in). ``pip_requirement`` (e.g. ``"uv==0.2.29"``) says
     how the Dockerfile installs the client when it cannot be guessed.
     """
+    if env.spec.proxy in ENVIRONMENTS:
+        # Its server.py has the CONNECT proxy only: a bundle would show another scenario.
+        raise ConfigError(
+            f"no reproduction bundle for proxy scenario {env.spec.proxy!r}: bundles carry the "
+            "CONNECT proxy only, not the HTTPS or SOCKS proxies, two proxies or NO_PROXY"
+        )
     bundle = Path(path)
     if bundle.exists() and (not bundle.is_dir() or any(bundle.iterdir())):
         raise ConfigError(f"{bundle} exists and is not an empty directory: choose another --out")
@@ -237,6 +244,8 @@ def export(
         "store": {
             "commands": commands,
             "listing": [translate(str(e)) for e in env.store.entries],
+            # {bundle}, {cert_dir}, {ssl_cert_file}, {ssl_cert_dir} as repro.sh defines them.
+            "paths": {k: translate(v) for k, v in trust_paths(env).items()},
         },
         "runs": [dataclasses.asdict(r) for r in runs],
         # Variables the runs need whose values were not exported: repro.sh's caller sets them.
@@ -276,7 +285,7 @@ def _check_client(path: str, pip_requirement: str | None) -> None:
             )
 
 
-def _session_argv0(env: TLSEnv) -> str | None:
+def _session_argv0(env: BundleEnv) -> str | None:
     recorded = [o.argv for o in env.outcomes if o.argv]
     return str(recorded[-1][0]) if recorded else None
 
