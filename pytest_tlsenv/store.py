@@ -416,6 +416,8 @@ class TrustStore:
             if os.path.lexists(self.keystore):
                 os.unlink(self.keystore)
             _write_file(self.keystore, data)
+            if self._keystore_written < 0:
+                self._made.append(str(self.keystore.relative_to(self.root)))
             self._keystore_written = len(certs)
 
     def keystore_certs(self) -> list[x509.Certificate]:

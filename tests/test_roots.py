@@ -387,3 +387,24 @@ def test_a_whole_xdist_session_on_the_default_path_leaves_no_root(
     assert "tlsenv: scenario roots went" not in result.stdout.str()  # they went to the tmpfs
     left = [str(p.relative_to(runtime)) for p in runtime.rglob("*")]
     assert left == [], f"left behind: {left}"
+
+
+def test_removing_a_store_never_goes_through_a_link_the_test_put_in_it(
+    make_tlsenv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    # A healthy store goes by name at teardown (unlink, rmdir): a directory the test replaced
+    # by a link to files elsewhere must not lead those names to the files there. Twin: the
+    # root itself is gone all the same.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = ["1232050e.0", "ca-certificates.crt", "tlsenv-trusted.pem"]
+    for name in names:
+        (outside / name).write_text("not the store's")
+    env = make_tlsenv("good")
+    assert env.store.cert_dir is not None
+    shutil.rmtree(env.store.cert_dir)
+    env.store.cert_dir.symlink_to(outside)
+    env.close()
+    assert sorted(p.name for p in outside.iterdir()) == names
+    assert not os.path.lexists(env.root)
