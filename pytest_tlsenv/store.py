@@ -152,6 +152,7 @@ LAYOUTS: dict[str, Layout] = {
             cert_dir="etc/ssl/certs",
             anchors="usr/local/share/ca-certificates",
             shared="usr/share/ca-certificates/tlsenv",
+            keystore="etc/ssl/certs/java/cacerts",
             hidden=FOREIGN_OPENSSLDIRS,
         ),
         Layout(

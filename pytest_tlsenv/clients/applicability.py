@@ -49,6 +49,9 @@ _NO_SOCKS: dict[str, Callable[[], str | None]] = {
     "requests": _needs("socks", "requests speaks SOCKS only with PySocks"),
     "pip": _needs("socks", "pip's vendored requests speaks SOCKS only with PySocks"),
     "httpx": _needs("socksio", "httpx speaks SOCKS only with socksio (httpx[socks])"),
+    # net/http's ProxyFromEnvironment reads HTTP(S)_PROXY and NO_PROXY only (a socks5:// URL
+    # is accepted there), never ALL_PROXY: golang.org/x/net/http/httpproxy FromEnvironment.
+    "go": lambda: "go reads no ALL_PROXY (a socks5:// URL in HTTPS_PROXY is how Go takes SOCKS)",
 }
 
 
