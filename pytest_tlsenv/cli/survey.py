@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..clients import presets
+from ..clients.catalogue import GO_MIN_TIMEOUT, JAVA_MIN_TIMEOUT
 from ..report import trust_text
 from ..scenarios import CATALOGUE
-from ..survey import Cell, available, survey, to_json, to_markdown, to_text
+from ..survey import SURVEY_TIMEOUT, Cell, available, survey, to_json, to_markdown, to_text
 
 __all__ = ["add_commands", "write_report"]
 
@@ -31,7 +32,14 @@ def add_commands(sub: Any) -> None:
         help=f"presets to run (default: all found): {', '.join(sorted(presets()))}",
     )
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
-    p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"per-run timeout (s); default {SURVEY_TIMEOUT:g}, raised to a client's minimum "
+        f"(java {JAVA_MIN_TIMEOUT:g}, go {GO_MIN_TIMEOUT:g}) so that a slow start on a loaded "
+        "machine is not a HUNG verdict; a timeout given is used as is",
+    )
     p.add_argument(
         "--report",
         metavar="PATH",
