@@ -9,6 +9,7 @@ as a hang naming root loading. Without go on PATH every test here skips with tha
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -97,6 +98,42 @@ def test_a_decoy_fifo_blocks_gos_root_loading(tlsenv: TLSEnv) -> None:
     out.assert_verdict(Verdict.HUNG)
     assert "root loading blocked" in out.reason
     assert not tlsenv.origin.received
+
+
+def _impatient(env: TLSEnv) -> Any:
+    """Go's client in ``env`` with a watchdog that looks after 1 ms: long before any store,
+    large or small, has loaded on any machine."""
+    client = _go(env)
+    exe, *rest = client.argv
+    return env.run([exe, "-block-after", "1ms", *rest], env=dict(client.env))
+
+
+@pytest.mark.tlsenv(scenario="good", extra_cas=2000)
+def test_slow_root_loading_is_waited_for_not_called_blocked(tlsenv: TLSEnv) -> None:
+    # A healthy store that takes long to load (many CAs, a loaded machine) must never trip
+    # the watchdog: only a thread blocked in open(2) does.
+    out = _impatient(tlsenv)
+    out.assert_ok()
+
+
+@pytest.mark.tlsenv(scenario="fifo")
+def test_an_impatient_watchdog_still_names_the_blocked_fifo(tlsenv: TLSEnv) -> None:
+    # The twin: the FIFO is reported as soon as the watchdog looks (and sees it twice).
+    out = _impatient(tlsenv)
+    out.assert_verdict(Verdict.HUNG)
+    assert "root loading blocked" in out.reason
+    assert "blocked in open(2)" in out.reason
+    assert out.duration < 3
+
+
+@pytest.mark.tlsenv(scenario="good", extra_cas=5000)
+def test_a_large_healthy_store_is_ok_under_concurrent_runs(tlsenv: TLSEnv) -> None:
+    # Four clients at once on a machine already busy with this suite (run it with -n 2): the
+    # watchdog's 3 s pass while 5,000 CAs (10,000 files with their links) are still loading.
+    client = _go(tlsenv)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: client.run(), range(8)))
+    assert [o.verdict for o in outs] == [Verdict.OK] * 8, [o.reason for o in outs]
 
 
 @pytest.mark.tlsenv(scenario="garbage-file")
