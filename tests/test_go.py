@@ -237,12 +237,14 @@ def test_the_survey_column_of_go_is_as_measured(trust: str) -> None:
             outside[cell.label] = out.verdict
     assert outside == GO_OUTSIDE_EXPECTED
     not_applied = {c.scenario for c in cells if c.verdicts["go"] is None}
-    # Go reads no Java keystore; it reads both variables, so every other store fault reaches
-    # it in env mode; system mode has no variable to break.
+    # Go reads no Java keystore, nor ALL_PROXY (the SOCKS scenarios); it reads both variables,
+    # so every other store fault reaches it in env mode; system mode has no variable to break.
     keystores = {name for name in not_applied if name.startswith("keystore-")}
+    assert {"socks5", "socks5h"} <= not_applied
     no_variable = {"missing-file-env", "missing-dir-env", "dir-as-file"}
     no_variable |= {f"fallback-{kind}" for kind in ("missing", "empty", "unreadable", "garbage")}
-    assert not_applied - keystores == (set() if trust == "env" else no_variable)
+    others = not_applied - keystores - {"socks5", "socks5h"}
+    assert others == (set() if trust == "env" else no_variable)
 
 
 def test_go_is_compiled_once_per_session_and_version(

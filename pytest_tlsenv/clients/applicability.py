@@ -45,6 +45,8 @@ def _needs(module: str, what: str) -> Callable[[], str | None]:
 _NO_SOCKS: dict[str, Callable[[], str | None]] = {
     "python-ssl": lambda: "urllib has no SOCKS support: it ignores ALL_PROXY for https",
     "wget": lambda: "wget has no SOCKS support",
+    # Measured: go 1.19 went straight to the origin with only ALL_PROXY set.
+    "go": lambda: "Go's net/http ignores ALL_PROXY (SOCKS only through HTTPS_PROXY=socks5://)",
     "aiohttp": lambda: "aiohttp's trust_env proxies are HTTP only (SOCKS needs aiohttp-socks)",
     "requests": _needs("socks", "requests speaks SOCKS only with PySocks"),
     "pip": _needs("socks", "pip's vendored requests speaks SOCKS only with PySocks"),
