@@ -9,6 +9,8 @@ process that never exits, so the HUNG reason shows the limit it was actually giv
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +58,15 @@ def test_a_timeout_the_caller_gives_is_used_as_given(slow_start: str) -> None:
 def test_a_bad_survey_timeout_is_refused_before_anything_runs(bad: float) -> None:
     with pytest.raises(ConfigError, match="timeout"):
         survey(["curl"], ["good"], timeout=bad)
+
+
+def test_the_cli_names_a_bad_timeout_and_runs_nothing() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest_tlsenv", "survey", "--clients", "curl", "--timeout", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "--timeout must be a positive number of seconds, got -1" in out.stderr
+    assert "Traceback" not in out.stderr
