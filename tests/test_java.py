@@ -118,11 +118,13 @@ def test_proxy_tunnel_goes_through_the_properties_never_https_proxy(make_tlsenv:
     tunnelled = len(env.proxy.connects)
     assert tunnelled >= 1
     # The twin: HTTPS_PROXY alone (the scenario's environment has it) does not move Java: it
-    # goes straight to the origin, and the proxy sees no CONNECT.
+    # goes straight to the origin, the proxy sees no CONNECT, and the verdict says so.
     assert "HTTPS_PROXY" in env.environ
     bare = [a for a in client.argv or () if not a.startswith("-Dhttps.proxy")]
     direct = env.run(bare, env=dict(client.env))
-    direct.assert_ok()
+    assert direct.verdict is Verdict.FAILED, direct.reason
+    assert "ignored the proxy variable" in direct.reason
+    assert direct.reached_origin
     assert len(env.proxy.connects) == tunnelled
 
 
