@@ -17,6 +17,7 @@ import concurrent.futures
 import os
 import shutil
 import ssl
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,12 @@ def available(
                 notes.append(f"skipping uv: {e}")
                 continue
             found.append((name, uv_version, uv_version))
+        elif preset.installable is not None and preset.installable[1] == "python":
+            # A library runs in this interpreter: installing it is the fix, not the machine.
+            notes.append(
+                f"{name} is not installed in this Python ({sys.executable}): "
+                f"pip install {preset.installable[0]}; skipped"
+            )
         else:
             notes.append(f"{name} not found on this machine: skipped")
     return found, notes

@@ -369,10 +369,11 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester, value: str) -> 
     [
         ("tlsenv_fault_uid = 0", "*tlsenv_fault_uid must be a uid other than root's, got 0"),
         ("tlsenv_fault_uid = -5", "*tlsenv_fault_uid must be a uid other than root's, got -5"),
-        ("tlsenv_fault_uid = nobody", "*bad ini value: invalid literal for int()*"),
+        ("tlsenv_fault_uid = nobody", "*bad ini value tlsenv_fault_uid = 'nobody': not an integer"),
+        ("tlsenv_timeout = abc", "*bad ini value tlsenv_timeout = 'abc': not a number"),
         ("tlsenv_grid_max_tests = many", "*bad ini value tlsenv_grid_max_tests: invalid literal*"),
         ("tlsenv_grid_max_tests = -3", "*tlsenv_grid_max_tests: it must not be negative"),
-        ("tlsenv_timeout = 0", "*--tlsenv-timeout must be positive"),
+        ("tlsenv_timeout = 0", "*: ini tlsenv_timeout must be positive"),
     ],
 )
 def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester, ini: str, message: str) -> None:
@@ -461,7 +462,7 @@ def test_large_sessions_get_a_summary_line_instead_of_the_grid(pytester: pytest.
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "tlsenv: 2 verdicts (2 tests x 1 scenarios), * outside their expected set; grid not "
+            "tlsenv: 2 verdicts (2 tests x 1 scenario), * outside their expected set; grid not "
             "shown (more than tlsenv_grid_max_tests=1 columns)*"
         ]
     )
