@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._checks import check_timeout
 from .clients import get_preset, make_client, pinned, presets
 from .errors import ClientUnavailableError, NotApplicableError
 from .grid import Cell as GridCell
@@ -38,15 +39,21 @@ from .scenarios import CATALOGUE, resolve
 from .tlsenv import Settings, TLSEnv
 
 __all__ = [
+    "SURVEY_TIMEOUT",
     "Cell",
     "available",
     "cells_of",
     "columns",
+    "run_timeout",
     "survey",
     "to_json",
     "to_markdown",
     "to_text",
 ]
+
+#: The survey's per-run timeout when the caller gives none (a HUNG cell costs this much),
+#: raised per client to its preset's ``min_timeout`` (java 20 s, go 10 s).
+SURVEY_TIMEOUT = 5.0
 
 
 @dataclass
@@ -102,6 +109,7 @@ def _run_cell(
     tmp: Path,
     settings: Settings,
     n: int,
+    timeout: float | None,
 ) -> Cell:
     spec = resolve(name, placement=placement)
     outcomes: dict[str, Outcome | None] = {}
@@ -120,7 +128,7 @@ def _run_cell(
             except NotApplicableError:
                 outcomes[column] = None  # never a run against a healthy store
                 continue
-            outcomes[column] = ready.run(timeout=settings.timeout)
+            outcomes[column] = ready.run(timeout=run_timeout(client, timeout))
         expected = env.scenario.expected
         store = tuple(env.store.listing().splitlines())
     return Cell(name, placement, expected, outcomes, store=store)
@@ -165,21 +173,26 @@ def survey(
     scenarios: Sequence[str] | None = None,
     *,
     trust: str = "env",
-    timeout: float = 5.0,
+    timeout: float | None = None,
     progress: Callable[[int, int, Cell], None] | None = None,
     shard: tuple[int, int] | None = None,
 ) -> list[Cell]:
     """Run ``scenarios`` (default: the catalogue) against ``clients`` (preset names, or
     (preset, pinned version) pairs); one cell per scenario and placement, in catalogue order.
 
-    ``trust`` is the mode every client runs in, ``timeout`` the per-run limit. ``progress``
-    is called as cells finish: (done, total, cell). Cells run in parallel threads in a private
-    directory that is removed afterwards (and by the next session's recovery if this process
-    is killed). An unknown scenario raises ``ConfigError``. ``shard`` ``(K, N)`` runs only
-    the K-th of N deterministic slices of the cells (:mod:`pytest_tlsenv.shards`). A preset
-    named twice with different versions gets one column per version (:func:`columns`).
+    ``trust`` is the mode every client runs in, ``timeout`` the per-run limit (default:
+    :data:`SURVEY_TIMEOUT`, raised per client to its preset's ``min_timeout``, so a slow JVM
+    start is not a HUNG verdict; a timeout given is used as is: see :func:`run_timeout`).
+    ``progress`` is called as cells finish: (done, total, cell). Cells run in parallel
+    threads in a private directory that is removed afterwards (and by the next session's
+    recovery if this process is killed). An unknown scenario raises ``ConfigError``.
+    ``shard`` ``(K, N)`` runs only the K-th of N deterministic slices of the cells
+    (:mod:`pytest_tlsenv.shards`). A preset named twice with different versions gets one
+    column per version (:func:`columns`).
     """
     pairs = [(c, None) if isinstance(c, str) else (c[0], c[1]) for c in clients]
+    if timeout is not None:
+        timeout = check_timeout(timeout)  # a bad one fails here, not in every cell
     names = list(CATALOGUE) if scenarios is None else list(scenarios)
     for name in names:
         resolve(name)  # an unknown name raises ConfigError before anything is built
@@ -193,11 +206,11 @@ def survey(
     try:
         journal.write([tmp])  # killed, the next session removes it (and its keys)
         pki = PKI(tmp / "pki")
-        settings = Settings(timeout=timeout, trust=trust)
+        settings = Settings(timeout=SURVEY_TIMEOUT if timeout is None else timeout, trust=trust)
         workers = max(2, (os.cpu_count() or 1) * 2)
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="survey") as pool:
             futures = [
-                pool.submit(_run_cell, name, placement, pairs, pki, tmp, settings, i)
+                pool.submit(_run_cell, name, placement, pairs, pki, tmp, settings, i, timeout)
                 for i, (name, placement) in enumerate(cells)
             ]
             for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -211,6 +224,14 @@ def survey(
     order = {c: i for i, c in enumerate(cells)}
     results.sort(key=lambda c: order[(c.scenario, c.placement)])
     return results
+
+
+def run_timeout(client: str, timeout: float | None = None) -> float:
+    """The per-run timeout the survey gives preset ``client``: ``timeout`` when the caller
+    gave one, else :data:`SURVEY_TIMEOUT` raised to the preset's ``min_timeout``."""
+    if timeout is not None:
+        return timeout
+    return get_preset(client).timeout_for(SURVEY_TIMEOUT)
 
 
 # -- renderings -------------------------------------------------------------------------------

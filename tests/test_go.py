@@ -9,6 +9,7 @@ as a hang naming root loading. Without go on PATH every test here skips with tha
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -97,6 +98,42 @@ def test_a_decoy_fifo_blocks_gos_root_loading(tlsenv: TLSEnv) -> None:
     out.assert_verdict(Verdict.HUNG)
     assert "root loading blocked" in out.reason
     assert not tlsenv.origin.received
+
+
+def _impatient(env: TLSEnv) -> Any:
+    """Go's client in ``env`` with a watchdog that looks after 1 ms: long before any store,
+    large or small, has loaded on any machine."""
+    client = _go(env)
+    exe, *rest = client.argv
+    return env.run([exe, "-block-after", "1ms", *rest], env=dict(client.env))
+
+
+@pytest.mark.tlsenv(scenario="good", extra_cas=2000)
+def test_slow_root_loading_is_waited_for_not_called_blocked(tlsenv: TLSEnv) -> None:
+    # A healthy store that takes long to load (many CAs, a loaded machine) must never trip
+    # the watchdog: only a thread blocked in open(2) does.
+    out = _impatient(tlsenv)
+    out.assert_ok()
+
+
+@pytest.mark.tlsenv(scenario="fifo")
+def test_an_impatient_watchdog_still_names_the_blocked_fifo(tlsenv: TLSEnv) -> None:
+    # The twin: the FIFO is reported as soon as the watchdog looks (and sees it twice).
+    out = _impatient(tlsenv)
+    out.assert_verdict(Verdict.HUNG)
+    assert "root loading blocked" in out.reason
+    assert "blocked in open(2)" in out.reason
+    assert out.duration < 3
+
+
+@pytest.mark.tlsenv(scenario="good", extra_cas=5000)
+def test_a_large_healthy_store_is_ok_under_concurrent_runs(tlsenv: TLSEnv) -> None:
+    # Four clients at once on a machine already busy with this suite (run it with -n 2): the
+    # watchdog's 3 s pass while 5,000 CAs (10,000 files with their links) are still loading.
+    client = _go(tlsenv)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: client.run(), range(8)))
+    assert [o.verdict for o in outs] == [Verdict.OK] * 8, [o.reason for o in outs]
 
 
 @pytest.mark.tlsenv(scenario="garbage-file")
@@ -200,18 +237,16 @@ def test_the_survey_column_of_go_is_as_measured(trust: str) -> None:
             outside[cell.label] = out.verdict
     assert outside == GO_OUTSIDE_EXPECTED
     not_applied = {c.scenario for c in cells if c.verdicts["go"] is None}
-    # Go reads no Java keystore; it reads both variables, so every other store fault reaches
-    # it in env mode; system mode has no variable to break.
+    # Go reads no Java keystore, nor ALL_PROXY (the SOCKS scenarios); it reads both variables,
+    # so every other store fault reaches it in env mode; system mode has no variable to break.
     keystores = {name for name in not_applied if name.startswith("keystore-")}
-    # Go takes SOCKS only from a socks5:// URL in HTTPS_PROXY, never from ALL_PROXY.
-    all_proxy = {"socks5", "socks5h"}
-    assert all_proxy <= not_applied
+    assert {"socks5", "socks5h"} <= not_applied
     no_variable = {"missing-file-env", "missing-dir-env", "dir-as-file"}
     no_variable |= {f"fallback-{kind}" for kind in ("missing", "empty", "unreadable", "garbage")}
-    # Reported bugs about a variable (or an option) naming a missing file: nothing to break
-    # where the client reads no variable.
-    no_variable |= {"npm-7135", "uv-18526", "curl-6090"}
-    assert not_applied - keystores - all_proxy == (set() if trust == "env" else no_variable)
+    # Reported bugs whose fault is a variable's (a missing SSL_CERT_FILE, an override).
+    no_variable |= {"uv-18526", "npm-7135", "curl-6090"}
+    others = not_applied - keystores - {"socks5", "socks5h"}
+    assert others == (set() if trust == "env" else no_variable)
 
 
 def test_go_is_compiled_once_per_session_and_version(

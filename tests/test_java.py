@@ -14,8 +14,12 @@ from collections.abc import Callable
 import pytest
 
 from pytest_tlsenv import NotApplicableError, TLSEnv, Verdict
+from pytest_tlsenv.clients import get_preset
+from pytest_tlsenv.clients.catalogue import JAVA_MIN_TIMEOUT
 from pytest_tlsenv.keystore import JKS_MAGIC, jks_truststore
+from pytest_tlsenv.namespace import probe as namespace_probe
 from pytest_tlsenv.outcome import classify_run
+from pytest_tlsenv.survey import SURVEY_TIMEOUT, run_timeout, survey
 
 pytestmark = [
     pytest.mark.nonroot,
@@ -114,13 +118,13 @@ def test_proxy_tunnel_goes_through_the_properties_never_https_proxy(make_tlsenv:
     tunnelled = len(env.proxy.connects)
     assert tunnelled >= 1
     # The twin: HTTPS_PROXY alone (the scenario's environment has it) does not move Java: it
-    # goes straight to the origin (which the scenario's hosts file lets it reach), the proxy
-    # sees no CONNECT, and the route check calls that what it is in a tunnel scenario.
+    # goes straight to the origin, the proxy sees no CONNECT, and the verdict says so.
     assert "HTTPS_PROXY" in env.environ
     bare = [a for a in client.argv or () if not a.startswith("-Dhttps.proxy")]
     direct = env.run(bare, env=dict(client.env))
-    assert direct.verdict == Verdict.FAILED, direct.reason
-    assert "reached the origin directly" in direct.reason
+    assert direct.verdict is Verdict.FAILED, direct.reason
+    assert "ignored the proxy variable" in direct.reason
+    assert direct.reached_origin
     assert len(env.proxy.connects) == tunnelled
 
 
@@ -229,3 +233,26 @@ def test_a_leaf_without_server_auth_is_a_certificate_refusal() -> None:
     )
     assert verdict is Verdict.REJECTED
     assert "Extended key usage" in reason
+
+
+def test_survey_cells_agree_with_the_per_preset_tests() -> None:
+    # The survey's own default timeout (none given): the JVM's start must not decide a cell.
+    expected = {name: measured[0][0] for name, measured in MEASURED.items()}
+    expected |= {"good": Verdict.OK, "mitm-untrusted": Verdict.REJECTED}
+    expected["proxy-tunnel"] = Verdict.OK
+    if namespace_probe() is None:  # the fallback store sits at the real paths
+        expected |= {name: verdict for name, (verdict, _) in FALLBACK.items()}
+    cells = survey(["java"], sorted(expected))
+    got = {c.scenario: c.verdicts["java"] for c in cells if c.label == c.scenario}
+    verdicts = {name: (o.verdict if o is not None else None) for name, o in got.items()}
+    assert verdicts == expected, {n: o.reason for n, o in got.items() if o is not None}
+
+
+def test_a_run_given_no_timeout_waits_for_the_jvm_to_start() -> None:
+    # The survey's 5 s default is raised to the preset's minimum; one given is used as is.
+    assert get_preset("java").min_timeout == JAVA_MIN_TIMEOUT >= 20
+    assert run_timeout("java") == JAVA_MIN_TIMEOUT
+    assert run_timeout("java", 3) == 3
+    # A preset with no minimum keeps the survey's default.
+    assert get_preset("curl").min_timeout == 0
+    assert run_timeout("curl") == SURVEY_TIMEOUT

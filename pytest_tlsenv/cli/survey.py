@@ -13,11 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from ..clients import get_preset, presets
+from ..clients.catalogue import GO_MIN_TIMEOUT, JAVA_MIN_TIMEOUT
 from ..errors import ClientUnavailableError, ConfigError
 from ..report import trust_text
 from ..selection import ClientRef, parse_clients, parse_scenarios
 from ..session import check_writable_file
-from ..survey import Cell, available, cells_of, columns, survey, to_json, to_markdown, to_text
+from ..survey import (
+    SURVEY_TIMEOUT,
+    Cell,
+    available,
+    cells_of,
+    columns,
+    survey,
+    to_json,
+    to_markdown,
+    to_text,
+)
 
 __all__ = ["REPORT_SUFFIXES", "add_commands", "write_report"]
 
@@ -44,7 +55,12 @@ def add_commands(sub: Any) -> None:
         "store,-fifo; default: the catalogue; see `scenarios`)",
     )
     p.add_argument(
-        "--timeout", type=float, default=5.0, help="per-run timeout in seconds (default: 5)"
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"per-run timeout (s); default {SURVEY_TIMEOUT:g}, raised to a client's minimum "
+        f"(java {JAVA_MIN_TIMEOUT:g}, go {GO_MIN_TIMEOUT:g}) so that a slow start on a loaded "
+        "machine is not a HUNG verdict; a timeout given is used as is",
     )
     p.add_argument(
         "--report",
@@ -117,11 +133,14 @@ def _selection(args: argparse.Namespace) -> tuple[list[ClientRef], list[str]]:
 
 
 def _survey(args: argparse.Namespace) -> int:
+    from .._checks import check_timeout
     from ..shards import parse_shard
 
     try:
         refs, names = _selection(args)
         shard = parse_shard(args.shard) if args.shard else None
+        if args.timeout is not None:
+            check_timeout(args.timeout, "--timeout")
     except ConfigError as e:
         print(f"survey: {e}", file=sys.stderr)
         return 2

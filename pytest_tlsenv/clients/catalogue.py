@@ -38,7 +38,13 @@ if TYPE_CHECKING:
     # A TLSEnv as seen from below it in the layers (_types.py).
     TLSEnv: TypeAlias = EnvView[Outcome, Verdict]
 
-__all__ = ["NODE_OPENSSL_SWITCH", "openssl_defaults"]
+__all__ = ["GO_MIN_TIMEOUT", "JAVA_MIN_TIMEOUT", "NODE_OPENSSL_SWITCH", "openssl_defaults"]
+
+#: The go and java presets' :attr:`~pytest_tlsenv.clients.preset.Preset.min_timeout`
+#: (seconds): what a run with no specific timeout waits at least, so a verdict describes the
+#: client and not the machine's load.
+GO_MIN_TIMEOUT = 10.0
+JAVA_MIN_TIMEOUT = 20.0
 
 
 @cache
@@ -494,6 +500,8 @@ for _p in (
         _go,
         env_vars=dict(OPENSSL_ENV),
         system=lambda: _GO_DEFAULTS,
+        # Its root-loading watchdog gives up after 3 s; the handshake needs time after it.
+        min_timeout=GO_MIN_TIMEOUT,
     ),
     Preset(
         "java",
@@ -505,6 +513,9 @@ for _p in (
         env_vars={"JAVA_TOOL_OPTIONS": KEYSTORE},
         flags={_JAVA_TRUST_FLAG: KEYSTORE},
         system=java_system_keystore,
+        # Starting the JVM alone took 3-5 s on a loaded 2-core machine: a 5 s limit made
+        # healthy runs HUNG at random.
+        min_timeout=JAVA_MIN_TIMEOUT,
     ),
 ):
     register(_p)

@@ -120,6 +120,16 @@ class Preset:
     #: (absolute; a function, so it can ask the host's OpenSSL). None: it never reads the
     #: system store (certifi, node's bundled store).
     system: Callable[[], tuple[str, ...]] | None = None
+    #: The shortest per-run timeout, in seconds, in which this client's own behaviour decides
+    #: its verdict on a loaded machine (a JVM can take seconds just to start): a run given no
+    #: specific timeout (the survey's default) waits at least this long; an explicit timeout
+    #: is used as given.
+    min_timeout: float = 0.0
+
+    def timeout_for(self, default: float) -> float:
+        """The per-run timeout of a caller that asked for none: ``default``, raised to
+        :attr:`min_timeout`."""
+        return max(default, self.min_timeout)
 
     def honours_for(self, version: str | None) -> tuple[str, ...]:
         """What version ``version`` honours: the list of the first ``honours_before`` pair
