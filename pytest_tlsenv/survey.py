@@ -18,7 +18,7 @@ import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,16 @@ from .pki import PKI
 from .scenarios import CATALOGUE, resolve
 from .tlsenv import Settings, TLSEnv
 
-__all__ = ["Cell", "available", "cells_of", "survey", "to_json", "to_markdown", "to_text"]
+__all__ = [
+    "CACHE_PINS",
+    "Cell",
+    "available",
+    "cells_of",
+    "survey",
+    "to_json",
+    "to_markdown",
+    "to_text",
+]
 
 
 @dataclass
@@ -104,15 +113,33 @@ def _run_cell(
     return Cell(name, placement, expected, outcomes, store=store)
 
 
+#: What the survey installs into the cache for a preset the machine lacks: uv and the Python
+#: libraries, at the versions of the grid the documentation shows, so a fresh machine's demo
+#: has every column (each in its own environment, never in the interpreter running the survey).
+CACHE_PINS: dict[str, str] = {
+    "uv": "0.13.9",
+    "requests": "2.34.2",
+    "httpx": "0.29.0",
+    "urllib3": "2.8.0",
+    "aiohttp": "3.14.5",
+}
+
+
 def available(
-    clients: Sequence[str] | None = None, *, uv_version: str = "0.13.9"
+    clients: Sequence[str] | None = None,
+    *,
+    uv_version: str = CACHE_PINS["uv"],
+    pins: Mapping[str, str] | None = None,
 ) -> tuple[list[tuple[str, str | None, str]], list[str]]:
     """The clients to survey and the notes about those left out.
 
     Each client is (preset, pinned version or None, version shown); ``clients`` defaults to
-    every preset. uv is installed into the cache (``uv_version``) when none is on PATH; any
-    other preset that is not on the machine is left out, with a note saying so.
+    every preset. A preset of :data:`CACHE_PINS` (uv at ``uv_version``; ``pins`` overrides
+    any) that is not on the machine is installed into the cache at that version and runs
+    from there: its pinned version is not None. Any other preset that is not on the machine,
+    or one whose install fails, is left out with a note saying why.
     """
+    wanted = {**CACHE_PINS, "uv": uv_version, **(pins or {})}
     found: list[tuple[str, str | None, str]] = []
     notes: list[str] = []
     for name in clients or sorted(presets()):
@@ -120,13 +147,13 @@ def available(
         version = preset.detect()
         if version is not None:
             found.append((name, None, version))
-        elif preset.installable is not None and name == "uv":
+        elif preset.installable is not None and name in wanted:
             try:
-                pinned("uv", uv_version)
+                pinned(preset.installable[0], wanted[name])
             except (ClientUnavailableError, RuntimeError) as e:
-                notes.append(f"skipping uv: {e}")
+                notes.append(f"skipping {name}: {e}")
                 continue
-            found.append((name, uv_version, uv_version))
+            found.append((name, wanted[name], wanted[name]))
         else:
             notes.append(f"{name} not found on this machine: skipped")
     return found, notes

@@ -104,6 +104,10 @@ def _survey(args: argparse.Namespace) -> int:
         + f"; {trust_text([args.trust])}).\n'!' marks a verdict outside the scenario's "
         "expected set; n/a: the scenario cannot reach that client in this trust mode."
     )
+    cached = [f"{c} {v}" for c, pin, v in clients if pin is not None]
+    if cached:
+        # Not the machine's own: installed into the cache at the pinned versions.
+        print(f"from the cache (pinned, not on this machine): {', '.join(cached)}")
     if args.report:
         write_report(Path(args.report), results, versions, elapsed, args.trust)
     return 0
