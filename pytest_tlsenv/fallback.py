@@ -102,6 +102,9 @@ def install(store: TrustStore, kind: str, *, trusted: Authority, decoy: Authorit
             store.deny(out.file)
             store.deny(out.directory)
     store.env_overrides.update(out.env)
+    # A JVM's trust-store property names the broken file too (Java's silent fallback from a
+    # broken javax.net.ssl.trustStore to the JDK's default cacerts is this group's case).
+    store.keystore_override = str(out.file)
     return out
 
 

@@ -32,6 +32,7 @@ kind, in :data:`PLACERS`):
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import os
@@ -45,13 +46,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
+from .keystore import KEYSTORE, jks_truststore, pkcs12_truststore
 from .pki import Authority, build_certificate
 from .store import TrustStore
 
 __all__ = ["FAULTS", "KINDS", "PLACEMENTS", "Applied", "Fault", "Site", "get_fault"]
 
 PLACEMENTS = ("decoy", "shadow")
-KINDS = ("entry", "bundle", "env")
+KINDS = ("entry", "bundle", "env", "keystore")
 
 #: Size of the ``huge-file`` entry: a sparse 64 MiB of NULs, then the CA's PEM block.
 HUGE_SIZE = 64 << 20
@@ -222,10 +224,23 @@ def _place_env(fault: Fault, site: Site) -> Applied:
     )
 
 
+def _place_keystore(fault: Fault, site: Site) -> Applied:
+    keystore = site.store.keystore
+    if keystore is None:
+        raise ConfigError(
+            f"fault {fault.name!r} needs a Java keystore, and layout "
+            f"{site.store.layout.name!r} has none (debian and rhel have one)"
+        )
+    site.store.keystore_broken = True
+    made = fault.make(site, keystore)
+    return Applied(fault.name, site.placement, (keystore,), tuple(made.shell), reaches=(KEYSTORE,))
+
+
 PLACERS: dict[str, Callable[[Fault, Site], Applied]] = {
     "entry": _place_entry,
     "bundle": _place_bundle,
     "env": _place_env,
+    "keystore": _place_keystore,
 }
 
 
@@ -504,6 +519,67 @@ def _dir_as_file(site: Site, root: Path) -> Made:
     return Made([], env=(("SSL_CERT_FILE", str(directory)),), paths=(directory,))
 
 
+# -- keystore makers: ``path`` is the layout's cacerts, written healthy (JKS) by the store ------
+
+
+def _binary_lines(site: Site, path: Path, data: bytes) -> list[str]:
+    """Shell lines writing ``data`` (binary) to ``path``, through base64."""
+    b64 = base64.encodebytes(data).decode("ascii")
+    return [f"base64 -d > {site.rel(path)} <<'TLSENV_EOF'\n{b64}TLSENV_EOF"]
+
+
+def _rewrite(site: Site, path: Path, data: bytes) -> Made:
+    path.write_bytes(data)
+    return Made(_binary_lines(site, path, data))
+
+
+def _keystore_unreadable(site: Site, path: Path) -> Made:
+    site.store.deny(path)
+    return Made(_deny_lines(site, path))
+
+
+def _keystore_dangling(site: Site, path: Path) -> Made:
+    # The JDK's lib/security/cacerts is a link to this path (Debian, Ubuntu): with the file
+    # gone, that link dangles. The JDK's own link is never touched; the store shows it.
+    path.unlink()
+    return Made([f"rm -f {site.rel(path)}"])
+
+
+def _keystore_empty(site: Site, path: Path) -> Made:
+    return _rewrite(site, path, jks_truststore([], site.store.layout.keystore_password))
+
+
+def _keystore_corrupt(site: Site, path: Path) -> Made:
+    data = path.read_bytes()
+    cut = len(data) // 2
+    path.write_bytes(data[:cut])
+    return Made([f"truncate -s {cut} {site.rel(path)}"])
+
+
+def _keystore_wrong_password(site: Site, path: Path) -> Made:
+    certs = site.store.keystore_certs()
+    return _rewrite(site, path, jks_truststore(certs, "not-" + site.store.layout.keystore_password))
+
+
+def _keystore_type_mismatch(site: Site, path: Path) -> Made:
+    # PKCS12 bytes (30 82 ...) where JKS (fe ed fe ed) is declared.
+    certs = site.store.keystore_certs()
+    return _rewrite(site, path, pkcs12_truststore(certs, site.store.layout.keystore_password))
+
+
+def _keystore_expired_anchor(site: Site, path: Path) -> Made:
+    # The trusted CA's only copy in the keystore is expired (same subject and key).
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    expired = _resign(
+        site.trusted,
+        not_before=now - dt.timedelta(days=10),
+        not_after=now - dt.timedelta(days=5),
+        is_ca=True,
+    )
+    certs = [expired if c == site.trusted.cert else c for c in site.store.keystore_certs()]
+    return _rewrite(site, path, jks_truststore(certs, site.store.layout.keystore_password))
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -600,6 +676,50 @@ FAULTS: dict[str, Fault] = {
             "SSL_CERT_FILE names a directory (the cert dir)",
             _dir_as_file,
             kind="env",
+        ),
+        Fault(
+            "keystore-unreadable",
+            "the JVM's cacerts is owned by another user with mode 0600",
+            _keystore_unreadable,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-dangling",
+            "the JVM's cacerts is gone, so the JDK's lib/security/cacerts link to it dangles "
+            "(the Ubuntu 'trustAnchors' case)",
+            _keystore_dangling,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-empty",
+            "the JVM's cacerts is a valid JKS store with no entry",
+            _keystore_empty,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-corrupt",
+            "the JVM's cacerts cut in half",
+            _keystore_corrupt,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-wrong-password",
+            "the JVM's cacerts is keyed with another password than the declared 'changeit'",
+            _keystore_wrong_password,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-type-mismatch",
+            "the JVM's cacerts is a PKCS12 file where JKS is declared",
+            _keystore_type_mismatch,
+            kind="keystore",
+        ),
+        Fault(
+            "keystore-expired-anchor",
+            "the JVM's cacerts holds only an expired copy of the origin's CA (same subject "
+            "and key)",
+            _keystore_expired_anchor,
+            kind="keystore",
         ),
     )
 }

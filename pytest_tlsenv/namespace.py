@@ -136,7 +136,7 @@ class MountPlan:
         ``stage`` is a directory of ours (under the scenario root) for graft staging.
         """
         layout = store.layout
-        rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared]
+        rels = [layout.cert_dir, layout.bundle, layout.anchors, layout.shared, layout.keystore]
         rels += [alias for alias, _target in layout.aliases]
         try:
             binds, grafts, masks = _nsplan.plan([r for r in rels if r], str(store.root), str(stage))

@@ -77,6 +77,14 @@ REJECT_PATTERNS = [
     r"x509: certificate signed by unknown authority",
     r"x509: certificate is valid for",
     r"x509: certificate has expired",
+    r"x509: certificate relies on legacy Common Name field",
+    r"x509: certificate specifies an incompatible key usage",
+    r"x509: a root or intermediate certificate is not authorized",
+    # Java (JSSE): a path the trust anchors do not reach or validate, a name not in the leaf
+    r"PKIX path (?:building|validation) failed",
+    r"No subject alternative (?:DNS )?names? (?:matching|present)",
+    r"No name matching \S+ found",
+    r"Extended key usage does not permit use for TLS server authentication",
     # node
     r"UNABLE_TO_VERIFY_LEAF_SIGNATURE",
     r"UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
@@ -115,9 +123,13 @@ CRASH_PATTERNS = [
     r"core dumped",
     r"FATAL ERROR:",  # node / V8
     r"^Fatal Python error",
+    r'^Exception in thread "',  # Java: an uncaught exception (our client catches them all)
+    r"A fatal error has been detected by the Java Runtime Environment",
 ]
 CRASH_RE = re.compile("|".join(f"(?:{p})" for p in CRASH_PATTERNS), re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last):"
+# A client's own report that it is stuck for good (the go preset's watchdog).
+_BLOCKED_RE = re.compile(r"root loading blocked")
 RUST_PANIC_EXIT = 101
 
 # The TLS alerts a client sends when it does not accept the certificate it was shown (RFC
@@ -376,7 +388,10 @@ _UNLOADABLE_RE = re.compile(
     # urllib3 (pip) wrapping the OSError of opening its CA file
     r"|SSLError\((?:PermissionError|FileNotFoundError|IsADirectoryError)\([^)]*\)\)"
     # pip 26 without retries: the OSError itself after its certificate-problem wording
-    r"|problem confirming the ssl certificate: \[Errno \d+\][^\n]*",
+    r"|problem confirming the ssl certificate: \[Errno \d+\][^\n]*"
+    # Java: a trust store it cannot open, parse or verify, or one holding no anchor
+    r"|[^\n]*(?:problem accessing trust store|trustAnchors parameter must be non-empty"
+    r"|Invalid keystore format)[^\n]*",
     re.IGNORECASE,
 )
 
@@ -403,6 +418,11 @@ def classify_run(
         return Verdict.HUNG, f"no exit within {timeout:g} s; process group killed"
     assert returncode is not None
     text = stderr + "\n" + stdout
+    blocked = _first_match(_BLOCKED_RE, text)
+    if blocked:
+        # The go preset's watchdog: root loading that would never end (a FIFO in a cert dir)
+        # is a hang, although the watchdog ended it before the run's timeout.
+        return Verdict.HUNG, blocked
     crash = _first_match(CRASH_RE, text)
     if crash:
         return Verdict.CRASHED, crash

@@ -51,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
 from .errors import ConfigError
 from .faults import Applied
@@ -116,7 +117,7 @@ def install_admin_ca(store: TrustStore, ca: Authority, name: str = "ROOT_CRT") -
     entry = store.cert_dir / f"{name}.pem"
     entry.symlink_to(os.path.relpath(anchor, store.cert_dir))
     link = store.link_hash(ca.subject_hash, entry.name)
-    store.insert_bundle_block(ca.cert_pem)
+    store.insert_bundle_block(ca.cert_pem, cert=ca.cert)
 
     def rel(path: Path) -> str:
         return f'"$STORE/{path.relative_to(store.root)}"'
@@ -291,8 +292,8 @@ class Proxy(LoopbackServer):
 
     @property
     def authenticated_url(self) -> str:
-        """:attr:`url` with ``user:password@`` (what ``auth`` mode wants)."""
-        user, password = self.credentials
+        """:attr:`url` with the percent-encoded ``user:password@`` (what ``auth`` wants)."""
+        user, password = (quote(x, safe="") for x in self.credentials)  # %40, %3A...
         return f"http://{user}:{password}@127.0.0.1:{self.port}"
 
     @property
@@ -313,6 +314,19 @@ class Proxy(LoopbackServer):
     # -- serving ----------------------------------------------------------------------------
 
     def _read_head(self, conn: socket.socket) -> tuple[str, str, dict[str, str]]:
+        lines = self._head_bytes(conn)[:-4].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            self._reply(conn, 400, "Bad Request")
+            raise _Closed
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return parts[0], parts[1], headers
+
+    def _head_bytes(self, conn: socket.socket) -> bytes:
         # One deadline for the whole head: a client trickling a byte a second is cut off.
         deadline = time.monotonic() + self.deadlines.request
         buf = b""
@@ -337,17 +351,7 @@ class Proxy(LoopbackServer):
                 self._reply(conn, 431, "Request Header Fields Too Large")
                 raise _Closed
         conn.settimeout(IO_TIMEOUT)
-        lines = buf[:-4].decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            self._reply(conn, 400, "Bad Request")
-            raise _Closed
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        return parts[0], parts[1], headers
+        return buf
 
     @staticmethod
     def _reply(conn: socket.socket, status: int, reason: str, extra: str = "") -> None:

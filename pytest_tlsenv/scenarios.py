@@ -201,6 +201,54 @@ CATALOGUE: dict[str, Scenario] = {
                     "SSL_CERT_FILE naming a directory must not crash a client",
                     {"decoy": CLEAN_REFUSAL, "shadow": CLEAN_REFUSAL},
                 ),
+                # Keystore faults (Java): the keystore held the origin's CA; losing it is a
+                # clean refusal, never a crash. OK is allowed where the JDK tolerates the
+                # fault: a wrong password when none is declared (the default cacerts), a
+                # mislabelled type (JDK 9+ reads JKS and PKCS12 alike), an expired anchor.
+                *(
+                    (name, why, {"decoy": expected, "shadow": expected})
+                    for name, why, expected in (
+                        (
+                            "keystore-unreadable",
+                            "an unreadable trust store must not send a JVM silently back to "
+                            "the JDK's default cacerts as if nothing were wrong",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-dangling",
+                            "a missing cacerts is a clean refusal (Ubuntu's 'trustAnchors "
+                            "parameter must be non-empty')",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-empty",
+                            "a store with no anchor trusts nothing: a clean refusal",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-corrupt",
+                            "a truncated keystore is a clean refusal, not a crash",
+                            REFUSED,
+                        ),
+                        (
+                            "keystore-wrong-password",
+                            "a store whose integrity check fails is refused where a password "
+                            "is declared; read unchecked where none is",
+                            CLEAN_REFUSAL,
+                        ),
+                        (
+                            "keystore-type-mismatch",
+                            "a PKCS12 file declared JKS: read anyway (JDK 9+) or refused cleanly",
+                            CLEAN_REFUSAL,
+                        ),
+                        (
+                            "keystore-expired-anchor",
+                            "an expired anchor: used (RFC 5280 does not check an anchor's "
+                            "validity) or refused",
+                            OK_OR_REJECTED,
+                        ),
+                    )
+                ),
             )
         ),
         Scenario(
@@ -333,6 +381,114 @@ CATALOGUE: dict[str, Scenario] = {
             groups=("proxy",),
             proxy="proxy-auth-required",
             expected_by_placement={"decoy": FAILED, "shadow": FAILED},
+        ),
+        # -- the proxy environment (proxyenv.py): how clients read proxy variables, judged by
+        # which proxy granted a tunnel and whether the origin was reached directly. Clients
+        # resolve invented names through a private /etc/hosts: unavailable without namespaces.
+        *(
+            Scenario(
+                name,
+                description,
+                why,
+                groups=("proxy",),
+                proxy=name,
+                expected_by_placement={"decoy": expected, "shadow": expected},
+                source=source,
+            )
+            for name, description, why, expected, source in (
+                (
+                    "https-proxy-trusted",
+                    "HTTPS_PROXY=https://proxy.tlsenv.test:PORT: TLS to the proxy itself, whose "
+                    "own CA is in the store; then a tunnel",
+                    "a proxy spoken to over TLS must be verified against the same store, and work",
+                    OK,
+                    "https://curl.se/docs/manpage.html#--proxy-cacert",
+                ),
+                (
+                    "https-proxy-untrusted",
+                    "HTTPS_PROXY=https://proxy.tlsenv.test:PORT, whose CA is not in the store",
+                    "an unverifiable proxy must be refused before any CONNECT is sent to it",
+                    REJECTED,
+                    "https://curl.se/docs/manpage.html#--proxy-cacert",
+                ),
+                *(
+                    (
+                        f"no-proxy-{form}",
+                        f"the proxy refuses every CONNECT; NO_PROXY={value}",
+                        why,
+                        expected,
+                        "https://about.gitlab.com/blog/2021/01/27/we-need-to-talk-no-proxy/",
+                    )
+                    for form, value, why, expected in (
+                        ("name", "origin.tlsenv.test", "the exact name: every client", OK),
+                        (
+                            "name-port",
+                            "origin.tlsenv.test:PORT",
+                            "a host:port entry is not a common form: the grid shows who honours it",
+                            frozenset({Verdict.OK, Verdict.FAILED}),
+                        ),
+                        ("dot-domain", ".tlsenv.test", "a leading-dot suffix: common form", OK),
+                        (
+                            "dot-domain-port",
+                            ".tlsenv.test:PORT",
+                            "a suffix with a port is not a common form: the grid shows who does",
+                            frozenset({Verdict.OK, Verdict.FAILED}),
+                        ),
+                        (
+                            "wildcard",
+                            "*.tlsenv.test",
+                            "a glob is not a common form (curl and Python do not match it)",
+                            frozenset({Verdict.OK, Verdict.FAILED}),
+                        ),
+                        (
+                            "wildcard-port",
+                            "*.tlsenv.test:PORT",
+                            "a glob with a port is not a common form: the grid shows who does",
+                            frozenset({Verdict.OK, Verdict.FAILED}),
+                        ),
+                        ("domain", "tlsenv.test", "a bare domain matches its subdomains", OK),
+                        (
+                            "domain-port",
+                            "tlsenv.test:PORT",
+                            "a domain with a port is not a common form: the grid shows who does",
+                            frozenset({Verdict.OK, Verdict.FAILED}),
+                        ),
+                        ("star", "*", "a lone * bypasses every proxy", OK),
+                    )
+                ),
+                (
+                    "proxy-case-conflict",
+                    "HTTPS_PROXY names a proxy that refuses, https_proxy one that tunnels",
+                    "clients disagree on which spelling wins: OK means the lower-case https_proxy "
+                    "was used, FAILED the upper-case HTTPS_PROXY (a baseline catches a change)",
+                    frozenset({Verdict.OK, Verdict.FAILED}),
+                    "https://everything.curl.dev/usingcurl/proxies/env.html",
+                ),
+                (
+                    "socks5",
+                    "only ALL_PROXY=socks5://127.0.0.1:PORT: the client resolves the origin's "
+                    "name (private hosts file) and sends the address",
+                    "a SOCKS proxy in ALL_PROXY must be used; clients without SOCKS are n/a",
+                    OK,
+                    "https://www.rfc-editor.org/rfc/rfc1928",
+                ),
+                (
+                    "socks5h",
+                    "only ALL_PROXY=socks5h://127.0.0.1:PORT: the proxy resolves the name",
+                    "socks5h means remote resolution: a client that sends an address made a "
+                    "lookup the proxy was meant to make (FAILED)",
+                    OK,
+                    "https://curl.se/docs/manpage.html#--socks5-hostname",
+                ),
+                (
+                    "proxy-auth-reserved",
+                    "the proxy wants a user and password with '@' and ':'; HTTPS_PROXY carries "
+                    "them percent-encoded (%40, %3A)",
+                    "credentials in a proxy URL must be percent-decoded before they are sent",
+                    OK,
+                    "https://www.rfc-editor.org/rfc/rfc3986#section-3.2.1",
+                ),
+            )
         ),
         # -- the fallback group: the user's override names a broken store; the CA is only in
         # the default one (its real paths, in a mount namespace). Taking the default is the

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
+from .keystore import DEFAULT_PASSWORD, KEYSTORE, jks_truststore
 from .pki import Authority, build_certificate, ca_name
 from .subjecthash import name_hash
 
@@ -45,7 +47,9 @@ class Layout:
     ``bundle`` is the PEM bundle file, ``cert_dir`` the hashed directory, ``anchors`` where an
     administrator drops extra CAs, ``shared`` where the CA files that cert-dir entries link to
     live, ``aliases`` extra symlinks (path -> target) the OS ships, ``cert_file`` the path
-    ``SSL_CERT_FILE`` names when it is not the bundle itself (Alpine: the ``cert.pem`` link).
+    ``SSL_CERT_FILE`` names when it is not the bundle itself (Alpine: the ``cert.pem`` link),
+    ``keystore`` the JVM's trust store (``cacerts``, password ``keystore_password``), written
+    as JKS from the same CAs as the bundle.
     :meth:`variables` is the environment that points OpenSSL-style clients at the store, as
     such a machine has it: a layout without a bundle has no ``SSL_CERT_FILE``, one without a
     cert dir no ``SSL_CERT_DIR``. A client then falls back to its compiled-in default for the
@@ -61,6 +65,8 @@ class Layout:
     shared: str | None = None
     aliases: tuple[tuple[str, str], ...] = ()
     cert_file: str | None = None
+    keystore: str | None = None
+    keystore_password: str = DEFAULT_PASSWORD
 
     def variables(self, root: Path) -> dict[str, str]:
         """``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` for a store under ``root``: the ones
@@ -80,6 +86,8 @@ class Layout:
             wanted = [self.cert_dir, self.anchors, self.shared]
             if self.bundle:
                 wanted.append(os.path.dirname(self.bundle))
+            if self.keystore:
+                wanted.append(os.path.dirname(self.keystore))
             found: dict[str, None] = {}
             for rel in wanted:
                 if not rel:
@@ -92,7 +100,9 @@ class Layout:
 
     def paths(self) -> list[str]:
         """Every path this layout creates (relative), for the docs and the tests."""
-        out = [p for p in (self.bundle, self.cert_dir, self.anchors, self.shared) if p]
+        out = [
+            p for p in (self.bundle, self.cert_dir, self.anchors, self.shared, self.keystore) if p
+        ]
         out += [alias for alias, _ in self.aliases]
         return out
 
@@ -104,22 +114,26 @@ LAYOUTS: dict[str, Layout] = {
             "debian",
             "Debian/Ubuntu: /etc/ssl/certs with hash links to NAME.pem links into "
             "/usr/share/ca-certificates, the bundle /etc/ssl/certs/ca-certificates.crt, admin "
-            "anchors in /usr/local/share/ca-certificates",
+            "anchors in /usr/local/share/ca-certificates, the JVM's cacerts (JKS, password "
+            "changeit) in /etc/ssl/certs/java",
             bundle="etc/ssl/certs/ca-certificates.crt",
             cert_dir="etc/ssl/certs",
             anchors="usr/local/share/ca-certificates",
             shared="usr/share/ca-certificates/tlsenv",
+            keystore="etc/ssl/certs/java/cacerts",
         ),
         Layout(
             "rhel",
             "RHEL/Fedora: the bundle /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem "
             "(/etc/pki/tls/certs/ca-bundle.crt and /etc/pki/tls/cert.pem link to it), hash "
             "links in /etc/pki/tls/certs (/etc/ssl/certs links there) to anchors in "
-            "/etc/pki/ca-trust/source/anchors",
+            "/etc/pki/ca-trust/source/anchors; the JVM's cacerts in "
+            "/etc/pki/ca-trust/extracted/java",
             bundle="etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
             cert_dir="etc/pki/tls/certs",
             anchors="etc/pki/ca-trust/source/anchors",
             shared="etc/pki/ca-trust/source/anchors",
+            keystore="etc/pki/ca-trust/extracted/java/cacerts",
             aliases=(
                 (
                     "etc/pki/tls/certs/ca-bundle.crt",
@@ -206,9 +220,17 @@ class TrustStore:
     layout: Layout
     fault_uid: int = 65533
     _bundle_blocks: list[bytes] = field(default_factory=list, repr=False)
+    _keystore_certs: list[x509.Certificate] = field(default_factory=list, repr=False)
+    _filler_pems: list[bytes] = field(default_factory=list, repr=False)
+    _keystore_written: int = field(default=-1, repr=False)
+    #: Set by a keystore fault: from then on the keystore is the fault's, never rewritten.
+    keystore_broken: bool = False
     _saved: list[_Saved] = field(default_factory=list, repr=False)
     _on_close: list[Callable[[], object]] = field(default_factory=list, repr=False)
     env_overrides: dict[str, str | None] = field(default_factory=dict)
+    #: What the JVM's trust-store property names instead of the layout's keystore (the
+    #: fallback group's broken store), else None.
+    keystore_override: str | None = None
 
     @classmethod
     def create(cls, root: Path, layout: str = "debian", *, fault_uid: int = 65533) -> TrustStore:
@@ -243,6 +265,23 @@ class TrustStore:
     def anchors(self) -> Path | None:
         """Where an administrator drops extra CA files, if the layout has such a place."""
         return self.root / self.layout.anchors if self.layout.anchors else None
+
+    @property
+    def keystore(self) -> Path | None:
+        """The JVM's trust store (``cacerts``), if the layout has one."""
+        return self.root / self.layout.keystore if self.layout.keystore else None
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Every trust source a client can be pointed at: :attr:`env`'s variables, and the
+        keystore (under :data:`~pytest_tlsenv.keystore.KEYSTORE`) when the layout has one.
+        Never exported as such: the keystore reaches a JVM through its properties."""
+        out = self.env
+        if self.keystore_override is not None:
+            out[KEYSTORE] = self.keystore_override
+        elif self.keystore is not None:
+            out[KEYSTORE] = str(self.keystore)
+        return out
 
     @property
     def env(self) -> dict[str, str]:
@@ -283,6 +322,8 @@ class TrustStore:
         pem = ca.cert_pem
         if self.layout.bundle:
             self._bundle_blocks.append(pem)
+        if self.layout.keystore:
+            self._keystore_certs.append(ca.cert)
         if not self.cert_dir:
             return None
         entry = self.cert_dir / f"{name}.pem"
@@ -320,6 +361,26 @@ class TrustStore:
             alias.parent.mkdir(parents=True, exist_ok=True)
             if not os.path.lexists(alias):
                 alias.symlink_to(target)
+        # The keystore is rewritten only when its CAs changed (an admin-installed proxy CA
+        # comes after the first write); once a keystore fault broke it, it is the fault's.
+        certs = self.keystore_certs() if self.keystore is not None else []
+        if (
+            self.keystore is not None
+            and not self.keystore_broken
+            and len(certs) != self._keystore_written
+        ):
+            data = jks_truststore(certs, self.layout.keystore_password)
+            if os.path.lexists(self.keystore):
+                os.unlink(self.keystore)
+            _write_file(self.keystore, data)
+            self._keystore_written = len(certs)
+
+    def keystore_certs(self) -> list[x509.Certificate]:
+        """The certificates the keystore holds: the installed CAs, then the filler CAs."""
+        if self._filler_pems:
+            self._keystore_certs += x509.load_pem_x509_certificates(b"".join(self._filler_pems))
+            self._filler_pems.clear()
+        return list(self._keystore_certs)
 
     def bundle_index(self, block: bytes) -> int:
         """The position of ``block`` among the bundle's blocks (ValueError if absent)."""
@@ -341,6 +402,8 @@ class TrustStore:
         for hash_hex, pem in certs:
             if self.layout.bundle:
                 self._bundle_blocks.append(pem)
+            if self.layout.keystore:
+                self._filler_pems.append(pem)
             count += 1
             if cert_dir is None:
                 continue
@@ -360,8 +423,14 @@ class TrustStore:
             slots[hash_hex] = n + 1
         return count
 
-    def insert_bundle_block(self, block: bytes, index: int | None = None) -> None:
-        """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it."""
+    def insert_bundle_block(
+        self, block: bytes, index: int | None = None, *, cert: x509.Certificate | None = None
+    ) -> None:
+        """Put ``block`` in the bundle at ``index`` (default: the end) and rewrite it;
+        ``cert`` (the block's certificate, when it is a CA being installed) also goes into the
+        keystore, as Debian's update-ca-certificates hook for Java adds it."""
+        if cert is not None and self.layout.keystore:
+            self._keystore_certs.append(cert)
         if index is None:
             self._bundle_blocks.append(block)
         else:

@@ -22,19 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import namespace
+from . import namespace, proxyenv
 from ._checks import check_argv, check_callable, check_timeout, client_not_found
 from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
-from .errors import ConfigError
+from .errors import ConfigError, ServerError
 from .evidence import Evidence, untrusted_hint
 from .fallback import Overrides
 from .faults import Applied
 from .journal import Journal
-from .namespace import MountPlan, call_in_namespace
+from .namespace import MountPlan, SystemPathsUnavailableError, call_in_namespace
 from .namespace import require as require_namespaces
 from .outcome import Outcome, Verdict, classify_call, classify_run
 from .pki import PKI, TEST_DOMAIN
-from .proxy import SETUPS, Proxy
+from .proxy import Proxy
 from .runner import call_in_thread, check_usable, client_ids, must_drop_caps, run_process
 from .scenarios import TRUST_MODES, Scenario, Spec
 from .servers import Origin
@@ -91,6 +91,7 @@ class TLSEnv:
             raise ConfigError(f"trust must be one of {', '.join(TRUST_MODES)}, got {self.trust!r}")
         if self.system_paths or self.trust == "system":
             require_namespaces()
+        self._require_private_names(spec)
         self._journal = Journal(fault_uid=settings.fault_uid)
         if self.user is not None:
             self._client_ids(self.user)
@@ -113,6 +114,9 @@ class TLSEnv:
             pki, spec.server, host=TEST_DOMAIN if spec.proxy is not None else "localhost"
         )
         self.proxy: Proxy | None = None
+        #: Every proxy of the scenario by role: ``"proxy"`` (:attr:`proxy`); a case conflict
+        #: adds ``"HTTPS_PROXY"`` and ``"https_proxy"``, the proxy each variable names.
+        self.proxies: dict[str, Proxy] = {}
         self._counter = itertools.count()
         self._threads: list[Any] = []
         self._closed = False
@@ -198,6 +202,11 @@ class TLSEnv:
     def fallback(self) -> Overrides | None:
         """The broken store every variable and option names (the fallback group), else None."""
         return self.world.fallback
+
+    @property
+    def proxy_name(self) -> str | None:
+        """The proxy scenario this TLSEnv runs (``"socks5"``...), or None without a proxy."""
+        return self.spec.proxy
 
     @property
     def invented_names(self) -> tuple[str, ...]:
@@ -341,6 +350,7 @@ class TLSEnv:
             other_user=user is not None,
         )
         evidence = Evidence(self.origin, self.proxy)
+        route = self._route()
         groups: list[int] = []
 
         def started(proc: subprocess.Popen[bytes]) -> None:
@@ -376,9 +386,10 @@ class TLSEnv:
                 timeout=timeout,
             )
         )
+        verdict, reason = route.judge(judged.verdict, judged.reason, judged.reached_origin)
         outcome = Outcome(
-            verdict=judged.verdict,
-            reason=judged.reason,
+            verdict=verdict,
+            reason=reason,
             argv=list(argv),
             returncode=done.returncode,
             stdout=done.stdout,
@@ -417,19 +428,22 @@ class TLSEnv:
         timeout = self._timeout(timeout)
         trust = self._trust(trust)
         evidence = Evidence(self.origin, self.proxy)
+        route = self._route()
         overlay: dict[str, str | None] = dict(self._call_environ(trust))
         overlay.update(env or {})
         # os.environ is process-wide: two calls at once (survey workers, threads in a test)
         # would see each other's scenario. One call at a time.
         with ENVIRON_LOCK, scrubbed(overlay) as environ:
-            if self._namespaced(trust):
+            if self._namespaced(trust) or self._names_required:
                 # A forked child in the namespace; DAC caps dropped as root, all as non-root.
+                # Proxy-environment scenarios need it for the private /etc/hosts alone.
                 drop = "dac" if must_drop_caps(None) else "all"
-                result: Any = call_in_namespace(fn, self.mount_plan(), timeout=timeout, drop=drop)
+                plan = self.mount_plan() if self._namespaced(trust) else self.world.names_plan()
+                result: Any = call_in_namespace(fn, plan, timeout=timeout, drop=drop)
             else:
                 with self._backend():
                     result = call_in_thread(fn, timeout=timeout, drop_caps=must_drop_caps(None))
-        if result.timed_out and not self._namespaced(trust):
+        if result.timed_out and not (self._namespaced(trust) or self._names_required):
             self._threads.append(result.thread)
         judged = evidence.judge(
             functools.partial(
@@ -439,11 +453,11 @@ class TLSEnv:
                 timeout=timeout,
             )
         )
-        reason = judged.reason
-        if judged.verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
+        verdict, reason = route.judge(judged.verdict, judged.reason, judged.reached_origin)
+        if verdict is Verdict.REJECTED and self.scenario.expected == {Verdict.OK}:
             reason += untrusted_hint(environ, trust)
         outcome = Outcome(
-            verdict=judged.verdict,
+            verdict=verdict,
             reason=reason,
             exception=result.exception,
             value=result.value,
@@ -533,32 +547,48 @@ class TLSEnv:
     def _start_proxy(self) -> None:
         if self.spec.proxy is None:
             return
-        setup = SETUPS[self.spec.proxy]
-        self.proxy = Proxy(
-            setup.mode,
-            forge=functools.partial(self.pki.forged_context, "mitm"),
-            upstream_context=self.pki.client_context("trusted"),
-            ca_trusted=setup.ca_trusted,
-        ).start()
+        self.proxies = proxyenv.start(self.spec.proxy, self.pki)
+        self.proxy = self.proxies["proxy"]
 
     def _stop_servers(self) -> None:
         try:
-            if self.proxy is not None:
-                self.proxy.stop()
+            failed: list[ServerError] = []
+            for proxy in {id(p): p for p in self.proxies.values()}.values():
+                try:  # every proxy stops, the first failure is raised
+                    proxy.stop()
+                except ServerError as e:
+                    failed.append(e)
+            if failed:
+                raise failed[0]
         finally:
             self.origin.stop()
 
     def _proxy_environ(self) -> dict[str, str]:
-        # Both spellings: curl reads only the lower-case https_proxy, Go and Rust accept both.
-        # NO_PROXY empty: nothing bypasses the proxy (the origin's .test name never would).
-        if self.proxy is None:
+        # Both spellings (unless the scenario is about them): clients differ in which they
+        # read. NO_PROXY empty unless the scenario names the origin in it (proxyenv.py).
+        if self.proxy is None or self.spec.proxy is None:
             return {}
-        url = self.proxy.url
-        env: dict[str, str] = {}
-        for name in ("HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = url
-        env["NO_PROXY"] = env["no_proxy"] = ""
-        return env
+        return proxyenv.variables(self.spec.proxy, self.proxies, self.origin.port)
+
+    def _route(self) -> proxyenv.Route:
+        """What the proxies had seen before a client starts: its OK is checked against it."""
+        return proxyenv.Route(self.spec.proxy or "", self.proxies)
+
+    @property
+    def _names_required(self) -> bool:
+        """Whether clients must resolve invented names (a proxy-environment scenario)."""
+        return self.spec.proxy in proxyenv.ENVIRONMENTS
+
+    def _require_private_names(self, spec: Spec) -> None:
+        if spec.proxy not in proxyenv.ENVIRONMENTS:
+            return
+        reason = namespace.probe()
+        if reason is not None:
+            # Never the host's resolver instead: it would be asked about the invented names.
+            raise SystemPathsUnavailableError(
+                f"proxy scenario {spec.proxy!r} needs clients to resolve invented names "
+                f"through a private /etc/hosts in a mount namespace, and {reason}"
+            )
 
     def __repr__(self) -> str:
         return f"<TLSEnv {self.scenario.name} at {self.root}>"

@@ -25,8 +25,9 @@ from .faults import Applied, Site, get_fault
 from .journal import Journal
 from .journal import covered as journal_covered
 from .namespace import MountPlan
-from .pki import PKI, TEST_DOMAIN
-from .proxy import SETUPS, install_admin_ca
+from .pki import PKI
+from .proxy import install_admin_ca
+from .proxyenv import invented_names, setup_of
 from .runner import check_usable, client_ids
 from .scenarios import Scenario, Spec
 from .store import TrustStore, filler_cas
@@ -53,7 +54,8 @@ class World:
         # Behind a proxy the origin is addressed by a .test name that only the proxy resolves:
         # a client that resolves it itself (ignoring the proxy, SOCKS without remote DNS) must
         # not ask the machine's resolver about it.
-        self.invented_names: tuple[str, ...] = (TEST_DOMAIN,) if spec.proxy is not None else ()
+        # An HTTPS proxy has an invented name of its own (proxyenv.py).
+        self.invented_names: tuple[str, ...] = invented_names(spec.proxy)
         self._mount_plan: MountPlan | None = None
         self._names_plan: MountPlan | None = None
 
@@ -105,12 +107,12 @@ class World:
 
     def _admin_ca(self) -> bool:
         """Whether the proxy's CA goes in the way uv 5448's admin put it: unreadable."""
-        trusted = self.spec.proxy is not None and SETUPS[self.spec.proxy].ca_trusted
+        trusted = self.spec.proxy is not None and setup_of(self.spec.proxy).ca_trusted
         return trusted and self.scenario.proxy_ca == "admin-0600"
 
     def _install_proxy_ca(self) -> None:
         """Put a trusted proxy's CA into the store, the way the scenario says."""
-        if self.spec.proxy is None or not SETUPS[self.spec.proxy].ca_trusted:
+        if self.spec.proxy is None or not setup_of(self.spec.proxy).ca_trusted:
             return
         mitm = self.pki.authorities["mitm"]
         if self._admin_ca():

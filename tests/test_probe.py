@@ -403,14 +403,19 @@ def namespaces() -> None:
 
 
 def test_system_sources_come_from_the_layouts() -> None:
+    # The layouts' paths, plus Go's other default files (root_linux.go).
     assert SYSTEM_SOURCES == {
         "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem": "file",
+        "/etc/pki/tls/cacert.pem": "file",
         "/etc/pki/tls/cert.pem": "file",
         "/etc/pki/tls/certs": "dir",
         "/etc/pki/tls/certs/ca-bundle.crt": "file",
+        "/etc/ssl/ca-bundle.pem": "file",
         "/etc/ssl/cert.pem": "file",
         "/etc/ssl/certs": "dir",
         "/etc/ssl/certs/ca-certificates.crt": "file",
+        "/etc/pki/ca-trust/extracted/java/cacerts": "keystore",
+        "/etc/ssl/certs/java/cacerts": "keystore",
     }
 
 
@@ -613,3 +618,23 @@ def test_cli_system_paths_unavailable_is_a_usage_message(
     assert "system_paths=True needs a private mount namespace" in err
     assert "unshare: Operation not permitted" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_java_trusts_its_trust_store_property_else_the_default_cacerts(
+    probed: Callable[..., ProbeReport],
+) -> None:
+    if shutil.which("java") is None or shutil.which("javac") is None:
+        pytest.skip("no JDK on this machine (java and javac)")
+    from pytest_tlsenv.clients.jvm import JVM_OPTIONS, compiled
+
+    argv = ["java", *JVM_OPTIONS, "-cp", str(compiled()), "TlsenvGet", "{url}"]
+    report = probed(
+        "java-system", argv, system_paths=True, variables=["JAVA_TOOL_OPTIONS", "SSL_CERT_FILE"]
+    )
+    assert report.valid, report.table()
+    cacerts = "/etc/ssl/certs/java/cacerts"  # where Debian's lib/security/cacerts link points
+    assert set(report.trusted) == {"JAVA_TOOL_OPTIONS", cacerts}, report.table()
+    assert report.status("SSL_CERT_FILE") == "ignored", report.table()
+    # The property replaces the default store: the default's CA is no longer trusted.
+    assert report.wins("JAVA_TOOL_OPTIONS", cacerts), report.table()

@@ -23,6 +23,7 @@ import requests
 from pytest_tlsenv import TLSEnv, Verdict
 from pytest_tlsenv.outcome import Outcome
 from pytest_tlsenv.pki import TEST_DOMAIN
+from pytest_tlsenv.proxyenv import ENVIRONMENTS
 from pytest_tlsenv.scenarios import GROUPS
 
 # -- clients --------------------------------------------------------------------------------
@@ -143,6 +144,7 @@ def test_proxy_group_is_the_designed_one() -> None:
         "proxy-tunnel",
         "proxy-refuses",
         "proxy-auth-required",
+        *ENVIRONMENTS,  # the proxy environment (tests/test_proxyenv.py)
     )
 
 

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from pytest_tlsenv import TLSEnv, Verdict
 from pytest_tlsenv.faults import FAULTS, PLACEMENTS
 from pytest_tlsenv.pki import PKI
+from pytest_tlsenv.proxyenv import ENVIRONMENTS
 from pytest_tlsenv.repro import parse_dockerfile_runs, parse_store_commands, stage
 from pytest_tlsenv.scenarios import GROUPS, Spec, resolve
 from pytest_tlsenv.store import LAYOUTS
@@ -377,7 +378,10 @@ def test_mitm_untrusted_with_curl_reproduces(tmp_path: Path, who: str) -> None:
 
 
 @needs_curl
-@pytest.mark.parametrize("scenario", [*GROUPS["server"], *GROUPS["proxy"]])
+# The proxy environment (HTTPS and SOCKS proxies, NO_PROXY) has no bundle: test_proxyenv.py.
+@pytest.mark.parametrize(
+    "scenario", [*GROUPS["server"], *(p for p in GROUPS["proxy"] if p not in ENVIRONMENTS)]
+)
 def test_server_and_proxy_scenarios_reproduce_with_curl(tmp_path: Path, scenario: str) -> None:
     # Each server variant's leaf and each proxy mode, rebuilt with the bundle's own PKI by
     # server.py, gives curl the verdict it gave in the session.

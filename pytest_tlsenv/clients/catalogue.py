@@ -1,5 +1,5 @@
 """The built-in presets: curl, wget, openssl, node (and node --use-openssl-ca), git, pip, uv,
-python's ssl, requests, httpx, urllib3, aiohttp; how each is detected, wired and run.
+go, python's ssl, requests, httpx, urllib3, aiohttp, java; how each is detected, wired and run.
 
 Importing this module registers them (:func:`~pytest_tlsenv.clients.registry.register`).
 """
@@ -14,15 +14,19 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from ..keystore import java_tool_options, trust_store_options
 from ..versions import version_of
 from .client import Client
 from .fetchers import aiohttp_fetch, httpx_fetch, requests_fetch, urllib3_fetch, urllib_fetch
+from .gobuild import go_client, go_version
+from .jvm import JVM_OPTIONS, java_class_dir, java_system_keystore
 from .pinning import pinned
-from .preset import DIR, EITHER, FILE, OPENSSL_ENV, Preset, Wiring
+from .preset import DIR, EITHER, FILE, KEYSTORE, OPENSSL_ENV, Preset, Wiring
 from .registry import register
 
 if TYPE_CHECKING:
@@ -290,6 +294,60 @@ def _uv(env: TLSEnv, version: str | None, w: Wiring) -> Client:
     return Client("uv", env, argv=argv, env={flag: "1", "UV_HTTP_RETRIES": "0"}, version=version)
 
 
+#: crypto/x509's default lists on Linux (root_linux.go, go1.19 to go1.23): the first file
+#: that reads wins; then every entry of every dir is read (a FIFO there blocks it).
+_GO_DEFAULTS = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+    "/system/etc/security/cacerts",
+)
+
+
+def _go(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # http.Get as Go programs make it: HTTPS_PROXY through ProxyFromEnvironment, which never
+    # proxies localhost or 127.0.0.1 (so proxy scenarios name the origin origin.tlsenv.test),
+    # and SSL_CERT_FILE plus the SSL_CERT_DIR colon list in env mode. Go has no trust option.
+    return Client("go", env, argv=(str(go_client()), env.origin.url), version=v)
+
+
+def _java(env: TLSEnv, v: str | None, w: Wiring) -> Client:
+    # Trust: JAVA_TOOL_OPTIONS (env), the same properties on the command line (flags), or the
+    # JDK's default cacerts (system). The proxy: https.proxyHost/Port on the command line in
+    # every mode, because Java ignores HTTPS_PROXY (even with java.net.useSystemProxies).
+    staged = java_class_dir(env.root)
+    keystore = next(iter(w.values.values()), None)
+    password = env.store.layout.keystore_password
+    options = trust_store_options(keystore, password) if keystore else []
+    proxy: list[str] = []
+    if env.proxy is not None:
+        parsed = urllib.parse.urlsplit(env.proxy.url)
+        proxy = [f"-Dhttps.proxyHost={parsed.hostname}", f"-Dhttps.proxyPort={parsed.port}"]
+    flags = options if w.trust == "flags" else []
+    argv = ("java", *JVM_OPTIONS, *flags, *proxy, "-cp", str(staged), "TlsenvGet", env.origin.url)
+    extra: dict[str, str | None] = {"JAVA_TOOL_OPTIONS": None}
+    if w.trust == "env" and options:
+        # The JVM announces it on stderr ("Picked up JAVA_TOOL_OPTIONS: ..."): expected.
+        extra["JAVA_TOOL_OPTIONS"] = java_tool_options(options)
+    return Client("java", env, argv=argv, env=extra, version=v)
+
+
+_JAVA_TRUST_FLAG = "-Djavax.net.ssl.trustStore"
+
+
+def _java_detect() -> str | None:
+    # The client is compiled here (javac), so a JRE alone does not do.
+    if shutil.which("java") is None or shutil.which("javac") is None:
+        return None
+    m = re.search(r'version "([^"]+)"', version_of("java", "-version") or "")
+    return m.group(1) if m else "unknown"
+
+
 _OPENSSL_SYSTEM = openssl_defaults
 
 
@@ -427,6 +485,26 @@ for _p in (
         # uv before 0.2.29 never reads SSL_CERT_DIR (probe and strace, tests/test_probe.py).
         honours_before=(("0.2.29", ("SSL_CERT_FILE",)),),
         system=lambda: _OPENSSL_PROBE,
+    ),
+    Preset(
+        "go",
+        "Go net/http http.Get (crypto/x509 roots; SSL_CERT_FILE, SSL_CERT_DIR list; no flags)",
+        ("SSL_CERT_FILE", "SSL_CERT_DIR"),
+        go_version,
+        _go,
+        env_vars=dict(OPENSSL_ENV),
+        system=lambda: _GO_DEFAULTS,
+    ),
+    Preset(
+        "java",
+        "java.net.http.HttpClient GET (JAVA_TOOL_OPTIONS -Djavax.net.ssl.trustStore...; "
+        "proxy from -Dhttps.proxyHost/Port: Java ignores HTTPS_PROXY)",
+        ("JAVA_TOOL_OPTIONS",),
+        _java_detect,
+        _java,
+        env_vars={"JAVA_TOOL_OPTIONS": KEYSTORE},
+        flags={_JAVA_TRUST_FLAG: KEYSTORE},
+        system=java_system_keystore,
     ),
 ):
     register(_p)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..env import TRUST_MODES
 from ..errors import ClientUnavailableError, ConfigError, NotApplicableError
-from .applicability import applicable
+from .applicability import applicable, proxy_applicable
 from .client import Client
 from .fetchers import FETCHERS, fetch_script
 from .pinning import pinned
@@ -52,6 +52,7 @@ def make_client(
     if version is None and preset.detect() is None:
         raise ClientUnavailableError(f"client {name!r} is not installed on this machine")
     wiring = preset.wiring(env, trust)
+    proxy_applicable(env, preset.name)
     applicable(env, wiring, preset.label(trust))
     from ..fallback import client_variables
 

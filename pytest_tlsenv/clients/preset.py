@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import NotApplicableError
+from ..keystore import KEYSTORE
 from .client import Client
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "DIR",
     "EITHER",
     "FILE",
+    "KEYSTORE",
     "OPENSSL_ENV",
     "WIRED_VARIABLES",
     "Preset",
@@ -59,6 +61,7 @@ WIRED_VARIABLES = (
     "NODE_EXTRA_CA_CERTS",
     "GIT_SSL_CAINFO",
     "GIT_SSL_CAPATH",
+    "JAVA_TOOL_OPTIONS",
 )
 
 
@@ -146,7 +149,7 @@ class Preset:
             raise NotApplicableError(
                 f"{self.name} {how}: trust={trust!r} cannot apply (use trust={other!r})"
             )
-        present = env.store.env
+        present = env.store.sources  # the variables' targets, and the Java keystore
         healthy = env.store.layout.variables(env.store.root)
         values: dict[str, str] = {}
         sources: set[str] = set()
@@ -178,8 +181,11 @@ class Preset:
             sources.add(FILE)
         if layout.cert_dir and f"/{layout.cert_dir}" in read:
             sources.add(DIR)
+        if layout.keystore and f"/{layout.keystore}" in read:
+            sources.add(KEYSTORE)
         if not sources:
-            where = ", ".join(f"/{p}" for p in (layout.bundle, layout.cert_dir) if p)
+            kept = (layout.bundle, layout.cert_dir, layout.keystore)
+            where = ", ".join(f"/{p}" for p in kept if p)
             raise NotApplicableError(
                 f"{self.name} was built to read {', '.join(sorted(read))}; layout "
                 f"{layout.name!r} keeps its trust at {where}: trust='system' cannot apply"

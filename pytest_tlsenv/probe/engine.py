@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
 from ..errors import ConfigError
 from ..journal import Journal
+from ..keystore import java_tool_options, jks_truststore, trust_store_options
 from ..outcome import Verdict, classify_call, classify_run
 from ..pki import Authority, Leaf
 from ..placeholders import check, substitute
@@ -144,7 +145,16 @@ class Probe:
 
     def _variable_path(self, name: str) -> Path:
         base = self.root / "sources" / name
-        return base if TRUST_VARIABLES[name].kind == "dir" else base / "ca.pem"
+        kind = TRUST_VARIABLES[name].kind
+        return base if kind == "dir" else base / ("cacerts" if kind == "keystore" else "ca.pem")
+
+    @staticmethod
+    def _value(src: Source) -> str:
+        """What ``src``'s variable is set to: its canary's path, or for a keystore the JVM
+        properties naming it."""
+        if src.kind == "keystore":
+            return java_tool_options(trust_store_options(str(src.path)))
+        return str(src.path)
 
     # -- setup / teardown -----------------------------------------------------------------
 
@@ -176,6 +186,9 @@ class Probe:
             if src.kind == "file":
                 src.path.parent.mkdir(parents=True, exist_ok=True)
                 src.path.write_bytes(pem)
+            elif src.kind == "keystore":
+                src.path.parent.mkdir(parents=True, exist_ok=True)
+                src.path.write_bytes(jks_truststore([canary.authority.cert]))
             else:
                 # A hashed directory the way c_rehash leaves it; the link points inside the
                 # directory, so inotify reports the open here (events go to the target's dir).
@@ -340,7 +353,7 @@ class Probe:
             if inner:
                 continue
             mine.append("." if path == base else os.path.relpath(path, base))
-        if src.kind == "file" and mine:
+        if src.kind in ("file", "keystore") and mine:
             return (src.path.name,)
         return tuple(mine)
 
@@ -354,7 +367,7 @@ class Probe:
         runs += 1
         report = ProbeReport(self.label, self.system_paths, verdict, reason)
         for src in self.sources:
-            setvars = {src.variable: str(src.path)} if src.variable else {}
+            setvars = {src.variable: self._value(src)} if src.variable else {}
             verdict, reason, opened, duration = self._run(setvars, src.name)
             runs += 1
             mine = self._opened_of(src, opened)
@@ -372,7 +385,7 @@ class Probe:
             for a, b in itertools.combinations(trusted, 2):
                 if a.system and b.system:
                     continue  # defaults are always present together: nothing to switch
-                setvars = {s.variable: str(s.path) for s in (a, b) if s.variable}
+                setvars = {s.variable: self._value(s) for s in (a, b) if s.variable}
                 a_verdict, _r, a_seen, _d = self._run(setvars, a.name)
                 b_verdict, _r, b_seen, _d = self._run(setvars, b.name)
                 runs += 2

@@ -16,7 +16,7 @@ class TrustVariable:
     """An environment variable some client reads to find trust: a file or a directory."""
 
     name: str
-    kind: str  # "file" (a PEM bundle) or "dir" (a hashed directory)
+    kind: str  # "file" (a PEM bundle), "dir" (a hashed directory) or "keystore" (JKS)
     readers: str  # who is known to read it (documentation only; the probe measures)
 
 
@@ -24,7 +24,9 @@ TRUST_VARIABLES: dict[str, TrustVariable] = {
     v.name: v
     for v in (
         TrustVariable("SSL_CERT_FILE", "file", "OpenSSL, Go, rustls-native-certs, httpx, uv"),
-        TrustVariable("SSL_CERT_DIR", "dir", "OpenSSL, Go, rustls-native-certs, httpx, uv"),
+        TrustVariable(
+            "SSL_CERT_DIR", "dir", "OpenSSL, Go (a colon-separated list), rustls-native-certs, uv"
+        ),
         TrustVariable("REQUESTS_CA_BUNDLE", "file", "requests, pip"),
         TrustVariable("CURL_CA_BUNDLE", "file", "curl, requests, pip"),
         TrustVariable("PIP_CERT", "file", "pip"),
@@ -38,21 +40,36 @@ TRUST_VARIABLES: dict[str, TrustVariable] = {
         TrustVariable("CARGO_HTTP_CAINFO", "file", "cargo"),
         TrustVariable("NPM_CONFIG_CAFILE", "file", "npm"),
         TrustVariable("DENO_CERT", "file", "deno"),
+        # Its value is the -Djavax.net.ssl.trustStore... properties naming a JKS keystore.
+        TrustVariable("JAVA_TOOL_OPTIONS", "keystore", "Java (javax.net.ssl.trustStore)"),
     )
 }
 
 
-def _system_sources() -> dict[str, str]:
-    """Default trust locations of the debian, rhel and alpine layouts: ``/path -> kind``.
+#: Compiled-in defaults of clients that no layout defines: Go's crypto/x509 (root_linux.go)
+#: tries these files too (OpenSUSE's bundle, OpenELEC's), after Debian's and RHEL 6's.
+_CLIENT_DEFAULTS = {"/etc/ssl/ca-bundle.pem": "file", "/etc/pki/tls/cacert.pem": "file"}
 
-    Bundle files and cert dirs, plus the layouts' aliases of either (RHEL's ca-bundle.crt and
-    cert.pem, Alpine's cert.pem): each is a place a client may open by default, so each gets a
-    canary of its own (a real file or directory here, not an alias).
+
+def _system_sources() -> dict[str, str]:
+    """Default trust locations of the debian, rhel and alpine layouts, and clients' other
+    compiled-in defaults (:data:`_CLIENT_DEFAULTS`): ``/path -> kind``.
+
+    Bundle files, cert dirs and JVM keystores (kind ``keystore``), plus the layouts' aliases
+    of a bundle or cert dir (RHEL's ca-bundle.crt and cert.pem, Alpine's cert.pem): each is a
+    place a client may open by default, so each gets a canary of its own (a real file,
+    directory or keystore here, not an alias).
     """
     found: dict[str, str] = {}
     for name in ("debian", "rhel", "alpine"):
         lay = LAYOUTS[name]
-        for rel, kind in ((lay.cert_dir, "dir"), (lay.bundle, "file"), (lay.cert_file, "file")):
+        kinds = (
+            (lay.cert_dir, "dir"),
+            (lay.bundle, "file"),
+            (lay.cert_file, "file"),
+            (lay.keystore, "keystore"),
+        )
+        for rel, kind in kinds:
             if rel:
                 found.setdefault("/" + rel, kind)
         for alias, target in lay.aliases:
@@ -60,6 +77,8 @@ def _system_sources() -> dict[str, str]:
             kind = "file" if resolved == lay.bundle else "dir" if resolved == lay.cert_dir else ""
             if kind:
                 found.setdefault("/" + alias, kind)
+    for path, kind in _CLIENT_DEFAULTS.items():
+        found.setdefault(path, kind)
     return dict(sorted(found.items()))
 
 
@@ -75,7 +94,7 @@ class Source:
     """One candidate source: a variable, or a system path, with its canary's location."""
 
     name: str  # the variable's name, or the absolute system path
-    kind: str  # "file" or "dir"
+    kind: str  # "file", "dir" or "keystore"
     variable: str | None  # None for a system path
     path: Path  # where the canary lives on disk (for a system path: under the probe root)
 

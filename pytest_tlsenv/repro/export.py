@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..outcome import Verdict
 from ..pki import ORIGIN_HOSTS, write_private
 from ..placeholders import Translator
+from ..proxyenv import ENVIRONMENTS
 from ..scenarios import CATALOGUE
 from ..servers import probe_wheel
 from ..versions import version_of
@@ -144,6 +145,12 @@ def export(
     replaced by a Python ``ssl`` stand-in). ``pip_requirement`` (e.g. ``"uv==0.2.29"``) says
     how the Dockerfile installs the client when it cannot be guessed.
     """
+    if env.spec.proxy in ENVIRONMENTS:
+        # Its server.py has the CONNECT proxy only: a bundle would show another scenario.
+        raise ConfigError(
+            f"no reproduction bundle for proxy scenario {env.spec.proxy!r}: bundles carry the "
+            "CONNECT proxy only, not the HTTPS or SOCKS proxies, two proxies or NO_PROXY"
+        )
     bundle = Path(path)
     if bundle.exists() and (not bundle.is_dir() or any(bundle.iterdir())):
         raise ConfigError(f"{bundle} exists and is not an empty directory: choose another --out")
