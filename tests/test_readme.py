@@ -200,3 +200,48 @@ def test_the_signature_check_sees_a_missing_parameter() -> None:
     old = documented_signatures("- `.call(fn, *, timeout=None)`: x\n")
     assert old == {"call": "fn, *, timeout=None"}
     assert old["call"] != documented_signatures((ROOT / "docs" / "api.md").read_text())["call"]
+
+
+# -- the install section: autoloading, turning it off, loading it by name -----------------------
+
+_USES_IT = """
+def test_it(tlsenv):
+    assert tlsenv.scenario.name == "good"
+"""
+
+
+def test_the_plugin_loads_by_itself_and_p_no_tlsenv_turns_it_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(_USES_IT)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    off = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:tlsenv")
+    off.assert_outcomes(errors=1)
+    off.stdout.fnmatch_lines(["*fixture 'tlsenv' not found*"])
+
+
+@pytest.mark.parametrize("how", ["-p tlsenv", "pytest_plugins"])
+def test_without_autoloading_the_documented_spellings_load_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(_USES_IT)
+    args = ["-p", "no:cacheprovider"]
+    # The twin first: with autoloading off and nothing named, the fixture does not exist.
+    pytester.runpytest_subprocess(*args).assert_outcomes(errors=1)
+    if how == "pytest_plugins":
+        pytester.makeconftest('pytest_plugins = ["tlsenv"]\n')
+    else:
+        args += ["-p", "tlsenv"]
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    readme = README.read_text()
+    assert "`pytest -p tlsenv`" in readme
+    assert '`pytest_plugins = ["tlsenv"]`' in readme
+
+
+def test_the_module_path_spelling_the_readme_warns_about_fails(pytester: pytest.Pytester) -> None:
+    # Installed (autoloaded under its entry-point name), the module path registers it twice.
+    pytester.makeconftest('pytest_plugins = ["pytest_tlsenv.plugin"]\n')
+    pytester.makepyfile(_USES_IT)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret != 0
+    assert "already registered" in result.stdout.str() + result.stderr.str()
+    assert "Plugin already registered" in README.read_text()
