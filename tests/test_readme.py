@@ -245,3 +245,13 @@ def test_the_module_path_spelling_the_readme_warns_about_fails(pytester: pytest.
     assert result.ret != 0
     assert "already registered" in result.stdout.str() + result.stderr.str()
     assert "Plugin already registered" in README.read_text()
+
+
+def test_every_option_and_ini_key_is_in_the_api_page(pytester: pytest.Pytester) -> None:
+    helptext = pytester.runpytest("--help").stdout.str()
+    options = set(re.findall(r"--tlsenv-[a-z-]+", helptext))
+    inis = set(re.findall(r"^\s+(tlsenv_[a-z_]+) \(", helptext, re.MULTILINE))
+    assert "--tlsenv-timeout" in options
+    assert "tlsenv_timeout" in inis
+    api = (ROOT / "docs" / "api.md").read_text()
+    assert [name for name in sorted(options | inis) if f"`{name}" not in api] == []
