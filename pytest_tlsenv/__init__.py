@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .bisection import BisectResult, bisect
     from .clients import PRESETS, Client, Preset
     from .errors import (
         ClientNotFoundError,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .outcome import Outcome, Verdict
     from .pki import PKI, Authority, Leaf
     from .report import BaselineError
-    from .scenarios import CATALOGUE, GROUPS, TRUST_MODES, Scenario, Spec, resolve
+    from .scenarios import CATALOGUE, GROUPS, REPORTS, TRUST_MODES, Report, Scenario, Spec, resolve
     from .servers import Deadlines, Origin
     from .store import LAYOUTS, Layout, TrustStore
     from .tlsenv import Settings, TLSEnv
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 # The plugin is auto-loaded in every pytest session where the package is installed: importing
 # the engine (cryptography, trustme) lazily keeps sessions that never use it fast.
 _LAZY = {
+    "bisect": "bisection",
+    "BisectResult": "bisection",
     "PRESETS": "clients",
     "Client": "clients",
     "Preset": "clients",
@@ -57,6 +60,8 @@ _LAZY = {
     "Leaf": "pki",
     "CATALOGUE": "scenarios",
     "GROUPS": "scenarios",
+    "REPORTS": "scenarios",
+    "Report": "scenarios",
     "TRUST_MODES": "scenarios",
     "Scenario": "scenarios",
     "Spec": "scenarios",
@@ -86,9 +91,11 @@ __all__ = [
     "LAYOUTS",
     "PKI",
     "PRESETS",
+    "REPORTS",
     "TRUST_MODES",
     "Authority",
     "BaselineError",
+    "BisectResult",
     "Client",
     "ClientNotFoundError",
     "ClientUnavailableError",
@@ -102,6 +109,7 @@ __all__ = [
     "Origin",
     "Outcome",
     "Preset",
+    "Report",
     "Scenario",
     "ServerError",
     "Settings",
@@ -112,5 +120,6 @@ __all__ = [
     "TrustStore",
     "Verdict",
     "__version__",
+    "bisect",
     "resolve",
 ]

@@ -116,6 +116,17 @@ def plan(
     return tuple(binds), grafts, tuple(masks)
 
 
+def hidden_masks(hidden: list[str], masks: tuple[str, ...]) -> tuple[str, ...]:
+    """``masks`` plus each of a layout's ``hidden`` directories that exists on this host (an
+    absent one needs no hiding: a client's default there points nowhere already)."""
+    out = list(masks)
+    for rel in hidden:
+        host = "/" + rel.strip("/")
+        if is_dir(host) and host not in out:
+            out.append(host)
+    return tuple(out)
+
+
 # Name resolution of a client, as the C library, musl and Go's resolver configure it.
 HOSTS = "/etc/hosts"
 RESOLV_CONF = "/etc/resolv.conf"
@@ -264,6 +275,9 @@ def main(argv: list[str]) -> int:
             layout = json.load(f)["layout"]
         stage = opts["--stage"]
         binds, grafts, masks = plan(_layout_rels(layout), opts["--store"], stage)
+        hidden = layout.get("hidden")
+        if isinstance(hidden, list):
+            masks = hidden_masks([h for h in hidden if isinstance(h, str)], masks)
         prepare(grafts, masks, stage)
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"tlsenv-nsplan: {e}", file=sys.stderr)

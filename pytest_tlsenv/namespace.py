@@ -142,6 +142,7 @@ class MountPlan:
             binds, grafts, masks = _nsplan.plan([r for r in rels if r], str(store.root), str(stage))
         except _nsplan.PlanError as e:
             raise TLSEnvError(str(e)) from None
+        masks = _nsplan.hidden_masks(list(layout.hidden), masks)
         return cls(binds=binds, grafts=grafts, stage=str(stage), masks=masks)
 
     @classmethod

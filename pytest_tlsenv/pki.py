@@ -227,6 +227,15 @@ class Leaf:
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
+    #: The store's name for this certificate when it is installed as its own trust anchor.
+    label = "origin-leaf"
+
+    @cached_property
+    def subject_hash(self) -> str:
+        """OpenSSL's subject-name hash, for the cert-dir link of a self-signed leaf installed
+        as its own anchor."""
+        return subject_hash(self.cert)
+
     @cached_property
     def chain_pem(self) -> bytes:
         """The leaf followed by the intermediates, as a server sends them."""
@@ -339,12 +348,18 @@ class Authority:
         return Leaf(cert=cert, key=key, chain=chain)
 
 
-def self_signed_leaf(hosts: Sequence[str] = ORIGIN_HOSTS) -> Leaf:
-    """A self-signed end-entity certificate for ``hosts`` (badssl's ``self-signed``)."""
+def self_signed_leaf(hosts: Sequence[str] = ORIGIN_HOSTS, *, san: bool = True) -> Leaf:
+    """A self-signed end-entity certificate for ``hosts`` (badssl's ``self-signed``); with
+    ``san=False`` the first host is in the subject CN only."""
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     cert = build_certificate(
-        name, key.public_key(), key, ca=False, eku=(ExtendedKeyUsageOID.SERVER_AUTH,), san=hosts
+        name,
+        key.public_key(),
+        key,
+        ca=False,
+        eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
+        san=hosts if san else (),
     )
     return Leaf(cert=cert, key=key)
 
@@ -364,6 +379,10 @@ SERVER_VARIANTS: dict[str, str] = {
     "weak-key": "an RSA-1024 leaf (below OpenSSL's security level 2 and webpki's minimum)",
     "constraint-violation": "a leaf from the trusted CA that also names evil.example.com, "
     "outside the CA's name constraints (x509-limbo's nc cases)",
+    # Not a scenario of its own: what `openssl req -x509` makes when asked only for a CN; the
+    # requests-6969 report installs it in the store as its own anchor.
+    "self-signed-cn-only": "a self-signed certificate with the origin's name in the subject CN "
+    "only, no subjectAltName",
 }
 
 _DAY = dt.timedelta(days=1)
@@ -471,6 +490,8 @@ class PKI:
             return trusted.issue(("wrong.tlsenv.test",))
         if variant == "self-signed":
             return self_signed_leaf()
+        if variant == "self-signed-cn-only":
+            return self_signed_leaf(("localhost",), san=False)
         if variant == "untrusted-root":
             return self.authorities["untrusted"].issue()
         if variant == "incomplete-chain":

@@ -11,6 +11,7 @@ passed on: a typo (``{ur}``) would otherwise reach the client as a literal addre
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from .pki import TEST_DOMAIN
 if TYPE_CHECKING:
     from .tlsenv import TLSEnv
 
-__all__ = ["PLACEHOLDERS", "Translator", "check", "env_values", "substitute"]
+__all__ = ["PLACEHOLDERS", "Translator", "check", "env_values", "substitute", "trust_paths"]
 
 #: Every placeholder a command may contain, and the repro.sh variable each one becomes.
 PLACEHOLDERS: dict[str, str] = {
@@ -38,6 +39,13 @@ PLACEHOLDERS: dict[str, str] = {
     "{venvdir}": "VENV",
     "{run}": "RUN",
     "{work}": "WORK",
+    # The scenario's trust paths: the store's own bundle and cert dir (healthy, as the layout
+    # has them), and what SSL_CERT_FILE / SSL_CERT_DIR name here (faults and fallback stores
+    # included), so `curl --cacert {ssl_cert_file}` needs no `sh -c` to read a variable.
+    "{bundle}": "BUNDLE",
+    "{cert_dir}": "CERT_DIR",
+    "{ssl_cert_file}": "SCENARIO_SSL_CERT_FILE",
+    "{ssl_cert_dir}": "SCENARIO_SSL_CERT_DIR",
 }
 
 # What looks like a placeholder. Secret references (``{$NAME}``) and code in braces
@@ -96,6 +104,8 @@ def env_values(env: TLSEnv) -> dict[str, Callable[[], str]]:
         "{store}": lambda: str(env.store.root),
         "{work}": lambda: str(env.root),
     }
+    for key, path in trust_paths(env).items():
+        values[key] = functools.partial(str, path)
     if env.proxy is not None:
         proxy = env.proxy
         values["{proxy_url}"] = lambda: proxy.url
@@ -111,6 +121,21 @@ def env_values(env: TLSEnv) -> dict[str, Callable[[], str]]:
     values["{venv}"] = venv
     values["{venvdir}"] = lambda: str(Path(venv()).parent.parent)
     return values
+
+
+def trust_paths(env: TLSEnv) -> dict[str, str]:
+    """``{bundle}``, ``{cert_dir}``, ``{ssl_cert_file}``, ``{ssl_cert_dir}`` -> their paths in
+    ``env``; a placeholder the layout (or scenario) has no path for is absent, so a command
+    naming it is refused with the list of those that are there."""
+    store = env.store
+    variables = store.env
+    paths = {
+        "{bundle}": store.bundle,
+        "{cert_dir}": store.cert_dir,
+        "{ssl_cert_file}": variables.get("SSL_CERT_FILE"),
+        "{ssl_cert_dir}": variables.get("SSL_CERT_DIR"),
+    }
+    return {k: str(v) for k, v in paths.items() if v is not None}
 
 
 class Translator:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import hashlib
 import io
 import socket
 import ssl
+import tarfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -39,11 +41,14 @@ from .loopback import (
 from .pki import PKI, SERVER_VARIANTS
 
 __all__ = [
+    "BACKEND_PROJECT",
     "Deadlines",
     "Origin",
     "Request",
+    "backend_wheel",
     "handshake_within",
     "ipv6_loopback_available",
+    "probe_sdist",
     "probe_wheel",
     "sweep",
     "wrap_socket",
@@ -97,34 +102,151 @@ class Handshake:
     error: str | None
 
 
-@cache
-def probe_wheel() -> tuple[str, bytes]:
-    """The ``tlsenv-probe`` wheel (file name, bytes): a pure-Python package built in memory."""
-    dist = f"tlsenv_probe-{PROBE_VERSION}"
-    files = {
-        "tlsenv_probe/__init__.py": b'"""Installed from a pytest-tlsenv origin."""\nOK = True\n',
-        f"{dist}.dist-info/METADATA": (
-            f"Metadata-Version: 2.1\nName: {PROBE_PROJECT}\nVersion: {PROBE_VERSION}\n"
-            "Summary: probe package served by pytest-tlsenv's loopback origin\n"
-        ).encode(),
-        f"{dist}.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: pytest-tlsenv\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
-        ),
-    }
+def _zip_wheel(dist: str, files: dict[str, bytes]) -> bytes:
+    """A wheel of ``files`` (paths -> bytes; its RECORD is added), the same bytes every time."""
     record_lines = []
     for name, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
         record_lines.append(f"{name},sha256={digest},{len(data)}")
     record_lines.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = ("\n".join(record_lines) + "\n").encode()
+    files = {**files, f"{dist}.dist-info/RECORD": ("\n".join(record_lines) + "\n").encode()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             zf.writestr(info, data)
-    return f"{dist}-py3-none-any.whl", buf.getvalue()
+    return buf.getvalue()
+
+
+def _metadata(project: str, version: str, summary: str) -> bytes:
+    return (
+        f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nSummary: {summary}\n".encode()
+    )
+
+
+_WHEEL_FILE = (
+    b"Wheel-Version: 1.0\nGenerator: pytest-tlsenv\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+)
+_PROBE_INIT = b'"""Installed from a pytest-tlsenv origin."""\nOK = True\n'
+_PROBE_SUMMARY = "probe package served by pytest-tlsenv's loopback origin"
+
+
+@cache
+def probe_wheel() -> tuple[str, bytes]:
+    """The ``tlsenv-probe`` wheel (file name, bytes): a pure-Python package built in memory."""
+    dist = f"tlsenv_probe-{PROBE_VERSION}"
+    files = {
+        "tlsenv_probe/__init__.py": _PROBE_INIT,
+        f"{dist}.dist-info/METADATA": _metadata(PROBE_PROJECT, PROBE_VERSION, _PROBE_SUMMARY),
+        f"{dist}.dist-info/WHEEL": _WHEEL_FILE,
+    }
+    return f"{dist}-py3-none-any.whl", _zip_wheel(dist, files)
+
+
+#: The build backend the probe's sdist names: a package on the same index, so building the
+#: sdist (``--no-binary``) fetches a build dependency the way the scenario lets the client
+#: fetch anything: its trust settings, its proxy.
+BACKEND_PROJECT = "tlsenv-backend"
+
+# The backend: PEP 517's two required hooks, standard library only. It builds the probe's
+# wheel from the unpacked sdist (PKG-INFO and the package's directory).
+_BACKEND_SOURCE = b"""# PEP 517 build backend served by pytest-tlsenv's loopback origin.
+import base64
+import hashlib
+import os
+import zipfile
+
+
+def _field(meta, key):
+    for line in meta.splitlines():
+        if line.startswith(key + ": "):
+            return line[len(key) + 2 :].strip()
+    raise ValueError("PKG-INFO has no " + key)
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("PKG-INFO", encoding="utf-8") as f:
+        meta = f.read()
+    name = _field(meta, "Name").replace("-", "_")
+    dist = name + "-" + _field(meta, "Version")
+    files = {}
+    for root, _dirs, names in os.walk(name):
+        for n in sorted(names):
+            path = os.path.join(root, n)
+            with open(path, "rb") as f:
+                files[path.replace(os.sep, "/")] = f.read()
+    files[dist + ".dist-info/METADATA"] = meta.encode()
+    files[dist + ".dist-info/WHEEL"] = (
+        b"Wheel-Version: 1.0\\nGenerator: tlsenv-backend\\nRoot-Is-Purelib: true\\n"
+        b"Tag: py3-none-any\\n"
+    )
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        record.append(path + ",sha256=" + digest.decode() + "," + str(len(data)))
+    record.append(dist + ".dist-info/RECORD,,")
+    files[dist + ".dist-info/RECORD"] = ("\\n".join(record) + "\\n").encode()
+    wheel = dist + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return wheel
+"""
+
+
+@cache
+def backend_wheel() -> tuple[str, bytes]:
+    """The ``tlsenv-backend`` wheel (file name, bytes): the build backend of the probe's sdist."""
+    dist = f"tlsenv_backend-{PROBE_VERSION}"
+    summary = "build backend of the tlsenv-probe sdist"
+    files = {
+        "tlsenv_backend.py": _BACKEND_SOURCE,
+        f"{dist}.dist-info/METADATA": _metadata(BACKEND_PROJECT, PROBE_VERSION, summary),
+        f"{dist}.dist-info/WHEEL": _WHEEL_FILE,
+    }
+    return f"{dist}-py3-none-any.whl", _zip_wheel(dist, files)
+
+
+@cache
+def probe_sdist() -> tuple[str, bytes]:
+    """The ``tlsenv-probe`` sdist (file name, bytes): the wheel's package, built by
+    ``tlsenv-backend``, a build dependency on the same index."""
+    dist = f"tlsenv_probe-{PROBE_VERSION}"
+    files = {
+        "PKG-INFO": _metadata(PROBE_PROJECT, PROBE_VERSION, _PROBE_SUMMARY),
+        "pyproject.toml": (
+            f'[build-system]\nrequires = ["{BACKEND_PROJECT}"]\n'
+            'build-backend = "tlsenv_backend"\n\n'
+            f'[project]\nname = "{PROBE_PROJECT}"\nversion = "{PROBE_VERSION}"\n'
+        ).encode(),
+        "tlsenv_probe/__init__.py": _PROBE_INIT,
+    }
+    raw = io.BytesIO()
+    # A fixed mtime in the gzip header and every member: the same bytes every session.
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{dist}/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 1704067200
+            tar.addfile(info, io.BytesIO(data))
+    return f"{dist}.tar.gz", raw.getvalue()
+
+
+def _links(files: list[tuple[str, bytes]]) -> bytes:
+    anchors = "".join(
+        f'<a href="/files/{name}#sha256={hashlib.sha256(data).hexdigest()}">{name}</a>\n'
+        for name, data in files
+    )
+    return f"<!DOCTYPE html><html><body>\n{anchors}</body></html>\n".encode()
 
 
 def handshake_within(tls: ssl.SSLSocket, seconds: float) -> None:
@@ -153,6 +275,9 @@ class Origin(LoopbackServer):
     received: list[Request] = field(default_factory=list)
     handshakes: list[Handshake] = field(default_factory=list)
     port: int = 0
+    #: The PEM of the certificate the origin presents (its leaf; what a user of a
+    #: self-signed server gives ``--cacert``). Empty for an origin built from a bare context.
+    leaf_pem: bytes = b""
 
     @classmethod
     def variant(
@@ -172,10 +297,12 @@ class Origin(LoopbackServer):
             raise ConfigError(
                 f"unknown server variant {name!r}; valid: {', '.join(SERVER_VARIANTS)}"
             )
+        leaf = pki.server_leaf(name)
         return cls(
-            pki.server_context(pki.server_leaf(name)),
+            pki.server_context(leaf),
             host=host,
             deadlines=deadlines or Deadlines(),
+            leaf_pem=leaf.cert_pem,
         )
 
     # -- addresses --------------------------------------------------------------------------
@@ -310,26 +437,27 @@ class Origin(LoopbackServer):
             tls.sendall(head.encode() + body)
 
     def respond(self, method: str, path: str) -> tuple[int, str, bytes]:
-        """The response for ``path``: ``/``, the simple index, the wheel, or 404."""
+        """The response for ``path``: ``/``, the simple index (the probe's wheel and sdist, the
+        sdist's build backend), their files, or 404."""
         path = path.split("?", 1)[0]
-        wheel_name, wheel = probe_wheel()
+        projects = {
+            PROBE_PROJECT: [probe_wheel(), probe_sdist()],
+            BACKEND_PROJECT: [backend_wheel()],
+        }
         if path == "/":
             return 200, "text/plain", b"tlsenv origin: ok\n"
         if path == "/tlsenv-probe.git/info/refs":
             # An empty repository over git's "dumb" HTTP protocol: `git ls-remote` exits 0.
             return 200, "text/plain", b""
         if path == "/simple/":
-            link = f'<a href="{PROBE_PROJECT}/">{PROBE_PROJECT}</a>'
-            body = f"<!DOCTYPE html><html><body>{link}</body></html>\n"
+            links = "".join(f'<a href="{p}/">{p}</a>' for p in projects)
+            body = f"<!DOCTYPE html><html><body>{links}</body></html>\n"
             return 200, "text/html", body.encode()
-        if path in (f"/simple/{PROBE_PROJECT}/", f"/simple/{PROBE_PROJECT}"):
-            digest = hashlib.sha256(wheel).hexdigest()
-            body = (
-                "<!DOCTYPE html><html><body>"
-                f'<a href="/files/{wheel_name}#sha256={digest}">{wheel_name}</a>'
-                "</body></html>\n"
-            )
-            return 200, "text/html", body.encode()
-        if path == f"/files/{wheel_name}":
-            return 200, "application/octet-stream", wheel
+        for project, files in projects.items():
+            if path in (f"/simple/{project}/", f"/simple/{project}"):
+                return 200, "text/html", _links(files)
+            for name, data in files:
+                if path == f"/files/{name}":
+                    gz = name.endswith(".tar.gz")
+                    return 200, "application/gzip" if gz else "application/octet-stream", data
         return 404, "text/plain", b"not found\n"

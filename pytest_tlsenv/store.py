@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
 from .keystore import DEFAULT_PASSWORD, KEYSTORE, jks_truststore
-from .pki import Authority, build_certificate, ca_name
+from .pki import Authority, Leaf, build_certificate, ca_name
 from .subjecthash import name_hash
 
 __all__ = ["LAYOUTS", "Entry", "Layout", "TrustStore", "filler_cas"]
@@ -67,6 +67,10 @@ class Layout:
     cert_file: str | None = None
     keystore: str | None = None
     keystore_password: str = DEFAULT_PASSWORD
+    #: Directories the machine does not have, though clients were built to read them: their
+    #: compiled-in OpenSSL defaults (``OPENSSLDIR``). In a mount namespace (system paths or
+    #: ``trust="system"``), each that exists on the host is hidden behind an empty directory.
+    hidden: tuple[str, ...] = ()
 
     def variables(self, root: Path) -> dict[str, str]:
         """``SSL_CERT_FILE`` and/or ``SSL_CERT_DIR`` for a store under ``root``: the ones
@@ -107,6 +111,15 @@ class Layout:
         return out
 
 
+#: Where OpenSSL builds look for their defaults: Debian's, a source build's, conda's and the
+#: OpenSSL vendored in cryptography's wheels (what pyOpenSSL then falls back from).
+FOREIGN_OPENSSLDIRS = (
+    "usr/lib/ssl",
+    "usr/local/ssl",
+    "opt/conda/ssl",
+    "opt/pyca/cryptography/openssl",
+)
+
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -121,6 +134,18 @@ LAYOUTS: dict[str, Layout] = {
             anchors="usr/local/share/ca-certificates",
             shared="usr/share/ca-certificates/tlsenv",
             keystore="etc/ssl/certs/java/cacerts",
+        ),
+        Layout(
+            "foreign",
+            "a healthy Debian store at its usual paths, while the compiled-in OpenSSL defaults "
+            "(OPENSSLDIR) clients were built with name directories this machine lacks: "
+            "Debian's /usr/lib/ssl is hidden, and conda's, /usr/local/ssl and cryptography's "
+            "vendored /opt/pyca/cryptography/openssl do not exist (with system paths)",
+            bundle="etc/ssl/certs/ca-certificates.crt",
+            cert_dir="etc/ssl/certs",
+            anchors="usr/local/share/ca-certificates",
+            shared="usr/share/ca-certificates/tlsenv",
+            hidden=FOREIGN_OPENSSLDIRS,
         ),
         Layout(
             "rhel",
@@ -312,8 +337,9 @@ class TrustStore:
         link.symlink_to(target)
         return link
 
-    def install(self, ca: Authority, name: str | None = None) -> Path | None:
-        """Install ``ca`` as a healthy trust anchor, as the OS's tooling would.
+    def install(self, ca: Authority | Leaf, name: str | None = None) -> Path | None:
+        """Install ``ca`` as a healthy trust anchor, as the OS's tooling would (a self-signed
+        :class:`~pytest_tlsenv.pki.Leaf` too: its own anchor).
 
         Debian-style: the certificate under ``shared``, a ``NAME.pem`` link to it in the cert
         dir, a hash link to that, and its block in the bundle. Returns the cert dir entry.

@@ -41,6 +41,7 @@ __all__ = [
     "Cell",
     "available",
     "cells_of",
+    "columns",
     "survey",
     "to_json",
     "to_markdown",
@@ -81,6 +82,18 @@ def cells_of(names: Sequence[str]) -> list[tuple[str, str]]:
     return cells
 
 
+def columns(clients: Sequence[tuple[str, str | None]]) -> list[str]:
+    """The grid's column per client: its preset name, or ``name@version`` when the preset
+    appears more than once (``uv@0.2.28``, ``uv@0.2.29``: one column per version)."""
+    counts: dict[str, int] = {}
+    for name, _ in clients:
+        counts[name] = counts.get(name, 0) + 1
+    return [
+        name if counts[name] == 1 or version is None else f"{name}@{version}"
+        for name, version in clients
+    ]
+
+
 def _run_cell(
     name: str,
     placement: str,
@@ -98,16 +111,16 @@ def _run_cell(
         # The scenario needs the store at its real paths; the host's store is never used
         # instead, so no client can be judged here.
         return Cell(
-            name, placement, spec.scenario.expected, dict.fromkeys(c for c, _ in clients), str(e)
+            name, placement, spec.scenario.expected, dict.fromkeys(columns(clients)), str(e)
         )
     with env:
-        for client, version in clients:
+        for (client, version), column in zip(clients, columns(clients), strict=True):
             try:
                 ready = make_client(env, client, version)
             except NotApplicableError:
-                outcomes[client] = None  # never a run against a healthy store
+                outcomes[column] = None  # never a run against a healthy store
                 continue
-            outcomes[client] = ready.run(timeout=settings.timeout)
+            outcomes[column] = ready.run(timeout=settings.timeout)
         expected = env.scenario.expected
         store = tuple(env.store.listing().splitlines())
     return Cell(name, placement, expected, outcomes, store=store)
@@ -166,6 +179,7 @@ def survey(
     trust: str = "env",
     timeout: float = 5.0,
     progress: Callable[[int, int, Cell], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[Cell]:
     """Run ``scenarios`` (default: the catalogue) against ``clients`` (preset names, or
     (preset, pinned version) pairs); one cell per scenario and placement, in catalogue order.
@@ -173,7 +187,9 @@ def survey(
     ``trust`` is the mode every client runs in, ``timeout`` the per-run limit. ``progress``
     is called as cells finish: (done, total, cell). Cells run in parallel threads in a private
     directory that is removed afterwards (and by the next session's recovery if this process
-    is killed). An unknown scenario raises ``ConfigError``.
+    is killed). An unknown scenario raises ``ConfigError``. ``shard`` ``(K, N)`` runs only
+    the K-th of N deterministic slices of the cells (:mod:`pytest_tlsenv.shards`). A preset
+    named twice with different versions gets one column per version (:func:`columns`).
     """
     pairs = [(c, None) if isinstance(c, str) else (c[0], c[1]) for c in clients]
     names = list(CATALOGUE) if scenarios is None else list(scenarios)
@@ -181,6 +197,8 @@ def survey(
         resolve(name)  # an unknown name raises ConfigError before anything is built
     recover()
     cells = cells_of(names)
+    if shard is not None:  # shards.select's slice (not imported: shards merges our reports)
+        cells = cells[shard[0] - 1 :: shard[1]]
     tmp = Path(tempfile.mkdtemp(prefix="tlsenv-survey-"))
     journal = Journal()
     results: list[Cell] = []

@@ -270,9 +270,19 @@ class TLSEnv:
         users set), ``system`` (its compiled-in paths) or ``flags`` (explicit options).
         Raises :class:`~pytest_tlsenv.errors.NotApplicableError` when the scenario cannot
         apply to that client in that mode (the plugin turns it into a skip).
+        ``name@version`` (``"uv@0.2.29"``) is the same as ``version=``.
         """
         from .clients import make_client
 
+        if "@" in name:
+            from .selection import parse_client
+
+            ref = parse_client(name)
+            if version is not None and version != ref.version:
+                raise ConfigError(
+                    f"client {name!r} with version={version!r}: two versions; give one"
+                )
+            name, version = ref.name, ref.version
         return make_client(self, name, version, trust=self._trust(trust))
 
     def _client_ids(self, user: str) -> tuple[int, int]:

@@ -77,6 +77,9 @@ class World:
         if self.spec.faults or self._admin_ca() or self.scenario.fallback is not None:
             self._journal_root(journal)
         self.store.install(trusted)
+        if self.scenario.leaf_anchor:
+            # A self-signed origin certificate the user trusts as itself (requests 6969).
+            self.store.install(self.pki.server_leaf(self.spec.server))
         self._install_proxy_ca()
         if self.spec.extra_cas:
             # Filler CAs from one template (store.filler_cas): 10,000 in about a second.

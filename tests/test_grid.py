@@ -105,7 +105,12 @@ def test_markdown_escapes_what_would_break_the_table() -> None:
 SIX_FUNCTIONS = """
 import pytest
 
-SPEC = ["store", "good", "mitm-untrusted"]
+SPEC = [
+    "good", "unreadable-file", "unreadable-bundle", "unreadable-dir", "dangling-symlink",
+    "symlink-loop", "fifo", "empty-file", "garbage-file", "truncated-pem", "der-file",
+    "private-key-file", "garbage-in-bundle", "expired-decoy", "non-ca-cert", "huge-file",
+    "crlf-pem", "missing-file-env", "missing-dir-env", "dir-as-file", "uv-5448", "mitm-untrusted",
+]
 
 def nothing():
     return None

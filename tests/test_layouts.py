@@ -34,6 +34,17 @@ EXPECTED: dict[str, dict[str, object]] = {
         "SSL_CERT_FILE": "etc/ssl/certs/ca-certificates.crt",
         "SSL_CERT_DIR": "etc/ssl/certs",
     },
+    # Debian's store; what differs (OPENSSLDIRs hidden) shows only in a mount namespace.
+    "foreign": {
+        "paths": [
+            "etc/ssl/certs/ca-certificates.crt",
+            "etc/ssl/certs/tlsenv-trusted.pem",
+            "usr/share/ca-certificates/tlsenv/tlsenv-trusted.crt",
+            "usr/local/share/ca-certificates",
+        ],
+        "SSL_CERT_FILE": "etc/ssl/certs/ca-certificates.crt",
+        "SSL_CERT_DIR": "etc/ssl/certs",
+    },
     "rhel": {
         "paths": [
             "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",

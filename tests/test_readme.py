@@ -56,7 +56,8 @@ def _run_block(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunRe
 
 def test_every_block_is_checked_here() -> None:
     assert set(BLOCKS) == {"test_download", "test_curl", "test_uv", "test_store",
-                           "test_uv_at_the_real_path", "test_where_requests_looks"}  # fmt: skip
+                           "test_uv_at_the_real_path", "test_where_requests_looks",
+                           "test_uv_regression_is_0_2_29"}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -97,6 +98,38 @@ def test_probe_example_passes(pytester: pytest.Pytester) -> None:
     run_block(pytester, "test_where_requests_looks").assert_outcomes(passed=1)
 
 
+@pytest.fixture(scope="session")
+def users_cache() -> str:
+    """The client cache as the user's HOME finds it (session scope: before pytester moves
+    HOME for the test)."""
+    from pytest_tlsenv.clients import cache_dir
+
+    return str(cache_dir())
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_bisect_recipe_finds_0_2_29(users_cache: str, pytester: pytest.Pytester) -> None:
+    import os
+
+    from pytest_tlsenv.clients import is_pinned
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLSENV_CACHE_DIR", users_cache)
+        visited = ("0.2.25", "0.2.35", "0.2.30", "0.2.28", "0.2.29")
+        if os.environ.get("TLSENV_NETWORK_TESTS") == "0" and not all(
+            is_pinned("uv", v) for v in visited
+        ):
+            pytest.skip("TLSENV_NETWORK_TESTS=0 and uv 0.2.25..0.2.35 not in the cache")
+        pytester.makepyfile(test_readme_example=BLOCKS["test_uv_regression_is_0_2_29"])
+        # In a subprocess: the recipe lists the releases on PyPI, which this suite's
+        # loopback guard forbids in-process.
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    if "unreachable" in result.stdout.str():
+        pytest.skip("the package index is unreachable")
+    result.assert_outcomes(passed=1)
+
+
 # -- the README's user path ---------------------------------------------------------------------
 
 
@@ -125,8 +158,10 @@ def run_user_example(pytester: pytest.Pytester, filename: str, source: str) -> p
     with pytest.MonkeyPatch.context() as mp:
         keep_client_cache(mp)
         mp.setenv("COLUMNS", "80")
-        # The user types `pytest`; no cache directory is left in their project by the test.
-        return pytester.runpytest("-p", "no:cacheprovider")
+        # The user types `pytest`: a process of its own (in-process runs share the suite's
+        # imported requests, whose module state another in-process run may have replaced).
+        # No cache directory is left in their project by the test.
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider")
 
 
 @pytest.mark.parametrize("name", ["test_download", "test_curl"])

@@ -35,6 +35,10 @@ def test_the_placeholder_set() -> None:
         "{venvdir}": "VENV",
         "{run}": "RUN",
         "{work}": "WORK",
+        "{bundle}": "BUNDLE",
+        "{cert_dir}": "CERT_DIR",
+        "{ssl_cert_file}": "SCENARIO_SSL_CERT_FILE",
+        "{ssl_cert_dir}": "SCENARIO_SSL_CERT_DIR",
     }
     assert set(PROBE_PLACEHOLDERS) < set(PLACEHOLDERS)
     # Every variable is one repro.sh sets: in its templates, in the lines script.py adds (the

@@ -108,7 +108,7 @@ def test_scenarios_lists_the_catalogue(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["bogus"], "invalid choice: 'bogus'"),
-        (["survey", "--clients", "kurl"], "invalid choice: 'kurl'"),
+        (["survey", "--clients", "kurl"], "unknown client 'kurl' (did you mean 'curl'?)"),
         (["survey", "--scenarios", "nope"], "unknown scenario(s) nope"),
         ([], "the following arguments are required: command"),
     ],

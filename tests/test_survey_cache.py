@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,18 +23,19 @@ from pytest_tlsenv.survey import CACHE_PINS
 pytestmark = [pytest.mark.slow, pytest.mark.nonroot]
 
 ROOT = Path(__file__).resolve().parent.parent
-FOOTER = "from the cache (pinned, not on this machine):"
+FOOTER = "from the cache (pinned environments):"
 
 
 @pytest.fixture(scope="module")
 def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A venv's interpreter with the plugin and its runtime dependencies only."""
+    """A venv's interpreter with the plugin and its declared dependencies only."""
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", python, "install", "-q",
-         "--disable-pip-version-check", "cryptography>=42", "trustme>=1.2", "filelock>=3.12"],
+         "--disable-pip-version-check", *dependencies],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     if proc.returncode != 0:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import probe, repro, scenarios, survey
+from . import bisect, cache, probe, report, repro, scenarios, survey
 
 __all__ = ["main"]
 
@@ -21,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios.add_commands(sub)
     repro.add_commands(sub)  # repro and serve
     probe.add_commands(sub)
+    bisect.add_commands(sub)
+    cache.add_commands(sub)
+    report.add_commands(sub)  # report merge
     # `repro SCENARIO [options] -- CMD...` and `probe [options] -- CMD...` take the client
     # command after the first `--`, which argparse cannot split off by itself.
     words = list(sys.argv[1:] if argv is None else argv)

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..clients import presets
+from ..clients import get_preset, presets
 from ..report import trust_text
 from ..scenarios import CATALOGUE
-from ..survey import Cell, available, survey, to_json, to_markdown, to_text
+from ..survey import Cell, available, cells_of, columns, survey, to_json, to_markdown, to_text
 
 __all__ = ["add_commands", "write_report"]
 
@@ -26,9 +26,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--clients",
         nargs="+",
-        choices=sorted(presets()),
         metavar="CLIENT",
-        help=f"presets to run (default: all found): {', '.join(sorted(presets()))}",
+        help=f"presets to run (default: all found): {', '.join(sorted(presets()))}; comma or "
+        "space lists; NAME@VERSION pins a release (uv@0.2.28,uv@0.2.29: one column each)",
     )
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
     p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
@@ -50,7 +50,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--uv-version", default="0.13.9", help="uv to install into the cache when none is on PATH"
     )
-    p.set_defaults(func=_survey)
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only slice K of N of the cells (deterministic; merge the JSON reports with "
+        "`report merge`)",
+    )
+    p.set_defaults(func=_survey, parser=p)
 
 
 def _progress(done: int, total: int, cell: Cell) -> None:
@@ -58,7 +64,34 @@ def _progress(done: int, total: int, cell: Cell) -> None:
 
 
 def _survey(args: argparse.Namespace) -> int:
-    clients, notes = available(args.clients, uv_version=args.uv_version)
+    from ..errors import ClientUnavailableError, ConfigError
+    from ..selection import ClientRef, parse_clients
+    from ..shards import parse_shard
+
+    try:
+        refs = parse_clients(args.clients or [], sorted(presets()))
+        shard = parse_shard(args.shard) if args.shard else None
+    except ConfigError as e:
+        args.parser.error(str(e))
+    # A ref with a version is that release, pinned; the others are found on this machine.
+    for ref in refs:
+        if ref.version is not None and get_preset(ref.name).installable is None:
+            args.parser.error(f"--clients {ref}: {ref.name} is not installable from the index")
+    pins = [r for r in refs if r.version is not None]
+    try:
+        _install(pins)
+    except (ConfigError, ClientUnavailableError) as e:
+        args.parser.error(str(e).strip().splitlines()[0])
+    plain = [r.name for r in refs if r.version is None]
+    found, notes = (
+        ([], []) if refs and not plain else available(plain or None, uv_version=args.uv_version)
+    )
+    by_name = {c: (c, v, shown) for c, v, shown in found}
+    clients = [
+        (r.name, r.version, r.version) if r.version is not None else by_name[r.name]
+        for r in (refs or [ClientRef(c) for c in by_name])
+        if r.version is not None or r.name in by_name
+    ]
     for note in notes:
         print(f"survey: {note}", file=sys.stderr)
     names = args.scenarios or list(CATALOGUE)
@@ -81,11 +114,13 @@ def _survey(args: argparse.Namespace) -> int:
         trust=args.trust,
         timeout=args.timeout,
         progress=_progress if tty else None,
+        shard=shard,
     )
     if tty:
         print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
     elapsed = time.perf_counter() - start
-    versions = {c: v for c, _, v in clients}
+    names_ = columns([(c, v) for c, v, _ in clients])
+    versions = {col: shown for col, (_, _, shown) in zip(names_, clients, strict=True)}
     # The mode is part of every verdict: the grid says which one it shows.
     print(f"{trust_text([args.trust])}; n/a: the scenario cannot reach that client in this mode")
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
@@ -107,10 +142,36 @@ def _survey(args: argparse.Namespace) -> int:
     cached = [f"{c} {v}" for c, pin, v in clients if pin is not None]
     if cached:
         # Not the machine's own: installed into the cache at the pinned versions.
-        print(f"from the cache (pinned, not on this machine): {', '.join(cached)}")
+        print(f"from the cache (pinned environments): {', '.join(cached)}")
     if args.report:
-        write_report(Path(args.report), results, versions, elapsed, args.trust)
+        shard_of = None
+        if shard is not None:  # where each cell sits in the whole survey, for `report merge`
+            shard_of = (args.shard, [f"{s}@{p}" for s, p in cells_of(names)])
+        write_report(Path(args.report), results, versions, elapsed, args.trust, shard_of)
     return 0
+
+
+def _install(pins: list[Any]) -> None:
+    """Install the pinned versions before the survey, in parallel as the cores allow, with a
+    progress line per install (``[2/3] uv 0.2.29: ready``)."""
+    import concurrent.futures
+
+    from ..clients import pinned
+
+    todo = []
+    for ref in pins:
+        preset = get_preset(ref.name)
+        assert preset.installable is not None
+        todo.append((ref, *preset.installable))
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="install") as pool:
+        futures = {
+            pool.submit(pinned, package, ref.version, exe): ref for ref, package, exe in todo
+        }
+        for done, fut in enumerate(concurrent.futures.as_completed(futures), 1):
+            ref = futures[fut]
+            fut.result()
+            print(f"[{done}/{len(todo)}] {ref.name} {ref.version}: ready", file=sys.stderr)
 
 
 def _colour() -> bool:
@@ -120,16 +181,26 @@ def _colour() -> bool:
 
 
 def write_report(
-    path: Path, cells: list[Cell], versions: dict[str, str], elapsed: float, trust: str = "env"
+    path: Path,
+    cells: list[Cell],
+    versions: dict[str, str],
+    elapsed: float,
+    trust: str = "env",
+    shard: tuple[str, list[str]] | None = None,
 ) -> None:
     """Write the survey's cells to ``path``: JSON for ``.json``, a self-contained page for
-    ``.html``, else a Markdown table."""
+    ``.html``, else a Markdown table. A shard's JSON says which (``K/N``) and lists every cell
+    of the whole survey (``scenario@placement``, in order), so ``report merge`` restores the
+    order and sees gaps."""
     if path.suffix == ".html":
         from ..htmlreport import write_survey_html
 
         write_survey_html(path, cells, versions, elapsed, trust)
     elif path.suffix == ".json":
-        path.write_text(json.dumps(to_json(cells, versions, elapsed, trust), indent=2) + "\n")
+        data = to_json(cells, versions, elapsed, trust)
+        if shard is not None:
+            data["shard"], data["survey_cells"] = shard
+        path.write_text(json.dumps(data, indent=2) + "\n")
     else:
         path.write_text(to_markdown(cells, versions))
     print(f"report written to {path}")

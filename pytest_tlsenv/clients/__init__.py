@@ -36,7 +36,7 @@ from .catalogue import openssl_defaults
 from .client import Client
 from .fetchers import library_of
 from .make import make_client
-from .pinning import cache_dir, pinned
+from .pinning import cache_dir, cache_entries, clear_cache, is_pinned, pinned, pinned_dir
 from .preset import DIR as DIR
 from .preset import EITHER as EITHER
 from .preset import FILE as FILE
@@ -53,11 +53,15 @@ __all__ = [
     "Wiring",
     "applicable",
     "cache_dir",
+    "cache_entries",
+    "clear_cache",
     "get_preset",
+    "is_pinned",
     "library_of",
     "make_client",
     "openssl_defaults",
     "pinned",
+    "pinned_dir",
     "presets",
     "register",
 ]

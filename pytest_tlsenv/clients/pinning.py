@@ -7,6 +7,8 @@ workers and parallel tox envs); ``pinned("requests", "2.25.1")`` the venv's ``bi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -23,10 +25,18 @@ from filelock import FileLock
 
 from .. import privdir
 from ..errors import ClientUnavailableError, ConfigError
+from .index import DEFAULT_INDEX, check_index_url
 from .preset import version_key
 from .registry import PRESETS
 
-__all__ = ["cache_dir", "pinned"]
+__all__ = [
+    "cache_dir",
+    "cache_entries",
+    "clear_cache",
+    "is_pinned",
+    "pinned",
+    "pinned_dir",
+]
 
 # pip's wordings when the index cannot be reached at all (as opposed to "no such version").
 _OFFLINE = re.compile(
@@ -206,8 +216,9 @@ print(json.dumps(sorted(d.metadata["Name"] + "==" + d.version for d in m.distrib
 """
 
 
-def _build(staging: Path, target: Path, package: str, version: str) -> dict[str, Any]:
-    """Make the venv in ``staging`` and install ``package==version`` with its dependencies."""
+def _build(staging: Path, target: Path, package: str, version: str, index: str) -> dict[str, Any]:
+    """Make the venv in ``staging`` and install ``package==version`` with its dependencies,
+    from ``index`` only."""
     base = _venv_base()
     environ = _install_environ()
     python = staging / "bin" / "python"
@@ -223,6 +234,11 @@ def _build(staging: Path, target: Path, package: str, version: str) -> dict[str,
         [
             *pip,
             "install",
+            # No user or site configuration, no PIP_* variable: this index and nothing else
+            # (a configuration's extra indexes or find-links would mix other files in).
+            "--isolated",
+            "--index-url",
+            index,
             "--disable-pip-version-check",
             "--no-input",
             "--no-warn-script-location",
@@ -252,10 +268,48 @@ def _build(staging: Path, target: Path, package: str, version: str) -> dict[str,
             f"{found.get(_normalized(package), 'not at all')} ({listed.stderr.strip()})"
         )
     _relocate(staging, target)
-    return {"package": package, "version": version, "python": base, "installed": installed}
+    stamp = {"package": package, "version": version, "python": base, "installed": installed}
+    if index != DEFAULT_INDEX:
+        stamp["index_url"] = index
+    return stamp
 
 
-def pinned(package: str, version: str, executable: str | None = None) -> Path:
+def pinned_dir(package: str, version: str, index_url: str | None = None) -> Path:
+    """Where ``package==version`` from ``index_url`` lives in the cache (made or not):
+    ``<cache>/clients/PACKAGE-VERSION`` for the default index, under ``index-HASH/`` for
+    another (the same version number on two indexes need not be the same files)."""
+    index = DEFAULT_INDEX if index_url is None else check_index_url(index_url)
+    base = cache_dir() / "clients"
+    if index != DEFAULT_INDEX:
+        base = base / f"index-{hashlib.sha256(index.encode()).hexdigest()[:12]}"
+    return base / f"{package}-{version}"
+
+
+def is_pinned(package: str, version: str, index_url: str | None = None) -> bool:
+    """Whether ``package==version`` (from ``index_url``) is complete in the cache."""
+    return (pinned_dir(package, version, index_url) / _STAMP).is_file()
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove what an install killed mid-way left beside ``target`` (its staging and stale
+    directories). Called under ``target``'s lock: nobody else is building it."""
+    for prefix in (f".{target.name}-", f".{target.name}-stale-"):
+        for path in target.parent.glob(f"{_glob_escape(prefix)}*"):
+            # mkdtemp's suffix: eight of [a-z0-9_]; nothing else here is ours to remove.
+            if _TMP_SUFFIX.fullmatch(path.name[len(prefix) :]) and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+_TMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def pinned(
+    package: str, version: str, executable: str | None = None, *, index_url: str | None = None
+) -> Path:
     """A program of ``package==version`` in its own environment, installed into the cache once.
 
     Each (package, version) gets a venv (``<cache>/clients/PACKAGE-VERSION``) holding that
@@ -264,13 +318,16 @@ def pinned(package: str, version: str, executable: str | None = None) -> Path:
     given; else what the package's preset runs (``bin/python`` for the libraries: requests,
     httpx, urllib3, aiohttp), else ``bin/PACKAGE`` when the package has it (pip, uv), else
     ``bin/python``, whose imports see the pinned version. Safe with pytest-xdist workers and
-    parallel tox envs (a file lock; built aside, then renamed into place).
+    parallel tox envs (a file lock; built aside, then renamed into place: an install killed
+    mid-way leaves no half-written environment, and the next call removes its leftovers).
+    ``index_url`` installs from another index (https, or http on loopback) and caches apart.
 
     Raises :class:`ClientUnavailableError` when the package index cannot be reached (tests
     skip on that, and only on that), :class:`ConfigError` for a version the index does not
     have; any other install failure is a plain RuntimeError.
     """
-    target = cache_dir() / "clients" / f"{package}-{version}"
+    index = DEFAULT_INDEX if index_url is None else check_index_url(index_url)
+    target = pinned_dir(package, version, index)
     found = _pinned_entry(target, package, executable)
     if found is not None:
         return found
@@ -279,10 +336,11 @@ def pinned(package: str, version: str, executable: str | None = None) -> Path:
         found = _pinned_entry(target, package, executable)
         if found is not None:
             return found
-        staging = Path(tempfile.mkdtemp(prefix=f".{package}-{version}-", dir=target.parent))
+        _remove_leftovers(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         stale: Path | None = None
         try:
-            stamp = _build(staging, target, package, version)
+            stamp = _build(staging, target, package, version, index)
             (staging / _STAMP).write_text(json.dumps(stamp, indent=2) + "\n")
             os.chmod(staging / _STAMP, 0o644)
             _pinned_entry(staging, package, executable)  # no such executable: nothing cached
@@ -297,3 +355,52 @@ def pinned(package: str, version: str, executable: str | None = None) -> Path:
     found = _pinned_entry(target, package, executable)
     assert found is not None  # the stamp was renamed into place with the rest
     return found
+
+
+def cache_entries() -> list[tuple[Path, int]]:
+    """Every pinned environment in the cache with its size in bytes, largest first."""
+    base = cache_dir() / "clients"
+    found: list[tuple[Path, int]] = []
+    if not base.is_dir():
+        return found
+    for stamp in base.rglob(_STAMP):
+        env = stamp.parent
+        if env.parent != base and not env.parent.name.startswith("index-"):
+            continue
+        found.append((env, _size(env)))
+    return sorted(found, key=lambda e: -e[1])
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove every pinned environment (each under its lock, so no install is cut short) and
+    what killed installs left; (environments removed, bytes freed)."""
+    base = cache_dir() / "clients"
+    count = freed = 0
+    if not base.is_dir():
+        return count, freed
+    for env, size in cache_entries():
+        with FileLock(str(env) + ".lock", timeout=600):
+            _remove_leftovers(env)
+            shutil.rmtree(env, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(str(env) + ".lock")
+        count, freed = count + 1, freed + size
+    for leftover in sorted(base.rglob(".*")):
+        if leftover.is_dir() and not leftover.is_symlink():
+            freed += _size(leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+    for sub in base.glob("index-*"):
+        with contextlib.suppress(OSError):
+            for lock in sub.glob("*.lock"):
+                lock.unlink()
+            sub.rmdir()
+    return count, freed

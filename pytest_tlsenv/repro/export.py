@@ -18,7 +18,7 @@ from .._version import __version__
 from ..errors import ConfigError
 from ..outcome import Verdict
 from ..pki import ORIGIN_HOSTS, write_private
-from ..placeholders import Translator
+from ..placeholders import Translator, trust_paths
 from ..proxyenv import ENVIRONMENTS
 from ..scenarios import CATALOGUE
 from ..servers import probe_wheel
@@ -244,6 +244,8 @@ def export(
         "store": {
             "commands": commands,
             "listing": [translate(str(e)) for e in env.store.entries],
+            # {bundle}, {cert_dir}, {ssl_cert_file}, {ssl_cert_dir} as repro.sh defines them.
+            "paths": {k: translate(v) for k, v in trust_paths(env).items()},
         },
         "runs": [dataclasses.asdict(r) for r in runs],
         # Variables the runs need whose values were not exported: repro.sh's caller sets them.

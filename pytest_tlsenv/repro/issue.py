@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..outcome import Verdict
 from ..placeholders import Translator
 from ..redact import Redactor
 from .common import Run
@@ -19,7 +20,7 @@ from .template import render
 if TYPE_CHECKING:
     from ..tlsenv import TLSEnv
 
-__all__ = ["issue_md", "scrubber"]
+__all__ = ["issue_md", "scrubber", "title"]
 
 
 _LOCAL_PATH = re.compile(
@@ -88,7 +89,7 @@ def issue_md(data: Mapping[str, Any], runs: Sequence[Run], scrub: Callable[[str]
     )
     text = render(
         "ISSUE.md",
-        TITLE_CLIENT=" ".join(who.split()[:2]),
+        TITLE=title(" ".join(who.split()[:2]), actual, data["expected"], sc["name"]),
         ACTUAL=actual,
         EXPECTED=expected,
         DESCRIPTION=_sentence(sc["description"]),
@@ -118,6 +119,18 @@ def issue_md(data: Mapping[str, Any], runs: Sequence[Run], scrub: Callable[[str]
         STDERR=stderr,
     )
     return scrub(text)
+
+
+def title(client: str, actual: str, expected: Sequence[str], scenario: str) -> str:
+    """ISSUE.md's title: a verdict outside the expected set is the bug being reported; one
+    inside it confirms the client behaves as a robust client may (never the other way round).
+    """
+    wanted = ", ".join(expected)
+    if actual not in {v.value for v in Verdict}:
+        return f"{client}: not run yet in scenario {scenario}, where {wanted} is expected"
+    if actual in expected:
+        return f"{client}: {actual} in scenario {scenario}, as expected ({wanted}): a confirmation"
+    return f"{client}: {actual} in a TLS trust environment where {wanted} is expected"
 
 
 def _sentence(text: str) -> str:

@@ -87,6 +87,10 @@ def repro_sh(data: Mapping[str, Any], runs: Sequence[Run], commands: Sequence[st
         if proxy.get("credentials"):
             text += "# shellcheck disable=SC2034\n"
             text += f'PROXY_AUTH_URL="http://{_dq(proxy["credentials"])}@127.0.0.1:$PROXY_PORT"\n'
+    for key, value in data.get("store", {}).get("paths", {}).items():
+        # The trust paths a command may name, under this bundle's $STORE: BUNDLE=, CERT_DIR=,
+        # SCENARIO_SSL_CERT_FILE=, SCENARIO_SSL_CERT_DIR= (those the scenario has).
+        text += f"# shellcheck disable=SC2034\n{PLACEHOLDERS[key]}={shell_word(value)}\n"
     if uses_venv:
         text += load("venv.sh")
     text += load("drop.sh")
