@@ -153,23 +153,35 @@ def available(
     or one whose install fails, is left out with a note saying why.
     """
     wanted = {**CACHE_PINS, "uv": uv_version, **(pins or {})}
-    found: list[tuple[str, str | None, str]] = []
+    names = list(clients or sorted(presets()))
+    shown: dict[str, tuple[str, str | None, str]] = {}
     notes: list[str] = []
-    for name in clients or sorted(presets()):
+    to_install: list[tuple[str, str]] = []  # (preset, package)
+    for name in names:
         preset = get_preset(name)
         version = preset.detect()
         if version is not None:
-            found.append((name, None, version))
+            shown[name] = (name, None, version)
         elif preset.installable is not None and name in wanted:
-            try:
-                pinned(preset.installable[0], wanted[name])
-            except (ClientUnavailableError, RuntimeError) as e:
-                notes.append(f"skipping {name}: {e}")
-                continue
-            found.append((name, wanted[name], wanted[name]))
+            to_install.append((name, preset.installable[0]))
         else:
             notes.append(f"{name} not found on this machine: skipped")
-    return found, notes
+    # Installs are mostly waiting on the index: in parallel (each under its own lock), so a
+    # fresh machine's demo pays about one install, not five in a row.
+    with concurrent.futures.ThreadPoolExecutor(
+        max(1, min(4, len(to_install))), thread_name_prefix="survey-pin"
+    ) as pool:
+        installs = {
+            name: pool.submit(pinned, package, wanted[name]) for name, package in to_install
+        }
+    for name, fut in installs.items():
+        try:
+            fut.result()
+        except (ClientUnavailableError, RuntimeError) as e:
+            notes.append(f"skipping {name}: {e}")
+            continue
+        shown[name] = (name, wanted[name], wanted[name])
+    return [shown[n] for n in names if n in shown], notes
 
 
 def survey(

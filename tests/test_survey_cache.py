@@ -65,16 +65,18 @@ def _survey(python: str, tmp_path: Path, *clients: str) -> subprocess.CompletedP
 def test_fresh_machine_runs_a_library_preset_from_the_cache(
     fresh_python: str, tmp_path: Path
 ) -> None:
-    out = _survey(fresh_python, tmp_path, "requests", "curl")
+    out = _survey(fresh_python, tmp_path, "requests", "httpx", "curl")
     if "package index unreachable" in out.stderr:
         pytest.skip(out.stderr.strip())
     assert out.returncode == 0, out.stderr
-    pin = CACHE_PINS["requests"]
-    assert f"requests {pin}" in out.stdout, out.stdout
-    # The pinned requests really ran: OK in the healthy store, REJECTED by the expired leaf.
-    assert re.search(r"^good\s+.*OK\s+OK\s*$", out.stdout, re.MULTILINE), out.stdout
-    assert re.search(r"^expired\s+.*REJECTED\s+REJECTED\s*$", out.stdout, re.MULTILINE)
-    assert f"{FOOTER} requests {pin}" in out.stdout
+    pins = f"requests {CACHE_PINS['requests']}", f"httpx {CACHE_PINS['httpx']}"
+    for pin in pins:
+        assert pin in out.stdout, out.stdout
+    # The pinned libraries really ran: OK in the healthy store, REJECTED by the expired leaf.
+    assert re.search(r"^good\s+OK\s+OK\s+OK\s+OK\s*$", out.stdout, re.MULTILINE), out.stdout
+    assert re.search(r"^expired\s+(REJECTED\s+){3}REJECTED\s*$", out.stdout, re.MULTILINE)
+    footer = [line for line in out.stdout.splitlines() if line.startswith(FOOTER)]
+    assert footer == [f"{FOOTER} {pins[0]}, {pins[1]}"], out.stdout
     assert "not found on this machine" not in out.stderr
 
 
