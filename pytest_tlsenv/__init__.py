@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from .outcome import Outcome, Verdict
     from .pki import PKI, Authority, Leaf
     from .report import BaselineError
-    from .scenarios import CATALOGUE, GROUPS, REPORTS, TRUST_MODES, Report, Scenario, Spec, resolve
+    from .reports import REPORTS, Report
+    from .scenarios import CATALOGUE, GROUPS, TRUST_MODES, Scenario, Spec, resolve
     from .servers import Deadlines, Origin
     from .store import LAYOUTS, Layout, TrustStore
     from .tlsenv import Settings, TLSEnv
@@ -60,8 +61,8 @@ _LAZY = {
     "Leaf": "pki",
     "CATALOGUE": "scenarios",
     "GROUPS": "scenarios",
-    "REPORTS": "scenarios",
-    "Report": "scenarios",
+    "REPORTS": "reports",
+    "Report": "reports",
     "TRUST_MODES": "scenarios",
     "Scenario": "scenarios",
     "Spec": "scenarios",

@@ -413,7 +413,7 @@ def repro_line(
         words += ["--placement", placement]
     if outcome.trust != "env":
         words += ["--trust", outcome.trust]
-    translate = Translator(env)  # type: ignore[arg-type]  # an Outcome's env is a TLSEnv
+    translate = Translator(env)
     if client.preset is not None:
         argv = [translate(a) for a in outcome.argv]
         for k, v in sorted(added.items()):

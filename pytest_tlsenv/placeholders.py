@@ -21,7 +21,12 @@ from .errors import ConfigError
 from .pki import TEST_DOMAIN
 
 if TYPE_CHECKING:
-    from .tlsenv import TLSEnv
+    from typing import Any
+
+    from ._types import EnvView
+
+    #: What the placeholders read of a scenario: a TLSEnv, structurally (no upward import).
+    ScenarioEnv = EnvView[Any, Any]
 
 __all__ = ["PLACEHOLDERS", "Translator", "check", "env_values", "substitute", "trust_paths"]
 
@@ -93,7 +98,7 @@ def substitute(words: Sequence[str], values: Values) -> list[str]:
     return [one(w) for w in words]
 
 
-def env_values(env: TLSEnv) -> dict[str, Callable[[], str]]:
+def env_values(env: ScenarioEnv) -> dict[str, Callable[[], str]]:
     """The placeholders' values in scenario ``env`` (``{venv}``: one fresh virtualenv, made
     the first time a word asks for it)."""
     values: dict[str, Callable[[], str]] = {
@@ -123,7 +128,7 @@ def env_values(env: TLSEnv) -> dict[str, Callable[[], str]]:
     return values
 
 
-def trust_paths(env: TLSEnv) -> dict[str, str]:
+def trust_paths(env: ScenarioEnv) -> dict[str, str]:
     """``{bundle}``, ``{cert_dir}``, ``{ssl_cert_file}``, ``{ssl_cert_dir}`` -> their paths in
     ``env``; a placeholder the layout (or scenario) has no path for is absent, so a command
     naming it is refused with the list of those that are there."""
@@ -142,7 +147,7 @@ class Translator:
     """A session's addresses and paths -> placeholders (``{url}``, ``{store}``...): what a
     reproduction bundle records instead of this machine's ports and directories."""
 
-    def __init__(self, env: TLSEnv) -> None:
+    def __init__(self, env: ScenarioEnv) -> None:
         self.root = str(env.root)
         origin = env.origin
         self.pairs: list[tuple[str, str]] = [

@@ -76,6 +76,11 @@ _STYLES: dict[str, dict[str, bool]] = {
     "missing": {},
 }
 
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 #: ``--tlsenv-grid``: auto (the grid unless -q or too many columns), full, summary, off.
 GRID_MODES = ("auto", "full", "summary", "off")
 
@@ -179,9 +184,10 @@ class ReportSession:
         else:
             why = f"more than tlsenv_grid_max_tests={self.grid_max_tests} columns"
         return (
-            f"tlsenv: {len(results)} verdicts ({len(columns)} tests x {len(scenarios)} "
-            f"scenarios), {outside} outside their expected set; grid not shown ({why}): "
-            "--tlsenv-grid=full shows it, --tlsenv-report PATH.md writes it"
+            f"tlsenv: {_count(len(results), 'verdict')} ({_count(len(columns), 'test')} x "
+            f"{_count(len(scenarios), 'scenario')}), {outside} outside their expected set; "
+            f"grid not shown ({why}): --tlsenv-grid=full shows it, --tlsenv-report PATH.md "
+            "writes it"
         )
 
     # -- in the process that ran the test --------------------------------------------------

@@ -461,7 +461,7 @@ def test_large_sessions_get_a_summary_line_instead_of_the_grid(pytester: pytest.
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "tlsenv: 2 verdicts (2 tests x 1 scenarios), * outside their expected set; grid not "
+            "tlsenv: 2 verdicts (2 tests x 1 scenario), * outside their expected set; grid not "
             "shown (more than tlsenv_grid_max_tests=1 columns)*"
         ]
     )

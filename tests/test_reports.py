@@ -2,7 +2,7 @@
 
 Each test runs the real client (pinned into the suite's cache, or this machine's where the
 entry says so) in the report's scenario and asserts the verdict and the wording its entry
-records (``pytest_tlsenv.scenarios.REPORTS``); each has a twin in a healthy setup that is OK,
+records (``pytest_tlsenv.reports.REPORTS``); each has a twin in a healthy setup that is OK,
 so the verdict is the scenario's doing.
 """
 
@@ -18,7 +18,8 @@ from pytest_tlsenv import CATALOGUE, GROUPS, TLSEnv
 from pytest_tlsenv.clients import pinned
 from pytest_tlsenv.errors import ClientUnavailableError
 from pytest_tlsenv.namespace import probe as namespace_probe
-from pytest_tlsenv.scenarios import REPORTS, resolve
+from pytest_tlsenv.reports import REPORTS
+from pytest_tlsenv.scenarios import resolve
 
 pytestmark = pytest.mark.nonroot
 

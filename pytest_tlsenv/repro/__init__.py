@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..tlsenv import TLSEnv
+    from .common import BundleEnv
 
 
 from .common import BUNDLE_VALIDITY
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-def _deprecated_substitute(words: Sequence[str], env: TLSEnv) -> list[str]:
+def _deprecated_substitute(words: Sequence[str], env: BundleEnv) -> list[str]:
     from ..placeholders import env_values, substitute
 
     return substitute(words, env_values(env))

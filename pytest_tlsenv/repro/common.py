@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .._types import EnvView
+from ..outcome import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from ..scenarios import Scenario, Spec
 
 __all__ = [
     "BUNDLE_VALIDITY",
@@ -18,6 +26,7 @@ __all__ = [
     "SERVER_SCRIPT",
     "STORE_BEGIN",
     "STORE_END",
+    "BundleEnv",
     "Run",
     "now",
 ]
@@ -58,3 +67,30 @@ class Run:
     returncode: int | None
     stderr: str  # translated and without secrets, not scrubbed of local paths
     stand_in: bool = False
+
+
+class _FaultOwner(Protocol):
+    @property
+    def fault_uid(self) -> int: ...
+
+
+class BundleEnv(EnvView[Outcome, Verdict], Protocol):
+    """What a reproduction bundle reads of a :class:`~pytest_tlsenv.tlsenv.TLSEnv`.
+
+    A structural type: the bundle engine sits above ``tlsenv`` in the layers but must not
+    depend on it (``TLSEnv.repro()`` calls down into this package), so it names this view,
+    which a TLSEnv satisfies (mypy checks it where ``TLSEnv.repro`` passes ``self``).
+    """
+
+    @property
+    def spec(self) -> Spec: ...
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def settings(self) -> _FaultOwner: ...
+    @property
+    def system_paths(self) -> bool: ...
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+    @property
+    def outcomes(self) -> Sequence[Outcome]: ...

@@ -32,7 +32,7 @@ from .staging import Staged, stage
 from .template import load
 
 if TYPE_CHECKING:
-    from ..tlsenv import TLSEnv
+    from .common import BundleEnv
 
 __all__ = ["export", "known_verdicts"]
 
@@ -94,7 +94,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _servers(staged: Staged, env: TLSEnv, bundle: Path) -> dict[str, Any]:
+def _servers(staged: Staged, env: BundleEnv, bundle: Path) -> dict[str, Any]:
     certs, keys = bundle / "certs", bundle / KEYS_DIR
     leaf = staged.pki.server_leaf(env.spec.server)
     (certs / "origin-leaf.pem").write_bytes(leaf.chain_pem)
@@ -134,7 +134,7 @@ def _servers(staged: Staged, env: TLSEnv, bundle: Path) -> dict[str, Any]:
 
 
 def export(
-    env: TLSEnv,
+    env: BundleEnv,
     path: str | os.PathLike[str],
     *,
     pip_requirement: str | None = None,
@@ -285,7 +285,7 @@ def _check_client(path: str, pip_requirement: str | None) -> None:
             )
 
 
-def _session_argv0(env: TLSEnv) -> str | None:
+def _session_argv0(env: BundleEnv) -> str | None:
     recorded = [o.argv for o in env.outcomes if o.argv]
     return str(recorded[-1][0]) if recorded else None
 

@@ -18,7 +18,7 @@ from .script import TRUST_HOW
 from .template import render
 
 if TYPE_CHECKING:
-    from ..tlsenv import TLSEnv
+    from .common import BundleEnv
 
 __all__ = ["issue_md", "scrubber", "title"]
 
@@ -28,7 +28,7 @@ _LOCAL_PATH = re.compile(
 )
 
 
-def scrubber(env: TLSEnv, translate: Translator, red: Redactor) -> Callable[[str], str]:
+def scrubber(env: BundleEnv, translate: Translator, red: Redactor) -> Callable[[str], str]:
     """A function removing every path of this machine and every secret from a text (for
     ISSUE.md)."""
     roots = {str(Path.home()), os.path.expanduser("~"), str(env.root.parent)}

@@ -14,12 +14,12 @@ from ..redact import REDACTED, Redactor, is_secret_name
 from .common import CALLER_VARS, MAX_RUNS, SECRET_REF, Run
 
 if TYPE_CHECKING:
-    from ..tlsenv import TLSEnv
+    from .common import BundleEnv
 
 __all__ = ["bundle_redactor", "recorded_runs", "secret_env", "secret_names"]
 
 
-def _stand_in(env: TLSEnv) -> list[str]:
+def _stand_in(env: BundleEnv) -> list[str]:
     # An in-process call cannot be exported; Python's ssl (what most callables use) stands in.
     code = (
         "import ssl, sys, urllib.request; "
@@ -29,7 +29,7 @@ def _stand_in(env: TLSEnv) -> list[str]:
     return ["python3", "-c", code, "{url}"]
 
 
-def bundle_redactor(env: TLSEnv) -> Redactor:
+def bundle_redactor(env: BundleEnv) -> Redactor:
     """The secrets a bundle must not contain: those of the host's environment and of every
     recorded run's, but not the bundle's own proxy credentials (its server.py needs them)."""
     red = Redactor(os.environ, env.environ, *(o.environ for o in env.outcomes))
@@ -55,7 +55,7 @@ def secret_env(environ: Mapping[str, str], red: Redactor) -> dict[str, str]:
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def recorded_runs(env: TLSEnv, translate: Translator, red: Redactor) -> list[Run]:
+def recorded_runs(env: BundleEnv, translate: Translator, red: Redactor) -> list[Run]:
     """The last :data:`MAX_RUNS` runs of ``env`` (a Python ``ssl`` stand-in for a call)."""
     recorded: list[Outcome] = list(env.outcomes)[-MAX_RUNS:]
     runs: list[Run] = []
