@@ -13,7 +13,10 @@ import inspect
 import math
 import numbers
 import os
+import shutil
+import sysconfig
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from .errors import ClientNotFoundError, ConfigError
 
@@ -74,11 +77,20 @@ def client_not_found(program: str, path: str) -> ClientNotFoundError:
     if "/" in program:
         why = f"client {program!r} does not exist"
     else:
-        why = (
-            f"client {program!r} is not on the PATH clients get ({path}): give its absolute "
-            "path (shutil.which finds it in yours), or a PATH in env="
-        )
+        why = f"client {program!r} is not on the PATH clients get ({path}): " + _where(program)
     return ClientNotFoundError(errno.ENOENT, why, program)
+
+
+def _where(program: str) -> str:
+    """Where ``program`` is after all, said only where it is true."""
+    # A console script of this venv: on no PATH when the venv is not activated.
+    script = Path(sysconfig.get_path("scripts")) / program
+    if script.is_file() and os.access(script, os.X_OK):
+        return f"this Python's environment has it at {script}: give that path"
+    found = shutil.which(program)
+    if found is not None:
+        return f"give its absolute path (your PATH has it at {found}), or a PATH in env="
+    return "nor on yours: install it, or give its absolute path"
 
 
 def check_argv(argv: Sequence[str | os.PathLike[str]]) -> list[str]:

@@ -27,8 +27,9 @@ kind, in :data:`PLACERS`):
     source of the CA. Never unset: an unset variable lets the host's own store in.
 """
 
-# Size: a little over 600 lines because it is the fault catalogue, one small class per
-# fault; splitting the catalogue would scatter what a reader compares side by side.
+# Size: about 650 lines because it is the fault catalogue, one small maker per fault;
+# splitting the catalogue would scatter what a reader compares side by side. The types a
+# fault acts on and reports (Site, Applied, Made) are in faultsite.py.
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import ConfigError
+from .faultsite import Applied, Made, Maker, Site
 from .keystore import KEYSTORE, jks_truststore, pkcs12_truststore
 from .pki import Authority, build_certificate
 from .store import TrustStore
@@ -57,76 +59,6 @@ KINDS = ("entry", "bundle", "env", "keystore")
 
 #: Size of the ``huge-file`` entry: a sparse 64 MiB of NULs, then the CA's PEM block.
 HUGE_SIZE = 64 << 20
-
-
-@dataclass(frozen=True)
-class Site:
-    """Where a fault lands: the store, the placement and the CAs it may need.
-
-    ``ca`` is the CA whose slot the fault occupies: a decoy for ``decoy``, the trusted CA for
-    ``shadow``.
-    """
-
-    store: TrustStore
-    placement: str
-    trusted: Authority
-    decoy: Authority
-
-    @property
-    def ca(self) -> Authority:
-        return self.trusted if self.placement == "shadow" else self.decoy
-
-    def rel(self, path: Path) -> str:
-        """``path`` as a shell word under ``$STORE``."""
-        return f'"$STORE/{path.relative_to(self.store.root)}"'
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What one fault did: the paths it broke and the shell lines that redo it.
-
-    ``reaches`` names the trust sources whose target the fault broke, by the variable that
-    names them (``SSL_CERT_DIR``: the cert dir or a redirected dir variable; ``SSL_CERT_FILE``:
-    the bundle or a redirected file variable); ``None`` means anything (e.g. the proxy's CA
-    installed by an admin). ``redirects`` are the variables it gave another value. A client
-    whose trust comes from none of the reached sources cannot meet the fault: for that
-    (client, trust mode) pair the scenario is not applicable. In system mode (no variables)
-    a fault that only redirects variables reaches nobody.
-    """
-
-    fault: str
-    placement: str
-    paths: tuple[Path, ...]
-    shell: tuple[str, ...]
-    reaches: tuple[str, ...] | None = None
-    redirects: tuple[str, ...] = ()
-
-    def reaches_any(self, sources: set[str], *, variables: bool = True) -> bool:
-        """Whether the fault breaks one of ``sources`` (store variables a client's trust comes
-        from); with ``variables=False`` (system mode) a redirected variable does not count."""
-        if self.reaches is None:
-            return True
-        reached = set(self.reaches)
-        if not variables:
-            reached -= set(self.redirects)
-        return bool(reached & sources)
-
-
-# A maker breaks ``path`` (entry: the cert-dir entry to write; bundle: the bundle, whose new
-# block it returns through ``Made``; env: the file the faulty variable is about) and returns
-# the shell lines that do the same.
-Maker = Callable[[Site, Path], "Made"]
-
-
-@dataclass(frozen=True)
-class Made:
-    """What a maker did: shell lines, plus a bundle block (bundle kind) or variable values."""
-
-    shell: list[str]
-    block: bytes = b""
-    env: tuple[tuple[str, str], ...] = ()
-    paths: tuple[Path, ...] = ()
-    only_source: tuple[str, ...] = ()  # env kind: the variable(s) this fault breaks
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,13 @@ def _names_help() -> str:
     return f"groups: {', '.join(sorted(known_groups()))}; scenarios: {', '.join(CATALOGUE)}"
 
 
+def _unknown(word: str) -> str:
+    from .scenarios import CATALOGUE
+    from .selection import unknown_name
+
+    return str(unknown_name("scenario or group", word, [*known_groups(), *CATALOGUE]))
+
+
 def select_scenarios(spec: object) -> list[str]:
     """Catalogue names for a group name, a scenario name, or a list of either (in order)."""
     from .scenarios import CATALOGUE
@@ -79,7 +86,7 @@ def select_scenarios(spec: object) -> list[str]:
         elif token in CATALOGUE:
             found = [token]
         else:
-            raise ConfigError(f"unknown scenario or group {token!r}; {_names_help()}")
+            raise ConfigError(f"{_unknown(token)}; {_names_help()}")
         names += [n for n in found if n not in names]
     if not names:
         raise ConfigError(f"{spec!r} selects no scenario in this version; {_names_help()}")
@@ -120,8 +127,11 @@ def matrix_points(
         raise ConfigError("the matrix chooses the scenario: give SPEC, not scenario=")
     unknown = sorted(set(keywords) - set(KEYWORDS))
     if unknown:
+        from ._checks import did_you_mean
+
+        hint = did_you_mean(unknown[0], KEYWORDS[1:]) if len(unknown) == 1 else ""
         raise ConfigError(
-            f"unknown keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS[1:])}"
+            f"unknown keyword(s) {', '.join(unknown)}; valid: {', '.join(KEYWORDS[1:])}{hint}"
         )
     names = select_scenarios(spec)
     axes = {k: vals for k, v in keywords.items() if (vals := axis_values(k, v)) is not None}
@@ -190,25 +200,19 @@ class Selection:
 
     @classmethod
     def parse(cls, text: str) -> Selection:
-        """``store,-fifo`` -> keep the store group but fifo; ConfigError names the unknown."""
-        include: set[str] | None = None
-        exclude: set[str] = set()
-        for raw in text.split(","):
-            token = raw.strip()
-            if not token:
-                continue
-            drop = token.startswith("-")
-            name = token[1:] if drop else token
-            # A documented group without a scenario yet selects nothing rather than failing.
-            names = (
-                set(select_scenarios(name))
-                if name not in DOCUMENTED_GROUPS
-                else set(known_groups()[name])
+        """``store,-fifo`` (commas or spaces) -> keep the store group but fifo; a ConfigError
+        names an unknown word, with the closest name. The one syntax of
+        :mod:`pytest_tlsenv.selection`; a documented group without a scenario yet selects
+        nothing rather than failing."""
+        from .scenarios import CATALOGUE
+        from .selection import keep_and_drop
+
+        try:
+            include, exclude = keep_and_drop(
+                text, known_groups(), list(CATALOGUE), kind="scenario or group"
             )
-            if drop:
-                exclude |= names
-            else:
-                include = (include or set()) | names
+        except ConfigError as e:
+            raise ConfigError(f"{e}; {_names_help()}") from None
         return cls(None if include is None else frozenset(include), frozenset(exclude))
 
     def keeps(self, scenario: str | None) -> bool:

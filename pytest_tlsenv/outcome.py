@@ -356,10 +356,15 @@ class Outcome:
         if self.stderr.strip():
             parts.append("stderr (tail):\n" + _indent(_tail(self.stderr)))
         if env is not None:
+            # Under --tlsenv-keep already, suggesting it again would send the user in circles.
+            kept = (
+                f"the scenario root stays if the test fails: {env.root}"
+                if env.keeps_root
+                else f"--tlsenv-keep keeps the scenario root ({env.root})"
+            )
             parts.append(
                 f"reproduce: tlsenv.repro(DIR) or pytest --tlsenv-repro-dir DIR writes a bundle "
-                f"(repro.sh, Dockerfile, ISSUE.md) that runs without pytest; --tlsenv-keep "
-                f"keeps the scenario root ({env.root})"
+                f"(repro.sh, Dockerfile, ISSUE.md) that runs without pytest; {kept}"
             )
         # Secret values echoed anywhere (argv, stderr, an exception) go too.
         return red.text("\n".join(parts))

@@ -97,7 +97,13 @@ CLIENT_HELP = (
 )
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Loaded already (entry point "tlsenv", or -p tlsenv), a conftest's
+    # `pytest_plugins = ["pytest_tlsenv.plugin"]` would register this module a second time,
+    # under its module name, and pytest would stop with "Plugin already registered". Blocking
+    # that name makes pytest skip the second import: both spellings work.
+    if not pluginmanager.has_plugin(__name__):
+        pluginmanager.set_blocked(__name__)
     group = parser.getgroup("tlsenv", "TLS environment scenarios (pytest-tlsenv)")
     group.addoption(
         "--tlsenv-timeout",
@@ -149,9 +155,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--tlsenv-scenarios",
         default=None,
         metavar="NAMES",
-        help="run only tlsenv tests in these scenarios: comma-separated scenario or group "
-        "names (store, proxy, server, reports, fallback, all); -NAME deselects (e.g. "
-        "store,-fifo). "
+        help="run only tlsenv tests in these scenarios: scenario or group names (store, proxy, "
+        "server, reports, fallback, all), comma- or space-separated; -NAME deselects (e.g. "
+        "store,-fifo; the syntax of survey --scenarios). "
         "Applies to tlsenv_matrix points and to tests using the tlsenv fixture "
         "(default: ini tlsenv_scenarios, else all)",
     )
@@ -254,7 +260,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "tlsenv_scenarios",
-        "default of --tlsenv-scenarios (comma-separated scenario/group names, -NAME deselects)",
+        "default of --tlsenv-scenarios (scenario/group names, comma- or space-separated; -NAME "
+        "deselects)",
         default="",
     )
 
@@ -383,16 +390,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 def _knobs(config: pytest.Config) -> tuple[int, float]:
     """Validated fault uid and timeout; cheap (no engine import), so configure can call it."""
-    try:
-        fault_uid = int(config.getini("tlsenv_fault_uid"))
-        option = config.getoption("tlsenv_timeout")
-        timeout = option if option is not None else float(config.getini("tlsenv_timeout"))
-    except ValueError as e:
-        raise pytest.UsageError(f"pytest-tlsenv: bad ini value: {e}") from e
+    fault_uid = int(_ini_number(config, "tlsenv_fault_uid", int))
+    option = config.getoption("tlsenv_timeout")
+    timeout = option if option is not None else _ini_number(config, "tlsenv_timeout", float)
     if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):  # NaN and inf too
+        source = "--tlsenv-timeout" if option is not None else "ini tlsenv_timeout"
         raise pytest.UsageError(
             f"pytest-tlsenv: got {timeout}, not a finite number of seconds up to "
-            f"{MAX_TIMEOUT:g}: --tlsenv-timeout must be positive"
+            f"{MAX_TIMEOUT:g}: {source} must be positive"
         )
     if not 0 < fault_uid < 2**32 - 1:
         # As root, a permission fault gives its file to this uid: root's own (0) would let
@@ -408,6 +413,18 @@ def _knobs(config: pytest.Config) -> tuple[int, float]:
     _client_user(config)
     _trust_mode(config)
     return fault_uid, timeout
+
+
+def _ini_number(config: pytest.Config, key: str, kind: type[int] | type[float]) -> float:
+    """The ini value ``key`` as a number; a usage error naming the key and the value."""
+    value = str(config.getini(key)).strip()
+    try:
+        return kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise pytest.UsageError(
+            f"pytest-tlsenv: bad ini value {key} = {value!r}: not {what}"
+        ) from None
 
 
 def _client_user(config: pytest.Config) -> str | None:
@@ -438,6 +455,7 @@ def _settings(config: pytest.Config) -> Settings:
         user=_client_user(config),
         system_paths=config.getoption("tlsenv_system_paths"),
         trust=_trust_mode(config),
+        keep=bool(config.getoption("tlsenv_keep")),
     )
 
 
@@ -476,6 +494,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("tlsenv_matrix")
     nodeid = metafunc.definition.nodeid
     client = metafunc.definition.get_closest_marker("tlsenv_client")
+    # A marker on the test itself that no fixture reads would run the test against the
+    # host's store, silently. (A module's or class's pytestmark may cover other tests too;
+    # a tlsenv_client test gets its tlsenv from the marker.)
+    own = any(m.name == "tlsenv" for m in metafunc.definition.own_markers)
+    if own and client is None and not set(FIXTURES) & set(metafunc.fixturenames):
+        raise pytest.Collector.CollectError(
+            f"{nodeid}: @pytest.mark.tlsenv has no effect: the test uses none of the "
+            f"{', '.join(FIXTURES)} fixtures (add tlsenv to its arguments)"
+        )
     if client is not None:
         try:
             declarative.spec_from_marker(client.args, client.kwargs)

@@ -40,18 +40,17 @@ def unknown_name(kind: str, word: str, candidates: Iterable[str]) -> ConfigError
     return ConfigError(f"unknown {kind} {word!r}{did_you_mean(word, names)}")
 
 
-def resolve_names(
+def keep_and_drop(
     values: str | Iterable[str],
     groups: Mapping[str, Sequence[str]],
     names: Sequence[str],
     *,
     kind: str,
-) -> list[str]:
-    """Expand a selection against ``groups`` and ``names``, in ``names``' order.
+) -> tuple[set[str] | None, set[str]]:
+    """The names a selection keeps (None: no word selects, so everything) and those it drops.
 
-    Words select a group or one name; ``-word`` drops it. A selection of drops only starts from
-    every name. Empty input selects everything. A word that is neither a group nor a name is a
-    ConfigError naming it, with the closest match.
+    Words select a group or one name; ``-word`` drops it. A word that is neither a group nor a
+    name is a ConfigError naming it, with the closest match.
     """
     keep: set[str] | None = None
     drop: set[str] = set()
@@ -68,6 +67,23 @@ def resolve_names(
             drop |= found
         else:
             keep = (keep or set()) | found
+    return keep, drop
+
+
+def resolve_names(
+    values: str | Iterable[str],
+    groups: Mapping[str, Sequence[str]],
+    names: Sequence[str],
+    *,
+    kind: str,
+) -> list[str]:
+    """Expand a selection against ``groups`` and ``names``, in ``names``' order.
+
+    Words select a group or one name; ``-word`` drops it. A selection of drops only starts from
+    every name. Empty input selects everything. A word that is neither a group nor a name is a
+    ConfigError naming it, with the closest match.
+    """
+    keep, drop = keep_and_drop(values, groups, names, kind=kind)
     return [n for n in names if (keep is None or n in keep) and n not in drop]
 
 

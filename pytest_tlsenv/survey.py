@@ -17,6 +17,7 @@ import concurrent.futures
 import os
 import shutil
 import ssl
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -164,10 +165,17 @@ def available(
             shown[name] = (name, None, version)
         elif preset.installable is not None and name in wanted:
             to_install.append((name, preset.installable[0]))
+        elif preset.installable is not None and preset.installable[1] == "python":
+            # A library runs in this interpreter: installing it is the fix, not the machine.
+            notes.append(
+                f"{name} is not installed in this Python ({sys.executable}): "
+                f"pip install {preset.installable[0]}; skipped"
+            )
         else:
             notes.append(f"{name} not found on this machine: skipped")
     # Installs are mostly waiting on the index: in parallel (each under its own lock), so a
     # fresh machine's demo pays about one install, not five in a row.
+    package_of = dict(to_install)
     with concurrent.futures.ThreadPoolExecutor(
         max(1, min(4, len(to_install))), thread_name_prefix="survey-pin"
     ) as pool:
@@ -178,7 +186,12 @@ def available(
         try:
             fut.result()
         except (ClientUnavailableError, RuntimeError) as e:
-            notes.append(f"skipping {name}: {e}")
+            hint = ""
+            if get_preset(name).installable == (package_of[name], "python"):
+                hint = f" (or pip install {package_of[name]} into this Python, {sys.executable})"
+            notes.append(
+                f"skipping {name}: not on this machine, and the cache install failed{hint}: {e}"
+            )
             continue
         shown[name] = (name, wanted[name], wanted[name])
     return [shown[n] for n in names if n in shown], notes

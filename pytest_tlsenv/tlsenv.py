@@ -20,12 +20,13 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import namespace, proxyenv
 from ._checks import check_argv, check_callable, check_timeout, client_not_found
 from .env import ENVIRON_LOCK, Sandbox, build_environ, scrubbed
-from .errors import ConfigError, ServerError
+from .errors import ClientUnavailableError, ConfigError, ServerError
 from .evidence import Evidence, untrusted_hint
 from .fallback import Overrides
 from .faults import Applied
@@ -49,6 +50,35 @@ __all__ = ["DEFAULT_TIMEOUT", "Settings", "TLSEnv"]
 
 DEFAULT_TIMEOUT = 20.0
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _from_checks(tb: TracebackType | None) -> bool:
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") == f"{__package__}._checks"
+
+
+def _shown_from_the_caller(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A mistake in the call (a ConfigError, a client that is not there, a TypeError of the
+    argument checks) is shown at the caller's line: the package's frames below it explain
+    nothing to the user, so they leave the traceback (and pytest hides this wrapper)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        __tracebackhide__ = True
+        try:
+            return method(*args, **kwargs)
+        except (ConfigError, ClientUnavailableError) as e:
+            raise e.with_traceback(None) from e.__cause__
+        except TypeError as e:
+            if _from_checks(e.__traceback__):
+                raise e.with_traceback(None) from e.__cause__
+            raise
+
+    return wrapper
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -60,6 +90,8 @@ class Settings:
     system_paths: bool = False
     #: The trust mode of scenarios whose marker gives none (``--tlsenv-trust``).
     trust: str = "env"
+    #: A failed test's scenario roots stay (``--tlsenv-keep``): failure texts say so.
+    keep: bool = False
 
 
 class TLSEnv:
@@ -190,6 +222,11 @@ class TLSEnv:
         return self.spec.scenario
 
     @property
+    def keeps_root(self) -> bool:
+        """Whether this scenario's root stays when its test fails (``--tlsenv-keep``)."""
+        return self.settings.keep
+
+    @property
     def store(self) -> TrustStore:
         return self.world.store
 
@@ -261,6 +298,7 @@ class TLSEnv:
 
     # -- running clients ------------------------------------------------------------------
 
+    @_shown_from_the_caller
     def client(self, name: str, *, version: str | None = None, trust: str | None = None) -> Client:
         """A ready client preset for this scenario: ``.argv`` or ``.fn``, ``.env``, ``.run()``.
 
@@ -319,6 +357,7 @@ class TLSEnv:
         # NaN or inf would reach select/communicate and crash every run there.
         return check_timeout(timeout)
 
+    @_shown_from_the_caller
     def run(
         self,
         argv: Sequence[str],
@@ -413,6 +452,7 @@ class TLSEnv:
         self.outcomes.append(outcome)
         return outcome
 
+    @_shown_from_the_caller
     def call(
         self,
         fn: Callable[[], Any],

@@ -207,7 +207,7 @@ def test_presets_from_an_entry_point(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=elsewhere, timeout=120, check=False,
     )  # fmt: skip
     assert bare.returncode == 2
-    assert "invalid choice: 'my-curl'" in bare.stderr
+    assert "survey: --clients: unknown client 'my-curl'" in bare.stderr
 
 
 @pytest.mark.parametrize(

@@ -215,10 +215,18 @@ def test_x(make_tlsenv, tlsenv_scenario, request):
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('"unreadable-fiel"', "unknown scenario or group 'unreadable-fiel'; groups: *"),
+        (
+            '"unreadable-fiel"',
+            "unknown scenario or group 'unreadable-fiel' (did you mean 'unreadable-file'?); "
+            "groups: *",
+        ),
         ('["good", "nope"]', "unknown scenario or group 'nope'; groups: *; scenarios: good*"),
         ('{"placement": "shadow"}', "the mapping form needs a 'scenarios' key*"),
         ('"good", colour="red"', "unknown keyword(s) colour; valid: faults*"),
+        (
+            '"good", placment="shadow"',
+            "unknown keyword(s) placment; valid: *did you mean 'placement'?",
+        ),
         ('"good", placement=[]', "placement=[]: an axis needs at least one value"),
         ('"good", trust=["env", "sytem"]', "trust must be one of env, system, flags, got 'sytem'*"),
         ('"good", trust=[]', "trust=[]: an axis needs at least one value"),
@@ -342,7 +350,7 @@ def test_scenarios_option_unknown_name_is_a_usage_error(pytester: pytest.Pyteste
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*--tlsenv-scenarios: unknown scenario or group 'fifoo'; "
+            "*--tlsenv-scenarios: unknown scenario or group 'fifoo' (did you mean 'fifo'?); "
             "groups: *all*store*; scenarios: good*"
         ]
     )

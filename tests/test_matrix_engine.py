@@ -58,13 +58,25 @@ def test_selection_by_the_fallback_group() -> None:
     assert not selection.keeps("unreadable-file")
 
 
-@pytest.mark.parametrize("text", ["store,-fifoo", "-nope", "stor"])
-def test_selection_names_an_unknown_scenario_and_what_exists(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("store,-fifoo", " (did you mean 'fifo'?)"),
+        ("-nope", ""),
+        ("stor", " (did you mean 'store'?)"),
+    ],
+)
+def test_selection_names_an_unknown_scenario_and_what_exists(text: str, hint: str) -> None:
     name = text.split(",")[-1].lstrip("-")
-    with pytest.raises(ConfigError, match=f"unknown scenario or group '{name}'; groups: ") as info:
+    with pytest.raises(ConfigError) as info:
         Selection.parse(text)
+    assert str(info.value).startswith(f"unknown scenario or group {name!r}{hint}; groups: ")
     assert "fallback" in str(info.value)
     assert "scenarios: good" in str(info.value)
+
+
+def test_selection_takes_spaces_like_commas() -> None:
+    assert Selection.parse("store -fifo") == Selection.parse("store,-fifo")
 
 
 # -- groups and SPEC -----------------------------------------------------------------------------
@@ -92,7 +104,11 @@ def test_select_scenarios_keeps_order_without_repeats() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("unreadable-fiel", "unknown scenario or group 'unreadable-fiel'; groups: "),
+        (
+            "unreadable-fiel",
+            r"unknown scenario or group 'unreadable-fiel' \(did you mean 'unreadable-file'\?\); "
+            "groups: ",
+        ),
         (["good", 3], "scenario names are strings, got 3"),
         (42, "SPEC must be a group or scenario name, a list of them, or a mapping; got 42"),
         ([], r"\[\] selects no scenario in this version"),

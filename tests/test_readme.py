@@ -253,7 +253,10 @@ def test_the_plugin_loads_by_itself_and_p_no_tlsenv_turns_it_off(pytester: pytes
     off.stdout.fnmatch_lines(["*fixture 'tlsenv' not found*"])
 
 
-@pytest.mark.parametrize("how", ["-p tlsenv", "pytest_plugins"])
+_SPELLINGS = {"entry point": '["tlsenv"]', "module": '["pytest_tlsenv.plugin"]'}
+
+
+@pytest.mark.parametrize("how", ["-p tlsenv", *_SPELLINGS])
 def test_without_autoloading_the_documented_spellings_load_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
@@ -262,24 +265,22 @@ def test_without_autoloading_the_documented_spellings_load_it(
     args = ["-p", "no:cacheprovider"]
     # The twin first: with autoloading off and nothing named, the fixture does not exist.
     pytester.runpytest_subprocess(*args).assert_outcomes(errors=1)
-    if how == "pytest_plugins":
-        pytester.makeconftest('pytest_plugins = ["tlsenv"]\n')
+    if how in _SPELLINGS:
+        pytester.makeconftest(f"pytest_plugins = {_SPELLINGS[how]}\n")
+        assert f"`pytest_plugins = {_SPELLINGS[how]}`" in README.read_text()
     else:
         args += ["-p", "tlsenv"]
+        assert "`pytest -p tlsenv`" in README.read_text()
     pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
-    readme = README.read_text()
-    assert "`pytest -p tlsenv`" in readme
-    assert '`pytest_plugins = ["tlsenv"]`' in readme
 
 
-def test_the_module_path_spelling_the_readme_warns_about_fails(pytester: pytest.Pytester) -> None:
-    # Installed (autoloaded under its entry-point name), the module path registers it twice.
-    pytester.makeconftest('pytest_plugins = ["pytest_tlsenv.plugin"]\n')
+@pytest.mark.parametrize("how", list(_SPELLINGS))
+def test_with_autoloading_both_spellings_register_it_once(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    pytester.makeconftest(f"pytest_plugins = {_SPELLINGS[how]}\n")
     pytester.makepyfile(_USES_IT)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    assert result.ret != 0
-    assert "already registered" in result.stdout.str() + result.stderr.str()
-    assert "Plugin already registered" in README.read_text()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_every_option_and_ini_key_is_in_the_api_page(pytester: pytest.Pytester) -> None:

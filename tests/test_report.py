@@ -369,10 +369,11 @@ def test_bad_timeout_is_a_usage_error(pytester: pytest.Pytester, value: str) -> 
     [
         ("tlsenv_fault_uid = 0", "*tlsenv_fault_uid must be a uid other than root's, got 0"),
         ("tlsenv_fault_uid = -5", "*tlsenv_fault_uid must be a uid other than root's, got -5"),
-        ("tlsenv_fault_uid = nobody", "*bad ini value: invalid literal for int()*"),
+        ("tlsenv_fault_uid = nobody", "*bad ini value tlsenv_fault_uid = 'nobody': not an integer"),
+        ("tlsenv_timeout = abc", "*bad ini value tlsenv_timeout = 'abc': not a number"),
         ("tlsenv_grid_max_tests = many", "*bad ini value tlsenv_grid_max_tests: invalid literal*"),
         ("tlsenv_grid_max_tests = -3", "*tlsenv_grid_max_tests: it must not be negative"),
-        ("tlsenv_timeout = 0", "*--tlsenv-timeout must be positive"),
+        ("tlsenv_timeout = 0", "*: ini tlsenv_timeout must be positive"),
     ],
 )
 def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester, ini: str, message: str) -> None:

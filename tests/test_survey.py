@@ -109,7 +109,7 @@ def test_scenarios_lists_the_catalogue(tmp_path: Path) -> None:
     [
         (["bogus"], "invalid choice: 'bogus'"),
         (["survey", "--clients", "kurl"], "unknown client 'kurl' (did you mean 'curl'?)"),
-        (["survey", "--scenarios", "nope"], "unknown scenario(s) nope"),
+        (["survey", "--scenarios", "nope"], "unknown scenario or group 'nope'"),
         ([], "the following arguments are required: command"),
     ],
 )

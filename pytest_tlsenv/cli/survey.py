@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..clients import get_preset, presets
+from ..errors import ClientUnavailableError, ConfigError
 from ..report import trust_text
-from ..scenarios import CATALOGUE
+from ..selection import ClientRef, parse_clients, parse_scenarios
+from ..session import check_writable_file
 from ..survey import Cell, available, cells_of, columns, survey, to_json, to_markdown, to_text
 
-__all__ = ["add_commands", "write_report"]
+__all__ = ["REPORT_SUFFIXES", "add_commands", "write_report"]
+
+#: What ``--report`` writes, by the path's suffix.
+REPORT_SUFFIXES = (".md", ".json", ".html")
 
 
 def add_commands(sub: Any) -> None:
@@ -27,16 +32,25 @@ def add_commands(sub: Any) -> None:
         "--clients",
         nargs="+",
         metavar="CLIENT",
-        help=f"presets to run (default: all found): {', '.join(sorted(presets()))}; comma or "
-        "space lists; NAME@VERSION pins a release (uv@0.2.28,uv@0.2.29: one column each)",
+        help="presets to run, comma- or space-separated; -NAME leaves one out; NAME@VERSION "
+        "pins a release (uv@0.2.28,uv@0.2.29: one column each) (default: all found): "
+        f"{', '.join(sorted(presets()))}",
     )
-    p.add_argument("--scenarios", nargs="+", metavar="NAME", help="default: the catalogue")
-    p.add_argument("--timeout", type=float, default=5.0, help="per-run timeout (s)")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        metavar="NAME",
+        help="scenarios or groups, comma- or space-separated; -NAME leaves one out (e.g. "
+        "store,-fifo; default: the catalogue; see `scenarios`)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="per-run timeout in seconds (default: 5)"
+    )
     p.add_argument(
         "--report",
         metavar="PATH",
-        help="write the grid as .md, .json or .html (one self-contained page: the grid, "
-        "filters, each cell's details on click)",
+        help=f"also write the grid to PATH: {', '.join(REPORT_SUFFIXES)} (by its suffix; "
+        ".html: one self-contained page: the grid, filters, each cell's details on click)",
     )
     p.add_argument(
         "--trust",
@@ -60,19 +74,57 @@ def add_commands(sub: Any) -> None:
 
 
 def _progress(done: int, total: int, cell: Cell) -> None:
+    # On a terminal, one line rewritten in place.
     print(f"\r  {done}/{total} {cell.label:<40}", end="", file=sys.stderr)
 
 
+def _progress_lines(done: int, total: int, cell: Cell) -> None:
+    # In a log (CI), one line per finished scenario: no carriage returns, never silent.
+    print(f"survey: {done}/{total} {cell.label}", file=sys.stderr, flush=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[ClientRef], list[str]]:
+    """The clients (none: all found) and scenarios asked for; a ConfigError names the bad
+    word. Checked before anything is installed or run."""
+    refs: list[ClientRef] = []
+    if args.clients:
+        try:
+            refs = parse_clients(args.clients, sorted(presets()))
+        except ConfigError as e:
+            raise ConfigError(f"--clients: {e}") from None
+        if not refs:
+            raise ConfigError("--clients: that selection leaves no client")
+    try:
+        names = parse_scenarios(args.scenarios or "")
+    except ConfigError as e:
+        raise ConfigError(f"--scenarios: {e}") from None
+    if not names:
+        raise ConfigError("--scenarios: that selection leaves no scenario")
+    if args.report:
+        path = Path(args.report)
+        if path.suffix not in REPORT_SUFFIXES:
+            raise ConfigError(
+                f"--report {args.report}: unknown suffix {path.suffix!r}; use "
+                f"{', '.join(REPORT_SUFFIXES)}"
+            )
+        # Found out now, not after the whole survey ran.
+        check_writable_file(path, "--report")
+    return refs, names
+
+
 def _survey(args: argparse.Namespace) -> int:
-    from ..errors import ClientUnavailableError, ConfigError
-    from ..selection import ClientRef, parse_clients
     from ..shards import parse_shard
 
     try:
-        refs = parse_clients(args.clients or [], sorted(presets()))
+        refs, names = _selection(args)
         shard = parse_shard(args.shard) if args.shard else None
     except ConfigError as e:
-        args.parser.error(str(e))
+        print(f"survey: {e}", file=sys.stderr)
+        return 2
     # A ref with a version is that release, pinned; the others are found on this machine.
     for ref in refs:
         if ref.version is not None and get_preset(ref.name).installable is None:
@@ -94,11 +146,6 @@ def _survey(args: argparse.Namespace) -> int:
     ]
     for note in notes:
         print(f"survey: {note}", file=sys.stderr)
-    names = args.scenarios or list(CATALOGUE)
-    unknown = [n for n in names if n not in CATALOGUE]
-    if unknown:
-        print(f"survey: unknown scenario(s) {', '.join(unknown)}; see `scenarios`", file=sys.stderr)
-        return 2
     if args.trust == "system":
         from ..namespace import probe as namespaces
 
@@ -113,7 +160,7 @@ def _survey(args: argparse.Namespace) -> int:
         names,
         trust=args.trust,
         timeout=args.timeout,
-        progress=_progress if tty else None,
+        progress=_progress if tty else _progress_lines,
         shard=shard,
     )
     if tty:
@@ -133,7 +180,8 @@ def _survey(args: argparse.Namespace) -> int:
         print(f"n/a for every client in {', '.join(labels)}: {reason}")
     user = "root, clients without any capability" if os.geteuid() == 0 else "non-root"
     print(
-        f"\n{len(results)} scenarios x {len(clients)} clients in {elapsed:.1f} s ({user}; "
+        f"\n{_plural(len(results), 'scenario')} x {_plural(len(clients), 'client')} in "
+        f"{elapsed:.1f} s ({user}; "
         f"{ssl.OPENSSL_VERSION}; "
         + ", ".join(f"{c} {v}" for c, v in versions.items())
         + f"; {trust_text([args.trust])}).\n'!' marks a verdict outside the scenario's "
@@ -192,6 +240,7 @@ def write_report(
     ``.html``, else a Markdown table. A shard's JSON says which (``K/N``) and lists every cell
     of the whole survey (``scenario@placement``, in order), so ``report merge`` restores the
     order and sees gaps."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # checked creatable before the survey
     if path.suffix == ".html":
         from ..htmlreport import write_survey_html
 

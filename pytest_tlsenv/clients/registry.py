@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from functools import cache
 
+from .._checks import did_you_mean
 from ..errors import ConfigError
 from .preset import Preset
 
@@ -59,4 +60,5 @@ def get_preset(name: str) -> Preset:
     except KeyError:
         raise ConfigError(
             f"unknown client {name!r}; known presets: {', '.join(sorted(known))}"
+            f"{did_you_mean(name, known)}"
         ) from None
