@@ -168,9 +168,10 @@ def parse_clients(values: Iterable[str], *, what: str = "--tlsenv-client") -> li
         spec = parse_client_option(value, what=what)
         clash = next((s for s in specs if s.label == spec.label), None)
         if clash is not None:
+            pinned = f"{spec.preset}@{spec.version}" if spec.version else spec.preset
             raise ConfigError(
                 f"{what}: two clients are labelled {spec.label!r}; name one with LABEL=CMD "
-                f"(e.g. {spec.label}2={shlex.join(spec.argv) or spec.label})"
+                f"(e.g. {spec.label}2={shlex.join(spec.argv) or pinned})"
             )
         specs.append(spec)
     return specs
@@ -396,18 +397,40 @@ def _fmt(verdicts: Iterable[str]) -> str:
     return "{" + ", ".join(sorted(verdicts)) + "}"
 
 
+def _library_repro(scenario: str, client: ClientSpec, trust: str) -> str:
+    """A library preset is a call in this process: no command line can replay it. The survey
+    makes the same call without pytest; the failure's evidence is that call's."""
+    assert client.preset is not None
+    words = ["python", "-m", "pytest_tlsenv", "survey", "--clients", client.preset]
+    words += ["--scenarios", scenario]
+    if trust != "env":
+        words += ["--trust", trust]
+    pinned = f" pinned at {client.version}" if client.version else ""
+    return (
+        f"{shlex.join(words)}\n  ({client.preset}{pinned} is a library call made in this "
+        "process, so there is no command line to replay; the survey makes the same call "
+        "outside pytest, and the exception and store listing above are what this one showed)"
+    )
+
+
 def repro_line(
     outcome: Outcome, scenario: str, placement: str, client: ClientSpec, added: Mapping[str, str]
 ) -> str:
     """``python -m pytest_tlsenv repro SCENARIO [options] -- CMD``: this run without pytest
-    (empty for an in-process client, which has no command line). ``added``: the variables
-    the client got on top of the scenario's."""
+    (``--placement shadow`` for a fault in the shadow placement; a preset's own command line,
+    its paths and ports as placeholders). A library preset has no command line: the survey
+    command that makes the same call instead, saying so. ``added``: the variables the
+    client got on top of the scenario's."""
     from .placeholders import Translator
     from .scenarios import CATALOGUE
 
     env = outcome.env
-    if outcome.argv is None or env is None or scenario not in CATALOGUE:
+    if env is None or scenario not in CATALOGUE:
         return ""  # a scenario the marker built from keywords: its bundle reproduces it
+    if outcome.argv is None and client.preset is not None:
+        return _library_repro(scenario, client, outcome.trust)
+    if outcome.argv is None:
+        return ""
     words = ["python", "-m", "pytest_tlsenv", "repro", scenario]
     if CATALOGUE[scenario].placement != placement:
         words += ["--placement", placement]
@@ -415,6 +438,14 @@ def repro_line(
         words += ["--trust", outcome.trust]
     translate = Translator(env)
     if client.preset is not None:
+        if client.version is not None:
+            from .clients import get_preset
+
+            installable = get_preset(client.preset).installable
+            if installable is not None and installable[1] != "python":
+                # The pinned client's path is this machine's cache: the bundle's Dockerfile
+                # installs the same version instead.
+                words += ["--pip", f"{installable[0]}=={client.version}"]
         argv = [translate(a) for a in outcome.argv]
         for k, v in sorted(added.items()):
             if env.store.env.get(k) != v:  # the scenario's own variables come anyway

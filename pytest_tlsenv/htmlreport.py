@@ -134,6 +134,8 @@ def _result_details(r: Result, changed: Mapping[tuple[str, str], str]) -> list[t
         d.append(("baseline", f"{old} (now {r['verdict']})"))
     if r.get("test_outcome"):
         d.append(("test outcome", str(r["test_outcome"])))
+    if r.get("accepted"):  # a declared client's accepted divergence, with its reason
+        d.append(("accepted", str(r["accepted"])))
     d.append(("trust mode", trust_of(r)))
     if r["verdict"] is not None:
         argv = r.get("argv")

@@ -546,8 +546,9 @@ def _item_scenario(item: pytest.Item) -> str | None:
     """The catalogue scenario of a tlsenv test (None for others and make_tlsenv-only ones)."""
     if (point := _point(item)) is not None:
         return point.scenario
-    if "tlsenv" not in getattr(item, "fixturenames", ()):
-        return None
+    names = getattr(item, "fixturenames", ())
+    if "tlsenv" not in names and "tlsenv_outcome" not in names:
+        return None  # a declared client's test runs its marker's scenario, like a tlsenv one
     marker = item.get_closest_marker("tlsenv")
     if marker is None:
         return "good"

@@ -90,15 +90,23 @@ def ensure(path: Path, *, what: str, forbid: int = 0o077) -> Path:
     Raises :class:`UnsafeDirectoryError` if it exists and fails the checks, and ``OSError``
     if it cannot be made (the caller may fall back to :func:`ensure_in_tmp`).
     """
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
+    for attempt in range(100):
+        try:
             os.mkdir(path, 0o700)
-    return check(path, what=what, forbid=forbid)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o700)
+        try:
+            return check(path, what=what, forbid=forbid)
+        except UnsafeDirectoryError:
+            if attempt == 99 or os.path.lexists(path):
+                raise
+            # Another process removed it, empty, between the two (a session's tidy-up of a
+            # shared directory: xdist workers' journal): make it again.
+    raise AssertionError("unreachable")
 
 
 def ensure_in_tmp(name: str, *, what: str, forbid: int = 0o077) -> Path:

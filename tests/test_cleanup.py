@@ -78,3 +78,30 @@ def test_close_restores_before_deleting(tmp_path: Path) -> None:
     assert st.st_mode & 0o777 == 0o644
     assert _altered(tmp_path) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("tlsenv-origin")]
+
+
+def test_a_private_dir_removed_by_another_session_between_make_and_check_is_made_again(
+    tmp_path: Path,
+) -> None:
+    # xdist workers share one journal directory, and each removes it when empty at exit:
+    # one worker's rmdir can land between another's mkdir and its ownership check.
+    from pytest_tlsenv import privdir
+
+    shared = tmp_path / "journal"
+    stop = threading.Event()
+
+    def tidy_up() -> None:
+        while not stop.is_set():
+            try:
+                os.rmdir(shared)
+            except OSError:
+                continue
+
+    other = threading.Thread(target=tidy_up)
+    other.start()
+    try:
+        for _ in range(3000):
+            assert privdir.ensure(shared, what="the journal") == shared
+    finally:
+        stop.set()
+        other.join()

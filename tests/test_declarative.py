@@ -9,6 +9,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,16 @@ def _junit(path: Path) -> dict[str, str]:
     return out
 
 
+#: Enough cells for the plumbing (a healthy store, a fault in both placements, the proxy);
+#: the catalogue's size is the point only of collection, which is cheap.
+FEW = "good,unreadable-file,mitm-untrusted"
+SHADOW = "tlsenv::curl[unreadable-file-shadow-env]"
+CAFILE_ONLY = (
+    "import os, ssl, sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=10, "
+    "context=ssl.create_default_context(cafile=os.environ['SSL_CERT_FILE'])).read()"
+)
+
+
 def test_no_file_run_collects_store_and_proxy_alike_serial_xdist_and_co(
     pytester: pytest.Pytester,
 ) -> None:
@@ -42,14 +53,38 @@ def test_no_file_run_collects_store_and_proxy_alike_serial_xdist_and_co(
     assert [line for line in listed.outlines if line.startswith("tlsenv::")] == want
     assert "tlsenv::curl[unreadable-file-shadow-env]" in want
     assert "tlsenv::curl[mitm-untrusted-env]" in want
-    serial = pytester.runpytest_subprocess(*args, "-p", "no:randomly", "--junitxml", "a.xml")
-    parallel = pytester.runpytest_subprocess(*args, "-n", "2", "--junitxml", "b.xml")
+    few = [*args, "--tlsenv-scenarios", FEW]
+    serial = pytester.runpytest_subprocess(
+        *few, "-p", "no:randomly", "--junitxml", "a.xml", "--tlsenv-report", "r.html",
+        "--tlsenv-baseline", "base.json", "--tlsenv-update-baseline",
+    )  # fmt: skip
+    parallel = pytester.runpytest_subprocess(*few, "-n", "2", "--junitxml", "b.xml")
     a, b = _junit(pytester.path / "a.xml"), _junit(pytester.path / "b.xml")
-    assert sorted(a) == sorted(want)
+    assert sorted(a) == sorted(
+        f"tlsenv::curl[{p.id}]" for p in client_points(parse_scenarios(FEW), "env")
+    )
     assert a == b
     # curl is robust where the fragile client is not: its unreadable-file items pass.
     assert a["tlsenv::curl[unreadable-file-decoy-env]"] == "passed"
-    assert serial.ret == parallel.ret
+    assert serial.ret == parallel.ret == pytest.ExitCode.OK
+    # The HTML report has the declared items like written tests'.
+    page = (pytester.path / "r.html").read_text()
+    for ident in a:
+        assert ident in page
+    # A baseline recorded by one run fails a later verdict that changed, though the new one
+    # is in the scenario's expected set ({OK, REJECTED} in the shadow placement): curl
+    # refuses where the cert dir's one copy of the CA is unreadable; a client that trusts
+    # only $SSL_CERT_FILE connects.
+    recorded = json.loads((pytester.path / "base.json").read_text())["verdicts"]
+    assert recorded[SHADOW] == {"unreadable-file@shadow": "REJECTED"}
+    cafile = f"curl={shlex.join([sys.executable, '-c', CAFILE_ONLY])} {{url}}"
+    changed = pytester.runpytest_subprocess(
+        "-p", "tlsenv", "--tlsenv-client", cafile, "--tlsenv-scenarios", "unreadable-file",
+        "--tlsenv-baseline", "base.json", "-p", "no:randomly",
+    )  # fmt: skip
+    changed.assert_outcomes(passed=1, failed=1)
+    changed.stdout.fnmatch_lines(["unreadable-file@shadow: REJECTED -> OK (baseline *base.json)"])
+    assert f"FAILED {SHADOW} - " in changed.stdout.str()
 
 
 def test_fragile_client_fails_with_evidence_and_its_repro_line_agrees(
@@ -107,6 +142,12 @@ def test_accepted_divergences_pass_report_and_fail_once_stale(pytester: pytest.P
     accepted = {r["scenario"]: r["accepted"] for r in report["results"]}
     assert accepted["unreadable-file"] == "accepted divergence: CRASHED: reads every file first"
     assert accepted["good"] is None
+    # The HTML report (written from these same results) lists it as accepted, with why.
+    from pytest_tlsenv.htmlreport import write_html
+
+    write_html(report["results"], pytester.path / "r.html")
+    page = (pytester.path / "r.html").read_text()
+    assert "accepted divergence: CRASHED: reads every file first" in page
 
 
 @pytest.mark.parametrize(
@@ -193,6 +234,13 @@ def test_marker_runs_the_client_and_pulls_in_its_fixture(pytester: pytest.Pytest
             pass
         """,
     )
+    # --tlsenv-scenarios deselects a marker test by its scenario, with a matrix or without.
+    chosen = pytester.runpytest(
+        "test_marker_runs_the_client_and_pulls_in_its_fixture.py", "--co", "-q",
+        "--tlsenv-scenarios=-unreadable-file",
+    )  # fmt: skip
+    chosen.stdout.fnmatch_lines(["*2/4 tests collected (2 deselected)*"])
+    assert not [ln for ln in chosen.outlines if "fragile" in ln]
     result = pytester.runpytest(
         "-p", "no:randomly", "-W", "error", "--continue-on-collection-errors"
     )
@@ -241,3 +289,138 @@ def test_marker_and_no_file_run_agree_with_the_survey(pytester: pytest.Pytester)
         if label in marker:
             assert marker[label] == outcome.verdict.value, label
     assert len(set(marker) & set(cells)) >= 7
+
+
+# Trusts the cert dir alone: in the shadow placement its only copy of the CA is unreadable.
+CAPATH_ONLY = (
+    "import os, ssl, sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=10, "
+    "context=ssl.create_default_context(capath=os.environ['SSL_CERT_DIR'])).read()"
+)
+
+
+def _repro_verdict(line: str, out: Path) -> str:
+    """Run a printed repro line (``python`` is this interpreter) and return its verdict."""
+    words = shlex.split(line.splitlines()[0])
+    assert words[:3] == ["python", "-m", "pytest_tlsenv"], line
+    words[0] = sys.executable
+    if words[3] == "repro":
+        dash = words.index("--")
+        words[dash:dash] = ["--out", str(out)]
+    proc = subprocess.run(words, capture_output=True, text=True, cwd=out.parent, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("client", "scenario", "placement"),
+    [
+        (f"capath={shlex.join([sys.executable, '-c', CAPATH_ONLY])} {{url}}", "unreadable-file",
+         "shadow"),
+        ("curl", "mitm-untrusted", "decoy"),
+    ],
+    ids=["command-shadow", "preset-with-proxy"],
+)  # fmt: skip
+def test_repro_line_of_a_command_or_preset_gives_the_same_verdict(
+    make_tlsenv: Any, tmp_path: Path, client: str, scenario: str, placement: str
+) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option(client)
+    env = make_tlsenv.from_spec(resolve(scenario, placement=placement))
+    outcome, added = run_client(env, spec, "env", 20)
+    assert outcome.verdict != "OK", outcome.explain("a failing cell")
+    line = repro_line(outcome, scenario, placement, spec, added)
+    stdout = _repro_verdict(line, tmp_path / "bundle")
+    cell = scenario if placement == "decoy" else f"{scenario}@{placement}"
+    assert stdout.startswith(f"{cell}: {outcome.verdict.value}"), (line, stdout)
+    if placement == "shadow":
+        # The placement is what fails: the same line in the decoy placement passes.
+        assert "--placement shadow" in line
+        decoy = line.replace(" --placement shadow", "")
+        assert _repro_verdict(decoy, tmp_path / "decoy").startswith(f"{scenario}: OK")
+    else:
+        assert str(env.origin.port) not in line  # placeholders, not this session's ports
+        assert "{url}" in line
+
+
+def test_a_library_preset_has_no_command_and_its_repro_line_says_so(make_tlsenv: Any) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option("python-ssl")
+    env = make_tlsenv.from_spec(resolve("mitm-untrusted"))
+    outcome, added = run_client(env, spec, "env", 20)
+    assert outcome.argv is None  # in this process: nothing to replay
+    line = repro_line(outcome, "mitm-untrusted", "decoy", spec, added)
+    first, why = line.splitlines()
+    assert shlex.split(first) == [
+        "python", "-m", "pytest_tlsenv", "survey", "--clients", "python-ssl",
+        "--scenarios", "mitm-untrusted",
+    ]  # fmt: skip
+    assert "library call made in this process, so there is no command line" in why
+    # The survey makes the same call without pytest and sees the same verdict.
+    out = subprocess.run(
+        [sys.executable, *shlex.split(first)[1:], "--timeout", "20"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = next(ln for ln in out.stdout.splitlines() if ln.startswith("mitm-untrusted "))
+    assert row.split()[-1] == outcome.verdict.value, out.stdout
+
+
+def test_a_command_naming_trust_paths_runs_in_flags_mode_and_says_so(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    result = pytester.runpytest_subprocess(
+        "-p", "tlsenv", "--tlsenv-client", "curl -fsS --cacert {ssl_cert_file} {url}",
+        "--tlsenv-client", "plain=curl -fsS {url}", "--tlsenv-scenarios", "good,mitm-untrusted",
+        "--tlsenv-report", "r.json", "-v", "-p", "no:randomly",
+    )  # fmt: skip
+    result.assert_outcomes(passed=4)
+    report = json.loads((pytester.path / "r.json").read_text())
+    modes = {r["nodeid"]: r["trust"] for r in report["results"]}
+    assert modes == {
+        "tlsenv::curl[good-flags]": "flags",
+        "tlsenv::curl[mitm-untrusted-flags]": "flags",
+        "tlsenv::plain[good-env]": "env",
+        "tlsenv::plain[mitm-untrusted-env]": "env",
+    }
+    # In flags mode the client gets no trust variable: the path is in its argv.
+    flags = next(r for r in report["results"] if r["nodeid"] == "tlsenv::curl[good-flags]")
+    assert "SSL_CERT_FILE" not in flags["environment"]
+    assert "--cacert" in flags["argv"]
+
+
+def test_a_pinned_preset_is_a_client_and_two_pins_need_labels(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    two = pytester.runpytest("--tlsenv-client", "uv@0.2.28", "--tlsenv-client", "uv@0.2.29", "--co")
+    assert two.ret == pytest.ExitCode.USAGE_ERROR
+    two.stderr.fnmatch_lines(["*two clients are labelled 'uv'*(e.g. uv2=uv@0.2.29)"])
+    named = pytester.runpytest(
+        "--tlsenv-client", "uv0228=uv@0.2.28", "--tlsenv-client", "uv0229=uv@0.2.29",
+        "--co", "-q", "--tlsenv-scenarios", "good",
+    )  # fmt: skip
+    assert {"tlsenv::uv0228[good-env]", "tlsenv::uv0229[good-env]"} <= set(named.outlines)
+
+
+def test_a_pinned_preset_repro_line_names_its_version_and_gives_the_same_verdict(
+    make_tlsenv: Any, tmp_path: Path
+) -> None:
+    from pytest_tlsenv.declarative import parse_client_option, repro_line, run_client
+    from pytest_tlsenv.errors import ClientUnavailableError
+    from pytest_tlsenv.scenarios import resolve
+
+    spec = parse_client_option("uv@0.2.29")
+    env = make_tlsenv.from_spec(resolve("unreadable-file"))
+    try:
+        outcome, added = run_client(env, spec, "env", 30)
+    except ClientUnavailableError as e:
+        pytest.skip(str(e))
+    assert outcome.verdict == "CRASHED", outcome.explain("uv 0.2.29's panic")
+    line = repro_line(outcome, "unreadable-file", "decoy", spec, added)
+    assert "--pip uv==0.2.29" in line
+    stdout = _repro_verdict(line, tmp_path / "bundle")
+    assert stdout.startswith("unreadable-file: CRASHED"), (line, stdout)
+    assert "uv==0.2.29" in (tmp_path / "bundle" / "Dockerfile").read_text()
