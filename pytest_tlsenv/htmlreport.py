@@ -54,9 +54,11 @@ __all__ = [
     "HtmlRow",
     "from_results",
     "from_survey",
+    "from_survey_report",
     "to_html",
     "write_html",
     "write_survey_html",
+    "write_survey_report_html",
 ]
 
 VERDICT_ORDER = ("OK", "REJECTED", "FAILED", "CRASHED", "HUNG", "LEAKED")
@@ -337,6 +339,66 @@ def from_survey(
     )
 
 
+def from_survey_report(report: Mapping[str, Any]) -> HtmlGrid:
+    """A survey's JSON report (``survey --report X.json``, or ``report merge``'s merged one)
+    as the page's grid: each cell's verdict and reason, as the JSON report holds them."""
+    versions: Mapping[str, str] = report["clients"]
+    clients = list(versions)
+    rows = []
+    for cell in report["cells"]:
+        own = CATALOGUE[cell["scenario"]].placement if cell["scenario"] in CATALOGUE else None
+        label = cell.get("label") or (
+            cell["scenario"]
+            if cell["placement"] == own
+            else f"{cell['scenario']}@{cell['placement']}"
+        )
+        expected = tuple(cell["expected"])
+        row: list[HtmlCell | None] = []
+        for client in clients:
+            verdict = cell["verdicts"].get(client, "n/a")
+            reason = cell.get("reasons", {}).get(client, "")
+            details = (
+                ("client", f"{client} {versions[client]}"),
+                ("scenario", label),
+                ("trust", str(report.get("trust", "env"))),
+                ("verdict", verdict),
+                ("reason", reason),
+            )
+            title = f"{client} in {label}"
+            if verdict == "n/a":
+                row.append(HtmlCell("n/a", None, "missing", client, title, details))
+                continue
+            mismatch = verdict not in expected
+            row.append(
+                HtmlCell(
+                    verdict + (" !" if mismatch else ""),
+                    verdict,
+                    "mismatch" if mismatch else "expected",
+                    client,
+                    title,
+                    details,
+                )
+            )
+        rows.append(HtmlRow(label, _groups(cell["scenario"]), expected, tuple(row)))
+    facts = (
+        f"{len(rows)} scenarios x {len(clients)} clients in {report.get('elapsed_s', 0)} s",
+        f"OpenSSL: {report.get('openssl', '?')}",
+        trust_text([str(report.get("trust", "env"))]),
+        *(f"merged from: {name}" for name in report.get("merged_from", ())),
+        *(f"client {c}: {versions[c]}" for c in clients),
+    )
+    return HtmlGrid(
+        title="pytest-tlsenv survey",
+        facts=facts,
+        column_kind="client",
+        columns=tuple(clients),
+        column_titles=tuple(f"{c} {versions[c]}" for c in clients),
+        rows=tuple(rows),
+        legend="! not in the scenario's expected set; n/a: the scenario cannot reach that "
+        "client in this trust mode (or cannot be built here)",
+    )
+
+
 # -- the page ---------------------------------------------------------------------------------
 
 _STYLE = """
@@ -585,6 +647,11 @@ def write_html(
     """Write the plugin's ``results`` (:func:`pytest_tlsenv.report.results_for`'s dicts, as
     the JSON report holds them) as the HTML report at ``path``."""
     _write(path, to_html(from_results(results, changes, baseline=baseline)))
+
+
+def write_survey_report_html(report: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a survey's JSON report (merged shards included) as the HTML report at ``path``."""
+    _write(path, to_html(from_survey_report(report)))
 
 
 def write_survey_html(

@@ -12,6 +12,13 @@ pytest-httpserver's ``HTTPServerBase`` are the models. A subclass adds its proto
 Every socket a connection's thread opens is accounted for in its :class:`Job`: ``stop`` shuts
 them down at the OS level to wake a blocked thread without touching its SSL object, and the
 base closes them when the thread ends.
+
+A server started while a :class:`SharedAcceptor` is installed (the plugin installs one for a
+session that uses its fixtures) has its listening sockets watched by that acceptor's one
+thread instead of a thread of its own: starting and stopping a server per test then costs no
+thread start and no join (two waits for the scheduler each, milliseconds on a loaded machine).
+Connections are still served on threads of their own, and the server is listening and
+accepting before ``start`` returns either way.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "IO_TIMEOUT",
     "Job",
     "LoopbackServer",
+    "SharedAcceptor",
     "bind_loopback",
     "ipv6_loopback_available",
     "run_handshakes",
@@ -209,6 +217,118 @@ class Job:
     owned: list[socket.socket] = field(default_factory=list)
 
 
+class SharedAcceptor:
+    """One thread that accepts connections for every server started while it is installed.
+
+    :meth:`install` starts it and makes it the one :meth:`LoopbackServer.start` registers
+    with; :meth:`uninstall` stops it (a server still registered then gets a thread of its own,
+    so its clients are still served). Installs nest: the newest one is used (a pytest session
+    run inside a test installs its own and removes it when it ends). What a server's
+    ``_accept`` raises is that server's error at its ``stop``, as with a thread of its own,
+    and the acceptor stops watching it (its clients hang, as they would).
+    """
+
+    _installed: ClassVar[list[SharedAcceptor]] = []
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sel = selectors.DefaultSelector()
+        # fd -> (server, listening socket): checked under the lock before each accept, so an
+        # event for a socket unregistered meanwhile (its fd perhaps reused) is dropped.
+        self._owners: dict[int, tuple[LoopbackServer, socket.socket]] = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._sel.register(self._wake_r, selectors.EVENT_READ)
+        self._closing = False
+        self._thread = threading.Thread(
+            target=self._loop, name="tlsenv:shared-acceptor", daemon=True
+        )
+
+    @classmethod
+    def install(cls) -> SharedAcceptor:
+        """Start a shared acceptor and make it the current one."""
+        acceptor = cls()
+        acceptor._thread.start()
+        cls._installed.append(acceptor)
+        return acceptor
+
+    @classmethod
+    def current(cls) -> SharedAcceptor | None:
+        """The newest installed acceptor still running, or None."""
+        for acceptor in reversed(cls._installed):
+            if acceptor._thread.is_alive() and not acceptor._closing:
+                return acceptor
+        return None
+
+    def uninstall(self, timeout: float = 5.0) -> None:
+        """Stop watching (servers still registered get a thread each), end the thread."""
+        with contextlib.suppress(ValueError):
+            type(self)._installed.remove(self)
+        with self._lock:
+            self._closing = True
+            orphans = {server for server, _ in self._owners.values()}
+            for _, sock in self._owners.values():
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(sock)
+            self._owners.clear()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._thread.join(timeout)
+        for server in orphans:
+            if server._running:  # not stopping: its clients must still be served
+                server._accept_on_own_thread()
+        if not self._thread.is_alive():
+            self._sel.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def register(self, server: LoopbackServer) -> bool:
+        """Watch ``server``'s listening sockets; False if this acceptor no longer runs."""
+        with self._lock:
+            if self._closing or not self._thread.is_alive():
+                return False
+            for sock in server._listeners:
+                self._sel.register(sock, selectors.EVENT_READ)
+                self._owners[sock.fileno()] = (server, sock)
+        return True
+
+    def unregister(self, server: LoopbackServer) -> None:
+        """Stop watching ``server``: once this returns, it accepts nothing more here."""
+        with self._lock:
+            self._drop(server)
+
+    def _drop(self, server: LoopbackServer) -> None:
+        for fd, (owner, sock) in list(self._owners.items()):
+            if owner is server:
+                del self._owners[fd]
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(sock)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                for key, _ in self._sel.select():
+                    if key.fileobj is self._wake_r:
+                        if self._closing:
+                            return
+                        continue
+                    with self._lock:
+                        owner = self._owners.get(key.fd)
+                        if owner is None or owner[1] is not key.fileobj:
+                            continue
+                        server, sock = owner
+                        try:
+                            server._accept(sock)
+                        except Exception as e:  # noqa: BLE001 - that server's stop() raises it
+                            server._fail(f"accepting connections on port {server.port}", e)
+                            self._drop(server)
+        except Exception as e:  # noqa: BLE001 - every server's clients would hang: each stop() says so
+            with self._lock:
+                self._closing = True
+                for server in {server for server, _ in self._owners.values()}:
+                    server._fail(f"accepting connections on port {server.port}", e)
+                self._owners.clear()
+
+
 class LoopbackServer:
     """The lifecycle the origin and the proxy share. Subclasses are dataclasses.
 
@@ -239,9 +359,14 @@ class LoopbackServer:
         self._unsettled: set[threading.Thread] = set()
         # What a server thread raised, with what it was doing: re-raised by stop().
         self._errors: list[tuple[str, BaseException]] = []
+        # The wake-up pair stop() writes to: made on first use (a server whose connections
+        # never wait on it, an origin under a shared acceptor, needs none).
         self._stop_r: socket.socket | None = None
         self._stop_w: socket.socket | None = None
+        self._stop_sent = False
         self._acceptor: threading.Thread | None = None
+        self._shared: SharedAcceptor | None = None
+        self._running = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -249,12 +374,21 @@ class LoopbackServer:
         """Bind, start accepting, return: connections are served from here on."""
         self._listeners = bind_loopback(ipv6=self.ipv6, backlog=self.backlog)
         self.port = self._listeners[0].getsockname()[1]
-        self._stop_r, self._stop_w = socket.socketpair()
+        self._running = True
+        shared = SharedAcceptor.current()
+        if shared is not None and shared.register(self):
+            self._shared = shared
+        else:
+            self._accept_on_own_thread()
+        return self
+
+    def _accept_on_own_thread(self) -> None:
+        """Accept on a thread of this server's own (no shared acceptor, or it went away)."""
+        self._shared = None
         self._acceptor = threading.Thread(
             target=self._accept_loop, name=f"tlsenv-{self.kind}:{self.port}", daemon=True
         )
         self._acceptor.start()
-        return self
 
     def __enter__(self) -> Self:
         return self.start()
@@ -268,17 +402,28 @@ class LoopbackServer:
         A thread that died (the acceptor included: its clients would all hang) is a
         :class:`ServerError` naming what it was doing, never a clean stop.
         """
-        if self._acceptor is None:
+        if not self._running:
             return
-        assert self._stop_r is not None
-        assert self._stop_w is not None
-        with contextlib.suppress(OSError):
-            self._stop_w.send(b"x")  # the acceptor and every relay select on _stop_r
-        self._acceptor.join(timeout)
+        self._running = False
+        with self._lock:
+            self._stop_sent = True
+            stop_w = self._stop_w
+        if stop_w is not None:
+            with contextlib.suppress(OSError):
+                stop_w.send(b"x")  # the acceptor and every relay select on _stop_r
+        if self._shared is not None:
+            self._shared.unregister(self)  # synchronous: nothing is accepted after this
+            self._shared = None
+        if self._acceptor is not None:
+            self._acceptor.join(timeout)
         survivors = sweep(self._lock, lambda: self._socks, lambda: self._threads, timeout)
-        for s in (*self._listeners, self._stop_r, self._stop_w):
+        alive = self._acceptor is not None and self._acceptor.is_alive()
+        for s in self._listeners:
             s.close()
-        alive = self._acceptor.is_alive()
+        with self._lock:
+            for pair_end in (self._stop_r, self._stop_w):
+                if pair_end is not None:
+                    pair_end.close()
         self._acceptor = None
         if alive or survivors:
             raise ServerError(f"{self.kind} threads survived stop(): {survivors or ['acceptor']}")
@@ -300,8 +445,12 @@ class LoopbackServer:
     @property
     def _stopping(self) -> socket.socket:
         """Readable once :meth:`stop` began: register it in every selector that may wait."""
-        assert self._stop_r is not None, "not started"
-        return self._stop_r
+        with self._lock:
+            if self._stop_r is None:
+                self._stop_r, self._stop_w = socket.socketpair()
+                if self._stop_sent:
+                    self._stop_w.send(b"x")  # stop() began before anyone waited on it
+            return self._stop_r
 
     def _fail(self, doing: str, err: BaseException) -> None:
         with self._lock:

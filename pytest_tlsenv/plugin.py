@@ -24,6 +24,7 @@ from ._checks import MAX_TIMEOUT
 from .errors import ConfigError, NotApplicableError
 
 if TYPE_CHECKING:
+    from .loopback import SharedAcceptor
     from .outcome import Outcome
     from .pki import PKI
     from .scenarios import Spec
@@ -554,6 +555,29 @@ def _item_scenario(item: pytest.Item) -> str | None:
         return "good"
     name = marker.args[0] if marker.args else marker.kwargs.get("scenario")
     return name if isinstance(name, str) else "good"
+
+
+_acceptor_key: pytest.StashKey[SharedAcceptor] = pytest.StashKey()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A session whose tests start loopback servers gets one accepting thread for all of them
+    # (loopback.SharedAcceptor): no thread start and join per test. Started before the first
+    # test, so no test sees it appear; a session without such tests starts nothing.
+    wanted = {*FIXTURES, "tlsenv_pki"}
+    if any(wanted.intersection(getattr(item, "fixturenames", ())) for item in session.items):
+        from .loopback import SharedAcceptor
+
+        session.config.stash[_acceptor_key] = SharedAcceptor.install()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    acceptor = session.config.stash.get(_acceptor_key, None)
+    if acceptor is not None:  # after the fixtures' teardown (trylast): every test's servers
+        del session.config.stash[_acceptor_key]
+        acceptor.uninstall()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

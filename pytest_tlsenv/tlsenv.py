@@ -135,7 +135,8 @@ class TLSEnv:
             os.chmod(root, 0o711)
             self._own_root = True
         else:
-            root.mkdir(parents=True, exist_ok=True)
+            if not os.path.isdir(root):  # the plugin's factory made it already
+                root.mkdir(parents=True, exist_ok=True)
             self._own_root = False
         self.root = root
         #: The store, its faults and the fallback store (:mod:`pytest_tlsenv.world`).
@@ -213,6 +214,14 @@ class TLSEnv:
                 return
             except OSError:
                 pass  # another filesystem, or trash vanished: delete in place
+        # The store as made goes with a few unlinks and rmdirs; anything else (a client's
+        # sandbox, a venv, a fault's leftovers) with a tree walk.
+        if self.store.remove_created():
+            try:
+                os.rmdir(self.root)
+                return
+            except OSError:
+                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- what it is -----------------------------------------------------------------------

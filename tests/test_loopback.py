@@ -2,6 +2,8 @@
 
 Both address families on one port, stop() while a client is mid-handshake, an acceptor that
 dies, a handler that fails or outlives stop(), and settle() over connections still in flight.
+Every test runs twice: accepting on the server's own thread, and on a shared acceptor (what a
+plugin session uses).
 Real sockets and real handshakes; the servers are the smallest subclasses that show each
 property, so a failure here is the base's, not the origin's or the proxy's.
 """
@@ -10,8 +12,11 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -19,11 +24,34 @@ import pytest
 from sockets import read_all
 
 from pytest_tlsenv.errors import ServerError
-from pytest_tlsenv.loopback import Job, LoopbackServer, ipv6_loopback_available, run_handshakes
+from pytest_tlsenv.loopback import (
+    Job,
+    LoopbackServer,
+    SharedAcceptor,
+    ipv6_loopback_available,
+    run_handshakes,
+)
 from pytest_tlsenv.loopback import wrap_socket as wrap
 from pytest_tlsenv.pki import PKI
+from pytest_tlsenv.tlsenv import TLSEnv
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_available(), reason="::1 cannot be bound here")
+
+
+@pytest.fixture(autouse=True, params=["own-thread", "shared"])
+def acceptor(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SharedAcceptor | None]:
+    """Where servers started by the test accept: a thread each, or one shared acceptor."""
+    monkeypatch.setattr(SharedAcceptor, "_installed", [])  # not the session's: the test's
+    if request.param == "own-thread":
+        yield None
+        return
+    shared = SharedAcceptor.install()
+    try:
+        yield shared
+    finally:
+        shared.uninstall()
 
 
 class _Refused(Exception):
@@ -235,3 +263,85 @@ def test_settle_waits_for_connections_in_flight(settle_early: bool) -> None:
         for c in clients:
             c.close()
         server.stop()
+
+
+# -- the shared acceptor ----------------------------------------------------------------------
+
+
+def _acceptor_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("tlsenv-echo:")]
+
+
+def test_a_server_accepts_on_a_thread_of_its_own_or_the_shared_one(
+    acceptor: SharedAcceptor | None,
+) -> None:
+    # Served either way, listening before start() returns; a thread of its own only without
+    # a shared acceptor (none started and joined per server with one).
+    with Echo() as server:
+        assert _echo(server.port) == b"hello\n"
+        assert _acceptor_threads() == ([] if acceptor else [f"tlsenv-echo:{server.port}"])
+    assert _acceptor_threads() == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+
+def test_a_dead_accept_step_on_the_shared_acceptor_spares_the_other_servers(
+    acceptor: SharedAcceptor | None,
+) -> None:
+    # One server's accept step raises: its stop() says so; a server beside it on the same
+    # acceptor still serves and stops clean.
+    with Echo() as healthy:
+        broken = _AcceptorDies().start()
+        with socket.create_connection(("127.0.0.1", broken.port), timeout=5) as client:
+            client.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                client.recv(1)
+        assert _echo(healthy.port) == b"hello\n"
+        with pytest.raises(ServerError, match=r"LookupError: no acceptor for 127\.0\.0\.1"):
+            broken.stop()
+        assert _echo(healthy.port) == b"hello\n"
+
+
+def test_a_server_outliving_its_shared_acceptor_gets_a_thread_of_its_own(
+    acceptor: SharedAcceptor | None,
+) -> None:
+    if acceptor is None:
+        pytest.skip("about the shared acceptor")
+    server = Echo().start()
+    try:
+        assert _acceptor_threads() == []
+        acceptor.uninstall()
+        assert SharedAcceptor.current() is None
+        assert _acceptor_threads() == [f"tlsenv-echo:{server.port}"]
+        assert _echo(server.port) == b"hello\n"  # still served
+    finally:
+        server.stop()
+    assert _acceptor_threads() == []
+
+
+CLIENT = """
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+print(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read().decode(), end="")
+"""
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+def test_a_users_own_subprocess_meets_the_origin_at_its_url(
+    tlsenv: TLSEnv, tlsenv_pki: PKI, trusted: bool
+) -> None:
+    # A test that reads tlsenv.origin.url and runs its own client (not run/call) meets the
+    # real origin, whichever way it accepts; the twin, trusting another CA, is refused by
+    # that origin's certificate (so it was the origin that answered).
+    ca = tlsenv_pki.authorities["trusted" if trusted else "untrusted"]
+    cafile = tlsenv.root / "ca.pem"
+    cafile.write_bytes(ca.cert_pem)
+    argv = [sys.executable, "-I", "-c", CLIENT, tlsenv.origin.url, str(cafile)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
+    if trusted:
+        assert (proc.returncode, proc.stdout) == (0, "tlsenv origin: ok\n"), proc.stderr
+        assert [r.path for r in tlsenv.origin.received] == ["/"]
+    else:
+        assert proc.returncode != 0
+        assert "CERTIFICATE_VERIFY_FAILED" in proc.stderr
+        assert tlsenv.origin.received == []

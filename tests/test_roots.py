@@ -335,3 +335,76 @@ def test_a_scenario_that_fails_to_build_leaves_no_root(
     result.assert_outcomes(passed=2)
     assert _roots(shm_dir) == []
     assert list(shm_dir.iterdir()) == [], "the session directory goes when its roots do"
+
+
+MIXED = """
+import pytest
+from pytest_tlsenv.errors import ConfigError
+
+@pytest.mark.parametrize("i", range(12))
+def test_healthy(tlsenv, i):
+    assert tlsenv.origin.port
+
+@pytest.mark.tlsenv(scenario="unreadable-file")
+@pytest.mark.parametrize("i", range(12))
+def test_fault(tlsenv, i):
+    assert tlsenv.applied
+
+def test_refused_by_the_constructor(make_tlsenv):
+    with pytest.raises(ConfigError, match="no-such-user-tlsenv"):
+        make_tlsenv("good", user="no-such-user-tlsenv")
+
+@pytest.mark.tlsenv(scenario="unreadable-file")
+def test_fails(tlsenv):
+    assert False, "on purpose"
+
+def test_runs_a_client(tlsenv):
+    tlsenv.run(["curl", "-fsS", tlsenv.origin.url]).assert_ok()
+
+def test_writes_its_own_files(tlsenv):
+    (tlsenv.root / "mine").mkdir()
+    (tlsenv.root / "mine" / "data").write_text("x")
+    (tlsenv.store.root / "etc" / "extra").write_text("x")
+
+def test_two_environments(make_tlsenv):
+    make_tlsenv("good"), make_tlsenv("dangling-symlink")
+"""
+
+
+def test_a_whole_xdist_session_on_the_default_path_leaves_no_root(
+    pytester: pytest.Pytester, shm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No root option: the default place, a tmpfs runtime directory (here a private one, so
+    # only this session's directories are looked at). Healthy and fault scenarios, one the
+    # constructor refused, a failed test, a client's sandbox, files the test added, two
+    # environments in one test: after the session nothing of it is left.
+    runtime = shm_dir / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    pytester.makepyfile(test_mixed=MIXED)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=28, failed=1)
+    assert "tlsenv: scenario roots went" not in result.stdout.str()  # they went to the tmpfs
+    left = [str(p.relative_to(runtime)) for p in runtime.rglob("*")]
+    assert left == [], f"left behind: {left}"
+
+
+def test_removing_a_store_never_goes_through_a_link_the_test_put_in_it(
+    make_tlsenv,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    # A healthy store goes by name at teardown (unlink, rmdir): a directory the test replaced
+    # by a link to files elsewhere must not lead those names to the files there. Twin: the
+    # root itself is gone all the same.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = ["1232050e.0", "ca-certificates.crt", "tlsenv-trusted.pem"]
+    for name in names:
+        (outside / name).write_text("not the store's")
+    env = make_tlsenv("good")
+    assert env.store.cert_dir is not None
+    shutil.rmtree(env.store.cert_dir)
+    env.store.cert_dir.symlink_to(outside)
+    env.close()
+    assert sorted(p.name for p in outside.iterdir()) == names
+    assert not os.path.lexists(env.root)

@@ -58,6 +58,21 @@ def test_shards_merged_equal_the_unsharded_survey(tmp_path: Path) -> None:
     table = (tmp_path / "m.md").read_text()
     assert "| `mitm-untrusted` |" in table
     assert table.count("\n| `") == 7
+    # The merged grid as the HTML page: every cell of the whole survey, each verdict's reason.
+    page = _cli("report", "merge", "s2.json", "s3.json", "s1.json", "-o", "m.html", cwd=tmp_path)
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "m.html").read_text()
+    assert "Content-Security-Policy" in html
+    start = html.index('<script type="application/json" id="tlsenv-data">')
+    data = json.loads(html[html.index(">", start) + 1 : html.index("</script>", start)])
+    shown = json.dumps(data)
+    whole = json.loads((tmp_path / "all.json").read_text())["cells"]
+    for cell in whole:
+        for client, reason in cell["reasons"].items():
+            assert json.dumps(reason) in shown, (cell["scenario"], client)
+    bad = _cli("report", "merge", "s1.json", "-o", "m.txt", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "-o m.txt: the merged report is .json, .md or .html" in bad.stderr
     # Twins: two shards are not the survey, and one shard twice is refused.
     two = merge_reports(
         [(n, json.loads((tmp_path / n).read_text())) for n in ("s1.json", "s2.json")]

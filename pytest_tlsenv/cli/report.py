@@ -26,7 +26,11 @@ def add_commands(sub: Any) -> None:
     )
     m.add_argument("reports", nargs="+", metavar="REPORT.json")
     m.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="the merged report: .json or .md"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the merged report: .json, .md or .html (one self-contained page)",
     )
     m.set_defaults(func=_merge, parser=m)
 
@@ -36,8 +40,8 @@ def _merge(args: argparse.Namespace) -> int:
 
     parser = args.parser
     out = Path(args.output)
-    if out.suffix not in (".json", ".md"):
-        parser.error(f"-o {out}: the merged report is .json or .md")
+    if out.suffix not in (".json", ".md", ".html"):
+        parser.error(f"-o {out}: the merged report is .json, .md or .html")
     loaded: list[tuple[str, dict[str, Any]]] = []
     for name in args.reports:
         try:
@@ -55,6 +59,10 @@ def _merge(args: argparse.Namespace) -> int:
         parser.error(str(e))
     if out.suffix == ".json":
         out.write_text(json.dumps(merged, indent=2) + "\n")
+    elif out.suffix == ".html":
+        from ..htmlreport import write_survey_report_html
+
+        write_survey_report_html(merged, out)
     else:
         out.write_text(to_markdown(merged))
     print(f"{len(merged['cells'])} cells from {len(loaded)} reports written to {out}")
