@@ -19,7 +19,7 @@ import shutil
 import ssl
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from .tlsenv import Settings, TLSEnv
 
 __all__ = [
     "SURVEY_TIMEOUT",
+    "CACHE_PINS",
     "Cell",
     "available",
     "cells_of",
@@ -134,29 +135,44 @@ def _run_cell(
     return Cell(name, placement, expected, outcomes, store=store)
 
 
+#: What the survey installs into the cache for a preset the machine lacks: uv and the Python
+#: libraries, at the versions of the grid the documentation shows, so a fresh machine's demo
+#: has every column (each in its own environment, never in the interpreter running the survey).
+CACHE_PINS: dict[str, str] = {
+    "uv": "0.13.9",
+    "requests": "2.34.2",
+    "httpx": "0.29.0",
+    "urllib3": "2.8.0",
+    "aiohttp": "3.14.5",
+}
+
+
 def available(
-    clients: Sequence[str] | None = None, *, uv_version: str = "0.13.9"
+    clients: Sequence[str] | None = None,
+    *,
+    uv_version: str = CACHE_PINS["uv"],
+    pins: Mapping[str, str] | None = None,
 ) -> tuple[list[tuple[str, str | None, str]], list[str]]:
     """The clients to survey and the notes about those left out.
 
     Each client is (preset, pinned version or None, version shown); ``clients`` defaults to
-    every preset. uv is installed into the cache (``uv_version``) when none is on PATH; any
-    other preset that is not on the machine is left out, with a note saying so.
+    every preset. A preset of :data:`CACHE_PINS` (uv at ``uv_version``; ``pins`` overrides
+    any) that is not on the machine is installed into the cache at that version and runs
+    from there: its pinned version is not None. Any other preset that is not on the machine,
+    or one whose install fails, is left out with a note saying why.
     """
-    found: list[tuple[str, str | None, str]] = []
+    wanted = {**CACHE_PINS, "uv": uv_version, **(pins or {})}
+    names = list(clients or sorted(presets()))
+    shown: dict[str, tuple[str, str | None, str]] = {}
     notes: list[str] = []
-    for name in clients or sorted(presets()):
+    to_install: list[tuple[str, str]] = []  # (preset, package)
+    for name in names:
         preset = get_preset(name)
         version = preset.detect()
         if version is not None:
-            found.append((name, None, version))
-        elif preset.installable is not None and name == "uv":
-            try:
-                pinned("uv", uv_version)
-            except (ClientUnavailableError, RuntimeError) as e:
-                notes.append(f"skipping uv: {e}")
-                continue
-            found.append((name, uv_version, uv_version))
+            shown[name] = (name, None, version)
+        elif preset.installable is not None and name in wanted:
+            to_install.append((name, preset.installable[0]))
         elif preset.installable is not None and preset.installable[1] == "python":
             # A library runs in this interpreter: installing it is the fix, not the machine.
             notes.append(
@@ -165,7 +181,28 @@ def available(
             )
         else:
             notes.append(f"{name} not found on this machine: skipped")
-    return found, notes
+    # Installs are mostly waiting on the index: in parallel (each under its own lock), so a
+    # fresh machine's demo pays about one install, not five in a row.
+    package_of = dict(to_install)
+    with concurrent.futures.ThreadPoolExecutor(
+        max(1, min(4, len(to_install))), thread_name_prefix="survey-pin"
+    ) as pool:
+        installs = {
+            name: pool.submit(pinned, package, wanted[name]) for name, package in to_install
+        }
+    for name, fut in installs.items():
+        try:
+            fut.result()
+        except (ClientUnavailableError, RuntimeError) as e:
+            hint = ""
+            if get_preset(name).installable == (package_of[name], "python"):
+                hint = f" (or pip install {package_of[name]} into this Python, {sys.executable})"
+            notes.append(
+                f"skipping {name}: not on this machine, and the cache install failed{hint}: {e}"
+            )
+            continue
+        shown[name] = (name, wanted[name], wanted[name])
+    return [shown[n] for n in names if n in shown], notes
 
 
 def survey(

@@ -438,14 +438,19 @@ def test_changelog_parser_refuses_what_is_not_keep_a_changelog(text: str) -> Non
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A tracker citation (the word for a tracker item followed by its number, "#N", "gh-N") or a
 # path outside the checkout.
-_OUTSIDE = re.compile(r"\bissues? \d+|(?<![\w/])#\d+\b|\bgh-\d+|(?<![\w.])/(?:work|home|root|tmp)/")
+# The project's working notes (design, style, client facts) are not part of the checkout either.
+_OUTSIDE = re.compile(
+    r"\bissues? \d+|(?<![\w/])#\d+\b|\bgh-\d+|(?<![\w.])/(?:work|home|root|tmp)/"
+    r"|\b(?:DESIGN|STYLE|CLIENT-FACTS)\.md\b"
+)
 
 
 def doc_problems(root: Path) -> list[str]:
-    """Links of ``root``'s docs/*.md and CHANGELOG.md that lead nowhere or out of ``root``,
-    and citations of trackers or of paths outside the checkout."""
+    """Links of ``root``'s README.md, docs/*.md and CHANGELOG.md that lead nowhere or out of
+    ``root``, and citations of trackers or of paths outside the checkout."""
     problems = []
-    for doc in sorted([*(root / "docs").glob("*.md"), root / "CHANGELOG.md"]):
+    pages = [root / "README.md", *(root / "docs").glob("*.md"), root / "CHANGELOG.md"]
+    for doc in sorted(p for p in pages if p.exists()):
         text = doc.read_text()
         for m in _OUTSIDE.finditer(text):
             problems.append(f"{doc.name}: cites {m.group(0)!r}")
@@ -469,11 +474,13 @@ def test_docs_link_inside_the_repo_and_cite_no_tracker() -> None:
 
 # The citation the check must find, built here so this file does not itself read as one.
 _CITED = "iss" + "ue 12"
+_NOTES = "DES" + "IGN.md"
 
 
 def test_doc_check_finds_broken_links_and_citations(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "CHANGELOG.md").write_text(f"## [Unreleased]\n- fixed {_CITED} and #7\n")
+    (tmp_path / "README.md").write_text(f"The contract is {_NOTES}; see [a](docs/a.md).\n")
     (tmp_path / "docs" / "a.md").write_text(
         "[ok](../CHANGELOG.md) [gone](b.md) [out](../../x.md) see /work/notes/x.md "
         "[t](https://github.com/o/r/issues/3)\n"
@@ -481,6 +488,7 @@ def test_doc_check_finds_broken_links_and_citations(tmp_path: Path) -> None:
     assert doc_problems(tmp_path) == [
         f"CHANGELOG.md: cites '{_CITED}'",
         "CHANGELOG.md: cites '#7'",
+        f"README.md: cites '{_NOTES}'",
         "a.md: cites '/work/'",
         "a.md: broken or outside link b.md",
         "a.md: broken or outside link ../../x.md",

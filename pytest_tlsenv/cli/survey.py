@@ -206,6 +206,10 @@ def _survey(args: argparse.Namespace) -> int:
         + f"; {trust_text([args.trust])}).\n'!' marks a verdict outside the scenario's "
         "expected set; n/a: the scenario cannot reach that client in this trust mode."
     )
+    cached = [f"{c} {v}" for c, pin, v in clients if pin is not None]
+    if cached:
+        # Not the machine's own: installed into the cache at the pinned versions.
+        print(f"from the cache (pinned environments): {', '.join(cached)}")
     if args.report:
         shard_of = None
         if shard is not None:  # where each cell sits in the whole survey, for `report merge`
