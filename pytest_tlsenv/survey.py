@@ -39,8 +39,8 @@ from .scenarios import CATALOGUE, resolve
 from .tlsenv import Settings, TLSEnv
 
 __all__ = [
-    "SURVEY_TIMEOUT",
     "CACHE_PINS",
+    "SURVEY_TIMEOUT",
     "Cell",
     "available",
     "cells_of",
