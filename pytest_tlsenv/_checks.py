@@ -7,14 +7,12 @@ naming the keyword, what it got and what it accepts.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import inspect
 import math
 import numbers
 import os
 import shutil
-import sysconfig
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -44,6 +42,8 @@ def did_you_mean(value: object, valid: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for a near-miss string, else ``""``."""
     if not isinstance(value, str):
         return ""
+    import difflib  # on a miss only: the plugin's import stays cheap
+
     close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -84,6 +84,8 @@ def client_not_found(program: str, path: str) -> ClientNotFoundError:
 def _where(program: str) -> str:
     """Where ``program`` is after all, said only where it is true."""
     # A console script of this venv: on no PATH when the venv is not activated.
+    import sysconfig
+
     script = Path(sysconfig.get_path("scripts")) / program
     if script.is_file() and os.access(script, os.X_OK):
         return f"this Python's environment has it at {script}: give that path"

@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -245,6 +244,8 @@ def parse_expect(table: object, where: str) -> dict[str, dict[str, Accepted]]:
 def load_expect_file(path: Path) -> dict[str, dict[str, Accepted]]:
     """``--tlsenv-expect FILE``: a TOML file of ``[CLIENT]`` tables (a pyproject.toml's
     ``[tool.tlsenv.expect]`` is read too)."""
+    import tomllib  # here: most sessions declare nothing, and the plugin's import stays cheap
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
@@ -258,6 +259,8 @@ def load_expect_file(path: Path) -> dict[str, dict[str, Accepted]]:
 
 def pyproject_expect(path: Path) -> dict[str, dict[str, Accepted]]:
     """``[tool.tlsenv.expect]`` of ``path`` (a pyproject.toml); {} without one."""
+    import tomllib
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 # All cheap at startup: no engine (cryptography, trustme, the catalogue) until a test uses it.
-from . import declarative, factory, matrix, session
+from . import factory, matrix, session
 from ._checks import MAX_TIMEOUT
 from .errors import ConfigError, NotApplicableError
 
 if TYPE_CHECKING:
+    from . import declarative
     from .loopback import SharedAcceptor
     from .outcome import Outcome
     from .pki import PKI
@@ -505,6 +506,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"{', '.join(FIXTURES)} fixtures (add tlsenv to its arguments)"
         )
     if client is not None:
+        from . import declarative  # only where a declared client is: plugin load stays cheap
+
         try:
             declarative.spec_from_marker(client.args, client.kwargs)
         except ConfigError as e:
@@ -631,9 +634,13 @@ class _Declared:
             wanted = "tlsenv" in pyproject.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             wanted = False
+        option = config.getoption("tlsenv_expect", None)
+        if not (values or wanted or option):
+            return cls([], expect, [])  # nothing declared: the engine is not even imported
+        from . import declarative
+
         if wanted:
             expect = declarative.pyproject_expect(pyproject)
-        option = config.getoption("tlsenv_expect", None)
         if option:
             extra = declarative.load_expect_file(config.invocation_params.dir / option)
             for label, entries in extra.items():
@@ -676,6 +683,8 @@ class _ClientItems(pytest.Module):
     per client, parametrized like a ``tlsenv_matrix`` so ids read ``tlsenv::curl[good-env]``."""
 
     def _getobj(self) -> types.ModuleType:
+        from . import declarative
+
         declared = self.config.stash[_declared_key]
         module = types.ModuleType("tlsenv")
         for client in declared.clients:
@@ -716,6 +725,8 @@ def pytest_make_collect_report(
 def _client_for(item: pytest.Item) -> declarative.ClientSpec:
     """The item's ``tlsenv_client`` marker, parsed once, with the project's accepted
     divergences for its label under its own ``expect=``."""
+    from . import declarative
+
     if _client_key not in item.stash:
         marker = item.get_closest_marker("tlsenv_client")
         assert marker is not None
@@ -857,6 +868,7 @@ def tlsenv_outcome(
     accepted divergence; a client the scenario cannot apply to is skipped, with why."""
     from dataclasses import replace
 
+    from . import declarative
     from .errors import ClientUnavailableError
 
     node = request.node

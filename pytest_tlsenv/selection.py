@@ -10,7 +10,6 @@ Plain data in, plain data out; the catalogue is imported only when a selection i
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ def split_tokens(values: str | Iterable[str]) -> list[str]:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest candidate, or ``""`` when none is close."""
+    import difflib  # on a miss only: the plugin's import stays cheap
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
