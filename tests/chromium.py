@@ -150,7 +150,13 @@ class Browser:
         message: dict[str, Any] = {"id": self._n, "method": method, "params": params or {}}
         if session is not None:
             message["sessionId"] = session
-        os.write(self._to_w, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_w, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            # It exited before reading a command (a browser that cannot start): say so, as
+            # a read of its closed pipe would.
+            self.proc.wait(timeout=10)
+            raise ChromiumError(f"Chromium exited: {self._stderr_tail()}") from None
         deadline = time.monotonic() + timeout
         while True:
             answer = self._read(deadline)

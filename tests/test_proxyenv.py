@@ -407,8 +407,10 @@ def no_namespaces(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.tlsenv(proxy="no-proxy-star")
 def test_the_fixture_skips_them_without_namespaces(
-    no_namespaces: None, request: pytest.FixtureRequest
+    no_namespaces: None, tlsenv_scenario: object, request: pytest.FixtureRequest
 ) -> None:
+    # tlsenv_scenario (the marker's Spec, no environment yet) keeps the marker meaningful;
+    # the environment itself is asked for here, where the skip is expected.
     with pytest.raises(pytest.skip.Exception, match="unavailable here: proxy scenario"):
         request.getfixturevalue("tlsenv")
 
